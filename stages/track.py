@@ -1,0 +1,125 @@
+"""The `track` stage: gives every detection a stable per-source track id and emits track events.
+
+One tracker per `frame.source_id`, created on that source's first frame and dropped by
+`end_source`. The time step passed to the tracker is the difference of frame indices, so skipped
+frames (frame_interval, live sources dropping frames) are predicted over correctly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field
+
+from pipeline.stage import StageConfig
+from pipeline.types import Event, EventType, Packet
+from stages.tracking import make_tracker
+from stages.tracking.base import EndedTrack, MotionTracker
+
+
+class TrackConfig(StageConfig):
+    """Multi-object tracking of the detections of each source."""
+
+    type: Literal["track"] = "track"
+    tracker: Literal["sort", "bytetrack", "argus"] = Field(
+        "argus", description="Tracking algorithm: `sort` (one-stage IoU), `bytetrack` (two-stage "
+        "high/low score IoU) or `argus` (ByteTrack plus lost-track recovery and camera-motion "
+        "compensation; the default).")
+    lost_frames: int = Field(
+        30, ge=0, le=10_000, description="Frames a confirmed track may go unmatched before it "
+        "ends (counted in source frames, skipped ones included).")
+    min_hits: int = Field(
+        2, ge=1, le=100, description="Consecutive matched frames before a new track gets an id "
+        "(tracks on a source's first frame get one at once).")
+    high_score: float = Field(
+        0.6, ge=0.0, le=1.0, description="Detections at or above this score are matched first; "
+        "below it they can only continue existing tracks (bytetrack, argus) or are ignored "
+        "(sort: the minimum score).")
+    low_score: float = Field(
+        0.1, ge=0.0, le=1.0, description="Detections below this score are ignored (bytetrack, argus).")
+    new_track_score: float = Field(
+        0.7, ge=0.0, le=1.0, description="Minimum score of an unmatched detection to start a "
+        "track (bytetrack, argus).")
+    match_iou: float = Field(
+        0.2, ge=0.0, le=1.0, description="Minimum IoU between a track's predicted box and a "
+        "detection to match them.")
+    camera_motion: bool = Field(
+        True, description="argus: compensate camera motion estimated from the frames (sparse "
+        "optical flow); costs a few ms per frame, turn off for fixed cameras.")
+
+    def tracker_params(self) -> dict[str, Any]:
+        """Keyword arguments for `make_tracker(self.tracker, ...)`."""
+        params: dict[str, Any] = {"lost_frames": self.lost_frames, "min_hits": self.min_hits}
+        if self.tracker == "sort":
+            params.update(min_iou=max(self.match_iou, 0.01), min_score=self.high_score)
+        else:
+            params.update(high_score=self.high_score, low_score=self.low_score,
+                          new_track_score=self.new_track_score, match_iou=self.match_iou)
+        if self.tracker == "argus":
+            params["cmc"] = self.camera_motion
+        return params
+
+
+@dataclass
+class _SourceState:
+    tracker: MotionTracker
+    last_index: int | None = None
+    first_pts: dict[int, float] = field(default_factory=dict)  # track id -> pts of its first frame
+    last_pts: dict[int, float] = field(default_factory=dict)  # track id -> pts of its last frame
+
+
+class TrackStage:
+    """Fills `packet.detections.track_id` and emits TRACK_STARTED / TRACK_ENDED events."""
+
+    name = "track"
+
+    def __init__(self, config: TrackConfig) -> None:
+        self.config = config
+        self._sources: dict[str, _SourceState] = {}
+
+    def process(self, batch: Sequence[Packet]) -> list[Packet]:
+        """Track every packet in order (packets of one source must arrive in frame order)."""
+        for packet in batch:
+            frame = packet.frame
+            state = self._sources.get(frame.source_id)
+            if state is None:
+                tracker = make_tracker(self.config.tracker, **self.config.tracker_params())
+                state = _SourceState(tracker)  # type: ignore[arg-type]
+                self._sources[frame.source_id] = state
+            dt = 1.0 if state.last_index is None else max(frame.index - state.last_index, 1)
+            state.last_index = frame.index
+            image = frame.image if self.config.camera_motion else None
+            packet.detections = state.tracker.update(packet.detections, frame.index, dt, image)
+            for track_id in packet.detections.track_id.tolist():
+                if track_id < 0:
+                    continue
+                if track_id not in state.first_pts:
+                    state.first_pts[track_id] = frame.pts_s
+                    packet.events.append(Event(EventType.TRACK_STARTED, frame.source_id, frame.pts_s,
+                                               frame.index, track_id))
+                state.last_pts[track_id] = frame.pts_s
+            for ended in state.tracker.pop_ended():
+                packet.events.append(self._ended(frame.source_id, state, ended))
+        return list(batch)
+
+    def end_source(self, source_id: str) -> list[Event]:
+        """End every remaining track of `source_id` and forget its tracker."""
+        state = self._sources.pop(source_id, None)
+        if state is None:
+            return []
+        ended = state.tracker.finish()
+        return [self._ended(source_id, state, e) for e in ended]
+
+    @staticmethod
+    def _ended(source_id: str, state: _SourceState, ended: EndedTrack) -> Event:
+        first = state.first_pts.pop(ended.track_id, None)
+        last = state.last_pts.pop(ended.track_id, first)
+        duration = 0.0 if first is None or last is None else round(last - first, 3)
+        return Event(EventType.TRACK_ENDED, source_id, last, ended.last_frame, ended.track_id,
+                     payload={"duration_s": duration, "frames": ended.hits})
+
+    def close(self) -> None:
+        """Forget every source."""
+        self._sources.clear()

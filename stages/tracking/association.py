@@ -1,0 +1,72 @@
+"""Track-to-detection association: vectorised IoU, gating and linear assignment with `lap`."""
+
+from __future__ import annotations
+
+import lap
+import numpy as np
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
+    """Pairwise IoU between (N, 4) and (M, 4) xyxy boxes -> (N, M) float64.
+
+    Args:
+        buffer: grow every box by this fraction of its width/height on each side first
+            (buffered IoU: boxes that moved a lot between frames can still overlap).
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    if buffer:
+        a = _grow(a, buffer)
+        b = _grow(b, buffer)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0.0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def _grow(boxes: np.ndarray, frac: float) -> np.ndarray:
+    wh = boxes[:, 2:] - boxes[:, :2]
+    return np.concatenate([boxes[:, :2] - frac * wh, boxes[:, 2:] + frac * wh], axis=1)
+
+
+def linear_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost matching that never pairs a row and column with cost >= `cost_limit`.
+
+    Returns:
+        (rows, cols): int64 index arrays of the matched pairs.
+    """
+    if cost.size == 0:
+        return _EMPTY, _EMPTY
+    if cost.shape == (1, 1):  # the common trivial case, without lap
+        return (np.zeros(1, np.int64),) * 2 if cost[0, 0] < cost_limit else (_EMPTY, _EMPTY)
+    _, x, _ = lap.lapjv(np.ascontiguousarray(cost, dtype=float), extend_cost=True, cost_limit=cost_limit)
+    rows = np.flatnonzero(x >= 0)
+    cols = x[rows].astype(np.int64)
+    keep = cost[rows, cols] < cost_limit
+    return rows[keep], cols[keep]
+
+
+def center_distance_gate(pred_xyxy: np.ndarray, det_xyxy: np.ndarray, max_ratio: float) -> np.ndarray:
+    """(N, M) bool: True where the detection centre lies within `max_ratio` times the track's
+    diagonal of the predicted centre (a cheap motion gate)."""
+    pc = (pred_xyxy[:, :2] + pred_xyxy[:, 2:]) / 2
+    dc = (det_xyxy[:, :2] + det_xyxy[:, 2:]) / 2
+    diag = np.hypot(pred_xyxy[:, 2] - pred_xyxy[:, 0], pred_xyxy[:, 3] - pred_xyxy[:, 1])
+    dist = np.hypot(pc[:, None, 0] - dc[None, :, 0], pc[:, None, 1] - dc[None, :, 1])
+    return dist <= max_ratio * diag[:, None]
+
+
+def match_iou(track_xyxy: np.ndarray, det_xyxy: np.ndarray, min_iou: float,
+              buffer: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Match tracks to detections maximising total IoU, only pairs with IoU > `min_iou`."""
+    if len(track_xyxy) == 0 or len(det_xyxy) == 0:
+        return _EMPTY, _EMPTY
+    return linear_assignment(1.0 - iou_matrix(track_xyxy, det_xyxy, buffer), 1.0 - min_iou)

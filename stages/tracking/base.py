@@ -1,0 +1,133 @@
+"""The tracker protocol and the shared skeleton of the Kalman + IoU (motion-only) trackers.
+
+Every tracker's `update` receives all detections of one frame and returns the same rows, in the
+same order, with `track_id` filled: the id of the confirmed track a row was matched to, else -1.
+Matching keeps row indices throughout; nothing is re-matched by IoU afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from pipeline.types import Detections
+from stages.tracking.kalman import BoxKalman
+from stages.tracking.table import EndedTrack, TrackTable
+
+__all__ = ["EndedTrack", "MotionTracker", "Tracker"]
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """A multi-object tracker for one stream."""
+
+    def update(self, detections: Detections, frame_index: int, dt: float | None = None,
+               image: np.ndarray | None = None) -> Detections:
+        """Track one frame; `dt` in frames since the previous call (None = 1)."""
+        ...
+
+    def pop_ended(self) -> list[EndedTrack]:
+        """Confirmed tracks removed since the previous call."""
+        ...
+
+    def finish(self) -> list[EndedTrack]:
+        """End every track (the stream ended): the not yet popped removed ones plus all live ones."""
+        t = self.tracks
+        return self.pop_ended() + t.remove(np.ones(len(t), bool))
+
+    def active_track_ids(self) -> list[int]:
+        """Confirmed tracks still alive (matched or lost but not yet removed)."""
+        ...
+
+
+class MotionTracker:
+    """Shared life cycle: predict, associate (subclass), correct, confirm, spawn, remove.
+
+    Args:
+        lost_frames: a confirmed track unmatched for more than this many frames is removed.
+        min_hits: consecutive matches that confirm a tentative track (gets an id).
+        new_track_score: minimum score of an unmatched detection to start a tentative track.
+        std_pos / std_vel / std_meas: Kalman noise as fractions of the box size (see `BoxKalman`).
+        score_scaled_noise: trust confident detections more in the Kalman update.
+        confirm_first_frame: tracks started on a stream's first frame are confirmed at once.
+    """
+
+    def __init__(self, *, lost_frames: int = 30, min_hits: int = 2, new_track_score: float = 0.0,
+                 std_pos: float = 0.05, std_vel: float = 0.00625, std_meas: float = 0.05,
+                 score_scaled_noise: bool = False, confirm_first_frame: bool = True) -> None:
+        if lost_frames < 0 or min_hits < 1:
+            raise ValueError(f"lost_frames must be >= 0 and min_hits >= 1, got {lost_frames}, {min_hits}")
+        self.lost_frames = lost_frames
+        self.min_hits = min_hits
+        self.new_track_score = new_track_score
+        self.confirm_first_frame = confirm_first_frame
+        self.tracks = TrackTable(BoxKalman(std_pos, std_vel, std_meas, score_scaled_noise))
+        self._next_id = 1
+        self._ended: list[EndedTrack] = []
+        self._calls = 0
+        self._dt = 1.0
+
+    # -- subclass hooks -------------------------------------------------------------------
+    def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return matched (track_rows, det_rows) for (N, 4) float64 xyxy boxes and (N,) scores."""
+        raise NotImplementedError
+
+    def _compensate(self, image: np.ndarray | None) -> None:
+        """Correct track states for camera motion before prediction (default: nothing)."""
+
+    # -- the protocol ---------------------------------------------------------------------
+    def update(self, detections: Detections, frame_index: int, dt: float | None = None,
+               image: np.ndarray | None = None) -> Detections:
+        """Track one frame; returns `detections` with `track_id` (N,) int64 filled (-1 = none)."""
+        dt = 1.0 if dt is None else float(dt)
+        if dt < 0:
+            raise ValueError(f"dt must be >= 0, got {dt}")
+        self._dt = dt
+        t = self.tracks
+        self._compensate(image)
+        t.predict(dt)
+        n = len(detections)
+        boxes = detections.xyxy.astype(np.float64)
+        scores = detections.score.astype(np.float64)
+        ti, di = self._associate(boxes, scores) if n and len(t) else (np.zeros(0, np.int64),) * 2
+        t.correct(ti, boxes[di], scores[di], frame_index)
+
+        first = self._calls == 0 and self.confirm_first_frame
+        self._calls += 1
+        self._confirm(t.streak >= self.min_hits)
+        out = np.full(n, -1, np.int64)
+        out[di] = t.id[ti]
+
+        free = np.ones(n, bool)
+        free[di] = False
+        free &= scores >= self.new_track_score
+        rows = np.flatnonzero(free)
+        new = t.spawn(boxes[rows], scores[rows], frame_index)
+        if first or self.min_hits <= 1:
+            self._confirm(np.isin(np.arange(len(t)), new))
+            out[rows] = t.id[new]
+
+        dead = ((t.id < 0) & (t.since > 0)) | (t.since > self.lost_frames)
+        self._ended += t.remove(dead)
+        return detections.with_columns(track_id=out)
+
+    def _confirm(self, mask: np.ndarray) -> None:
+        rows = np.flatnonzero(mask & (self.tracks.id < 0))
+        if len(rows):
+            self.tracks.id[rows] = np.arange(self._next_id, self._next_id + len(rows))
+            self._next_id += len(rows)
+
+    def pop_ended(self) -> list[EndedTrack]:
+        """Confirmed tracks removed since the previous call."""
+        ended, self._ended = self._ended, []
+        return ended
+
+    def finish(self) -> list[EndedTrack]:
+        """End every track (the stream ended): the not yet popped removed ones plus all live ones."""
+        t = self.tracks
+        return self.pop_ended() + t.remove(np.ones(len(t), bool))
+
+    def active_track_ids(self) -> list[int]:
+        """Ids of confirmed tracks still alive."""
+        return [int(i) for i in self.tracks.id if i >= 0]

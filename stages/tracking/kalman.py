@@ -1,0 +1,146 @@
+"""Constant-velocity Kalman filter over boxes, batched over all tracks with numpy.
+
+State per track (8,): `cx, cy, w, h, vcx, vcy, vw, vh` in frame pixels (velocities in pixels per
+frame); measurement (4,): `cx, cy, w, h`. Time steps `dt` are in frames (1.0 = next frame) and
+may differ per track, so skipped frames and variable frame rates are handled explicitly.
+
+Noise is proportional to box size (a box twice as big moves and jitters twice as many pixels):
+standard deviations are `std_* * w` for x/w components and `std_* * h` for y/h components.
+`kf_predict` / `kf_update` are the generic batched equations (tested against filterpy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+H = np.hstack([np.eye(4), np.zeros((4, 4))])  # (4, 8) measurement matrix
+
+
+def kf_predict(mean: np.ndarray, cov: np.ndarray, F: np.ndarray, Q: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Batched predict: x' = F x, P' = F P F^T + Q.
+
+    Args:
+        mean: (T, n) state means.
+        cov: (T, n, n) covariances.
+        F: (n, n) or (T, n, n) transition matrices.
+        Q: (n, n) or (T, n, n) process noise.
+    """
+    mean = np.einsum("tij,tj->ti", F, mean) if F.ndim == 3 else mean @ F.T
+    cov = F @ cov @ np.swapaxes(F, -1, -2) + Q
+    return mean, cov
+
+
+def kf_update(
+    mean: np.ndarray, cov: np.ndarray, z: np.ndarray, H: np.ndarray, R: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Batched update with measurements z (T, m): Kalman gain from S = H P H^T + R.
+
+    Uses the Joseph form P' = (I - K H) P (I - K H)^T + K R K^T (as filterpy does), which keeps P
+    symmetric positive definite.
+    """
+    pht = cov @ H.T  # (T, n, m)
+    S = H @ pht + R  # (T, m, m)
+    K = np.swapaxes(np.linalg.solve(S, np.swapaxes(pht, -1, -2)), -1, -2)  # (T, n, m) = P H^T S^-1
+    y = z - mean @ H.T  # (T, m) innovation
+    mean = mean + np.einsum("tnm,tm->tn", K, y)
+    ikh = np.eye(cov.shape[-1]) - K @ H  # (T, n, n)
+    cov = ikh @ cov @ np.swapaxes(ikh, -1, -2) + K @ R @ np.swapaxes(K, -1, -2)
+    return mean, cov
+
+
+def transition(dt: float) -> np.ndarray:
+    """(8, 8) constant-velocity transition over `dt` frames."""
+    F = np.eye(8)
+    F[:4, 4:] = np.eye(4) * dt
+    return F
+
+
+class BoxKalman:
+    """Box-size-scaled constant-velocity Kalman filter (cx, cy, w, h + velocities).
+
+    Args:
+        std_pos: process noise std of the position per frame, as a fraction of box size.
+        std_vel: process noise std of the velocity per frame, as a fraction of box size.
+        std_meas: measurement noise std, as a fraction of box size.
+        score_scaled: scale measurement noise by (1 - score) so confident boxes count more.
+    """
+
+    def __init__(self, std_pos: float = 0.05, std_vel: float = 0.00625, std_meas: float = 0.05,
+                 score_scaled: bool = False) -> None:
+        self.std_pos = std_pos
+        self.std_vel = std_vel
+        self.std_meas = std_meas
+        self.score_scaled = score_scaled
+
+    @staticmethod
+    def _scale(mean: np.ndarray) -> np.ndarray:
+        """(T, 4) per-component size scale: w, h, w, h (at least 1 px)."""
+        wh = np.maximum(mean[:, 2:4], 1.0)
+        return np.concatenate([wh, wh], axis=1)
+
+    def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """New tracks from (N, 4) cxcywh measurements: zero velocity, wide velocity uncertainty."""
+        n = len(z)
+        mean = np.zeros((n, 8))
+        mean[:, :4] = z
+        s = self._scale(mean)
+        std = np.concatenate([2 * self.std_pos * s, 10 * self.std_vel * s], axis=1)
+        cov = np.zeros((n, 8, 8))
+        idx = np.arange(8)
+        cov[:, idx, idx] = std**2
+        return mean, cov
+
+    def process_noise(self, mean: np.ndarray, dt: float | np.ndarray) -> np.ndarray:
+        """(T, 8, 8) diagonal Q for a step of `dt` frames (variance grows linearly with dt)."""
+        s = self._scale(mean)
+        var = np.concatenate([(self.std_pos * s) ** 2, (self.std_vel * s) ** 2], axis=1)
+        var = var * np.reshape(np.asarray(dt, dtype=float), (-1, 1))
+        Q = np.zeros((len(mean), 8, 8))
+        idx = np.arange(8)
+        Q[:, idx, idx] = var
+        return Q
+
+    def measurement_noise(self, mean: np.ndarray, score: np.ndarray | None = None) -> np.ndarray:
+        """(T, 4, 4) diagonal R; scaled by (1 - score) when `score_scaled`."""
+        var = (self.std_meas * self._scale(mean)) ** 2
+        if self.score_scaled and score is not None:
+            var = var * np.clip(1.0 - score, 0.05, 1.0)[:, None] * 2.0
+        R = np.zeros((len(mean), 4, 4))
+        idx = np.arange(4)
+        R[:, idx, idx] = var
+        return R
+
+    def predict(self, mean: np.ndarray, cov: np.ndarray, dt: float | np.ndarray = 1.0
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Advance every track by `dt` frames (scalar, or (T,) per track)."""
+        if len(mean) == 0:
+            return mean, cov
+        dt_arr = np.asarray(dt, dtype=float)
+        if dt_arr.ndim == 0:
+            F = transition(float(dt_arr))
+        else:
+            F = np.broadcast_to(np.eye(8), (len(mean), 8, 8)).copy()
+            F[:, np.arange(4), np.arange(4) + 4] = dt_arr[:, None]
+        return kf_predict(mean, cov, F, self.process_noise(mean, dt_arr))
+
+    def update(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray, score: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Correct (T,) tracks with (T, 4) cxcywh measurements."""
+        if len(mean) == 0:
+            return mean, cov
+        return kf_update(mean, cov, z, H, self.measurement_noise(mean, score))
+
+
+def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
+    """(N, 4) x1, y1, x2, y2 -> (N, 4) cx, cy, w, h (float64)."""
+    xyxy = np.asarray(xyxy, dtype=float)
+    wh = xyxy[:, 2:] - xyxy[:, :2]
+    return np.concatenate([xyxy[:, :2] + wh / 2, wh], axis=1)
+
+
+def cxcywh_to_xyxy(c: np.ndarray) -> np.ndarray:
+    """(N, >=4) cx, cy, w, h -> (N, 4) x1, y1, x2, y2."""
+    half = c[:, 2:4] / 2
+    return np.concatenate([c[:, :2] - half, c[:, :2] + half], axis=1)
+

@@ -1,0 +1,110 @@
+"""The state of every live track of one tracker, as parallel numpy arrays (struct of arrays).
+
+Row t of every array describes track t. Tracks are tentative until they get an id (`id == -1`),
+confirmed while matched, lost while unmatched, and removed (rows dropped) by the tracker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stages.tracking.kalman import BoxKalman, cxcywh_to_xyxy, xyxy_to_cxcywh
+
+
+@dataclass(frozen=True, slots=True)
+class EndedTrack:
+    """A confirmed track that was removed: its id, first and last matched frame, matched frames."""
+
+    track_id: int
+    first_frame: int
+    last_frame: int
+    hits: int
+
+
+class TrackTable:
+    """Kalman state plus life-cycle counters of T tracks.
+
+    Attributes:
+        mean: (T, 8) float64 Kalman means (cx, cy, w, h, velocities), frame pixels.
+        cov: (T, 8, 8) float64 covariances.
+        id: (T,) int64 track id, -1 while tentative.
+        hits: (T,) int64 matched frames in total.
+        streak: (T,) int64 consecutive matched updates (0 after a miss).
+        since: (T,) float64 frames since the last match (0 right after one).
+        first_frame / last_frame: (T,) int64 first and last matched frame index.
+        score: (T,) float64 score of the last matched detection.
+    """
+
+    def __init__(self, kalman: BoxKalman) -> None:
+        self.kalman = kalman
+        self.mean = np.zeros((0, 8))
+        self.cov = np.zeros((0, 8, 8))
+        self.id = np.zeros(0, np.int64)
+        self.hits = np.zeros(0, np.int64)
+        self.streak = np.zeros(0, np.int64)
+        self.since = np.zeros(0)
+        self.first_frame = np.zeros(0, np.int64)
+        self.last_frame = np.zeros(0, np.int64)
+        self.score = np.zeros(0)
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def predict(self, dt: float) -> None:
+        """Advance all tracks by `dt` frames; lost tracks stop growing or shrinking."""
+        if not len(self):
+            return
+        lost = self.since > 0
+        if lost.any():
+            self.mean[lost, 6:8] = 0.0
+        self.mean, self.cov = self.kalman.predict(self.mean, self.cov, dt)
+        self.mean[:, 2:4] = np.maximum(self.mean[:, 2:4], 1.0)
+        self.since += dt
+
+    def xyxy(self) -> np.ndarray:
+        """(T, 4) predicted/current boxes, xyxy."""
+        return cxcywh_to_xyxy(self.mean)
+
+    def correct(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, frame: int) -> None:
+        """Update tracks `rows` with their matched (len(rows), 4) xyxy boxes and scores."""
+        if len(rows):
+            self.mean[rows], self.cov[rows] = self.kalman.update(
+                self.mean[rows], self.cov[rows], xyxy_to_cxcywh(boxes), scores)
+            self.hits[rows] += 1
+            self.streak[rows] += 1
+            self.since[rows] = 0.0
+            self.last_frame[rows] = frame
+            self.score[rows] = scores
+        missed = np.ones(len(self), bool)
+        missed[rows] = False
+        self.streak[missed] = 0
+
+    def spawn(self, boxes: np.ndarray, scores: np.ndarray, frame: int) -> np.ndarray:
+        """Append tentative tracks for (N, 4) xyxy boxes; returns their row indices."""
+        n = len(boxes)
+        start = len(self)
+        if n:
+            mean, cov = self.kalman.initiate(xyxy_to_cxcywh(boxes))
+            self.mean = np.concatenate([self.mean, mean])
+            self.cov = np.concatenate([self.cov, cov])
+            self.id = np.concatenate([self.id, np.full(n, -1, np.int64)])
+            self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
+            self.streak = np.concatenate([self.streak, np.ones(n, np.int64)])
+            self.since = np.concatenate([self.since, np.zeros(n)])
+            self.first_frame = np.concatenate([self.first_frame, np.full(n, frame, np.int64)])
+            self.last_frame = np.concatenate([self.last_frame, np.full(n, frame, np.int64)])
+            self.score = np.concatenate([self.score, np.asarray(scores, float)])
+        return np.arange(start, start + n)
+
+    def remove(self, mask: np.ndarray) -> list[EndedTrack]:
+        """Drop the rows in boolean `mask`; returns the confirmed ones among them."""
+        if not mask.any():
+            return []
+        ended = [EndedTrack(int(self.id[i]), int(self.first_frame[i]), int(self.last_frame[i]),
+                            int(self.hits[i])) for i in np.flatnonzero(mask & (self.id >= 0))]
+        keep = ~mask
+        for name in ("mean", "cov", "id", "hits", "streak", "since", "first_frame", "last_frame", "score"):
+            setattr(self, name, getattr(self, name)[keep])
+        return ended
