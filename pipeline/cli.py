@@ -1,0 +1,182 @@
+"""Command line: `python run.py VERB ...` (also installed as `argus`). One verb per job.
+
+Exit codes: 0 success, 1 a source or sink failed during the run, 2 bad input found before
+starting (config, paths, models), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ArgusError
+from pipeline.secrets import SecretMaskingFilter, mask_secrets
+
+log = logging.getLogger("argus")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log lines to stderr, with URL credentials masked in every record."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    handler.addFilter(SecretMaskingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("ultralytics", "PIL", "matplotlib", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def source_entries(uris: Sequence[str]) -> list[dict[str, Any]]:
+    """Source config entries for `--source` values, with readable unique ids."""
+    from stages.sources import infer_kind
+
+    entries: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for i, uri in enumerate(uris):
+        kind = infer_kind(uri)
+        if kind == "demo":
+            base = "demo"
+        elif kind == "webcam":
+            base = f"webcam{uri}"
+        elif kind == "rtsp":
+            base = f"cam{i}"
+        else:
+            path = Path(uri.split("*")[0] or ".") if kind == "files" else Path(uri)
+            base = (path.name if kind == "files" else path.stem) or f"source{i}"
+        base = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in base)
+        source_id, n = base, 1
+        while source_id in used:
+            n += 1
+            source_id = f"{base}-{n}"
+        used.add(source_id)
+        entries.append({"id": source_id, "uri": uri})
+    return entries
+
+
+def _load(args: argparse.Namespace):
+    from pipeline.config import load_config
+
+    replace: dict[str, Any] = {}
+    if getattr(args, "source", None):
+        replace["sources"] = source_entries(args.source)
+    if getattr(args, "out", None):
+        replace["output_dir"] = args.out
+    overrides = list(getattr(args, "set", None) or [])
+    if getattr(args, "frames", None):
+        config = load_config(args.config, overrides, replace=replace)
+        overrides += [f"sources.{i}.max_frames={args.frames}" for i in range(len(config.sources))]
+    return load_config(args.config, overrides, replace=replace)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.progress import print_summary, progress_bar
+    from pipeline.runner import Runner
+
+    config = _load(args)
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    runner = Runner(config)
+    show = config.runner.progress and not args.json
+    with progress_bar(runner.total_frames(), enabled=show) as advance:
+        runner.on_frames = advance
+        code = runner.run()
+    if args.json:
+        print(json.dumps({"exit_code": code, **runner.stats.to_json()}, indent=2))
+    else:
+        print_summary(runner.stats, config.output_dir)
+    return code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(f"{args.config}: ok ({len(config.sources)} source(s), {len(config.stages)} stage(s): "
+          f"{', '.join(s.type for s in config.stages)}; {len(config.sinks)} sink(s))")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from pipeline.config import PipelineConfig
+
+    print(json.dumps(PipelineConfig.model_json_schema(), indent=2))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.target == "pipeline":
+        from benchmarks.pipeline import bench_pipeline
+
+        result = bench_pipeline(Path(args.source), frames=args.frames, compare=args.compare,
+                                config_path=args.config, overrides=args.set or [])
+    else:
+        raise ArgusError(f"bench {args.target}: not available")
+    print(json.dumps(result, indent=2) if args.json else _table(result))
+    return 0
+
+
+def _table(result: dict[str, Any]) -> str:
+    return "\n".join(f"{k:>18}: {v}" for k, v in result.items() if not isinstance(v, dict | list))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="argus", description="Argus: streaming video analytics (decode -> pose/detection -> tracking "
+        "-> annotated video, JSONL results and events), configured in one YAML file.",
+        epilog="Exit codes: 0 ok, 1 a source or sink failed, 2 bad input, 130 interrupted. "
+               "Run 'argus VERB --help' for each verb.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def config_args(p: argparse.ArgumentParser, optional: bool) -> None:
+        p.add_argument("config", type=Path, nargs="?" if optional else None, default=None,
+                       help="pipeline YAML (default: the built-in demo pipeline)" if optional else "pipeline YAML")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set stages.0.score_min=0.4 (repeatable)")
+
+    run = verbs.add_parser("run", help="run a pipeline", description="Run a pipeline: every source to its "
+                           "end (or Ctrl-C / SIGTERM), writing the sinks' outputs under --out.")
+    config_args(run, optional=True)
+    run.add_argument("--source", action="append", metavar="URI", help="replace the config's sources: a video "
+                     "file, a glob ('clips/*.mp4'), an image folder, a webcam index (0), an rtsp:// URL or "
+                     "'demo' (repeatable)")
+    run.add_argument("--out", metavar="DIR", help="output folder (config key output_dir; default out)")
+    run.add_argument("--frames", type=int, metavar="N", help="stop each source after N frames")
+    run.add_argument("--json", action="store_true", help="print the run summary as JSON, no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    check = verbs.add_parser("check", help="validate a config without loading models",
+                             description="Validate a config: keys, types, environment variables, model paths.")
+    config_args(check, optional=False)
+    check.set_defaults(func=cmd_check, source=None, out=None, frames=None)
+
+    schema = verbs.add_parser("schema", help="print the config's JSON Schema (editor completion)")
+    schema.set_defaults(func=cmd_schema)
+
+    bench = verbs.add_parser("bench", help="benchmarks against peers, same machine, same run")
+    bench.add_argument("target", choices=["pipeline"], help="pipeline: Argus pose+track vs `yolo track`")
+    bench.add_argument("--source", default="../shared/data/video/vtest.mp4", help="video file")
+    bench.add_argument("--frames", type=int, default=200, help="frames to time")
+    bench.add_argument("--compare", choices=["ultralytics", "none"], default="ultralytics",
+                       help="peer to run on the same frames")
+    bench.add_argument("--config", type=Path, help="pipeline YAML whose stages to benchmark (default stages)")
+    bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    bench.add_argument("--json", action="store_true", help="machine-readable output")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except ArgusError as exc:
+        print(mask_secrets(str(exc)), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,255 @@
+"""Pipeline configuration: YAML -> pydantic v2 models, with one-line `FILE:LINE: key.path: problem` errors.
+
+The stage and sink tables live in `stages.registry`; this module owns the top-level shape,
+`${env:VAR}` interpolation, `--set` overrides and error formatting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import ConfigError
+from pipeline.secrets import mask_secrets
+from pipeline.yaml_lines import Loc, line_of, load_yaml_with_lines, read_config_text
+from stages.registry import SINK_CONFIGS, STAGE_CONFIGS, SinkConfig, StageConfigUnion
+
+SourceKind = Literal["auto", "video", "files", "images", "webcam", "rtsp", "demo"]
+
+
+class SourceConfig(BaseModel):
+    """One input stream."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Name used in outputs, events and logs.")
+    uri: str = Field(description="Video file, glob ('clips/*.mp4'), image folder, webcam index ('0'), "
+                                 "rtsp:// URL, or 'demo' (the built-in clip).")
+    kind: SourceKind = Field("auto", description="How to read `uri`; 'auto' infers it.")
+    max_frames: int | None = Field(None, ge=1, description="Stop after this many frames.")
+    frame_interval: int = Field(1, ge=1, description="Process every N-th decoded frame.")
+    queue_size: int = Field(8, ge=1, le=1024, description="Frames buffered between reader and pipeline. "
+                            "Live sources drop the oldest when full; files wait.")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+    open_timeout_s: float = Field(10.0, gt=0, description="RTSP/webcam open and read timeout.")
+    fps: float | None = Field(None, gt=0, description="Frame rate to assume for image folders.")
+
+
+class RunnerConfig(BaseModel):
+    """How frames are batched and how the run shuts down."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch: int = Field(4, ge=1, le=64, description="Most frames (across sources) per model call.")
+    max_wait_ms: float = Field(5.0, ge=0, description="Longest wait to fill a batch once a frame is ready.")
+    shutdown_timeout_s: float = Field(10.0, ge=0, description="Time allowed to finish queued frames on stop.")
+    progress: bool = Field(True, description="Show a progress bar on the terminal.")
+
+
+def _default_stages() -> list[Any]:
+    return [STAGE_CONFIGS["pose"](), STAGE_CONFIGS["track"]()]
+
+
+def _default_sinks() -> list[Any]:
+    return [SINK_CONFIGS["video"](), SINK_CONFIGS["detections"](), SINK_CONFIGS["events"]()]
+
+
+class PipelineConfig(BaseModel):
+    """A whole pipeline: sources -> stages (in order) -> sinks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[SourceConfig] = Field(
+        default_factory=lambda: [SourceConfig(id="demo", uri="demo")], min_length=1,
+        description="Input streams; each gets its own reader thread and queue.")
+    stages: list[Annotated[StageConfigUnion, Field(discriminator="type")]] = Field(
+        default_factory=_default_stages, description="Processing stages, run in this order.")
+    sinks: list[Annotated[SinkConfig, Field(discriminator="type")]] = Field(
+        default_factory=_default_sinks, description="Outputs; paths are relative to `output_dir`.")
+    output_dir: str = Field("out", description="Folder for every sink's output.")
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_ids(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        seen: set[str] = set()
+        for source in sources:
+            if source.id in seen:
+                raise ValueError(f"source id '{source.id}' is used twice")
+            seen.add(source.id)
+        return sources
+
+
+_ENV = re.compile(r"\$\{([^}]*)\}")
+_ENV_NAME = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def interpolate_env(data: Any, loc: Loc = (), errors: list[tuple[Loc, str]] | None = None) -> Any:
+    """Replace `${env:VAR}` in every string; other `${...}` forms and unset variables are errors."""
+    if errors is None:
+        errors = []
+    if isinstance(data, dict):
+        return {k: interpolate_env(v, (*loc, k), errors) for k, v in data.items()}
+    if isinstance(data, list):
+        return [interpolate_env(v, (*loc, i), errors) for i, v in enumerate(data)]
+    if not isinstance(data, str):
+        return data
+
+    def substitute(match: re.Match[str]) -> str:
+        name = _ENV_NAME.fullmatch(match[1].strip())
+        if name is None:
+            errors.append((loc, f"unsupported interpolation '${{{match[1]}}}': only ${{env:VAR}} is allowed"))
+            return ""
+        value = os.environ.get(name[1])
+        if value is None:
+            errors.append((loc, f"environment variable {name[1]} is not set"))
+            return ""
+        return value
+
+    return _ENV.sub(substitute, data)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> Loc:
+    """Apply one `--set a.b.0.c=VALUE` (VALUE parsed as YAML) to `data` in place; returns its key path."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError([f"--set {assignment}: expected KEY=VALUE, e.g. stages.0.score_min=0.4"])
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    loc: Loc = tuple(int(p) if p.lstrip("-").isdigit() else p for p in key.split("."))
+    node: Any = data
+    for i, part in enumerate(loc[:-1]):
+        nxt = loc[i + 1]
+        if isinstance(node, list):
+            if not isinstance(part, int) or not -len(node) <= part < len(node):
+                raise ConfigError([f"--set {key}: {'.'.join(map(str, loc[:i + 1]))}: no such list item"])
+            node = node[part]
+        else:
+            if part not in node or node[part] is None:
+                node[part] = [] if isinstance(nxt, int) else {}
+            node = node[part]
+    last = loc[-1]
+    if isinstance(node, list):
+        if not isinstance(last, int) or not -len(node) <= last < len(node):
+            raise ConfigError([f"--set {key}: no such list item"])
+    node[last] = value
+    return loc
+
+
+def _materialise_defaults(data: dict[str, Any], overrides: list[str]) -> None:
+    """Fill default lists that an override reaches into (e.g. `stages.0.score_min` with no `stages:`)."""
+    defaults = PipelineConfig().model_dump(mode="json", exclude_unset=False)
+    for assignment in overrides:
+        top = assignment.split(".", 1)[0].split("=", 1)[0]
+        if top in ("stages", "sinks", "sources") and top not in data and "." in assignment.split("=")[0]:
+            data[top] = defaults[top]
+
+
+def _suggest(model: type[BaseModel] | None, key: str) -> str:
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
+    """The config model class that holds the key at `loc` (used to suggest a valid name)."""
+    model: type[BaseModel] = PipelineConfig
+    node = data
+    for part in loc[:-1]:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return None
+        if part in ("stages", "sinks", "sources", "runner") and model is PipelineConfig:
+            model = {"runner": RunnerConfig, "sources": SourceConfig}.get(str(part), model)
+            table = {"stages": STAGE_CONFIGS, "sinks": SINK_CONFIGS}.get(str(part))
+            if table is not None:
+                model = None  # resolved at the list item below
+                current_table = table
+        elif isinstance(part, int) and model is None:
+            model = current_table.get(node.get("type")) if isinstance(node, dict) else None
+    return model
+
+
+def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: str) -> str:
+    loc: Loc = tuple(err["loc"])
+    # Drop the discriminator tag pydantic inserts after a list index: ('stages', 0, 'pose', 'x').
+    clean: list[str | int] = []
+    for i, part in enumerate(loc):
+        if i > 0 and isinstance(loc[i - 1], int) and loc[i - 2:i - 1] in (("stages",), ("sinks",)) \
+                and part in {**STAGE_CONFIGS, **SINK_CONFIGS}:
+            continue
+        clean.append(part)
+    loc = tuple(clean)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown key '{loc[-1]}'{_suggest(_model_at(loc, data), str(loc[-1]))}"
+    elif kind == "union_tag_invalid":
+        table = STAGE_CONFIGS if loc and loc[0] == "stages" else SINK_CONFIGS
+        tag = err.get("input", {}).get("type") if isinstance(err.get("input"), dict) else None
+        close = difflib.get_close_matches(str(tag), list(table), n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        message = f"unknown type '{tag}'{hint}; valid types: {', '.join(table)}"
+        loc = (*loc, "type")
+    elif kind == "union_tag_not_found":
+        message = "missing 'type'"
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        if "input" in err and kind not in ("value_error",) and not isinstance(err["input"], dict | list):
+            message += f" (got {err['input']!r})"
+    line = line_of(lines, loc)
+    where = f"{name}:{line}" if line is not None else name
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    return mask_secrets(f"{where}: {path}: {message}")
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None,
+                text: str | None = None, replace: dict[str, Any] | None = None) -> PipelineConfig:
+    """Read, interpolate, override and validate a pipeline config.
+
+    Args:
+        path: YAML file; None means the built-in default pipeline (demo source).
+        overrides: `KEY=VALUE` strings applied after the file (`--set`).
+        text: YAML text to use instead of reading `path` (tests).
+        replace: top-level keys replaced before the overrides (CLI `--source`, `--out`).
+
+    Raises:
+        ConfigError: with one line per problem, each `FILE:LINE: key.path: what is wrong`.
+    """
+    overrides = overrides or []
+    name = str(path) if path is not None else "<default>"
+    if text is None:
+        text = read_config_text(path) if path is not None else ""
+    data, lines = load_yaml_with_lines(text, name)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{name}:1: (top level): expected a mapping of keys, got {type(data).__name__}"])
+    env_errors: list[tuple[Loc, str]] = []
+    data = interpolate_env(data, errors=env_errors)
+    if env_errors:
+        raise ConfigError([f"{name}:{line_of(lines, loc) or 1}: {'.'.join(map(str, loc))}: {msg}"
+                           for loc, msg in env_errors])
+    for key, value in (replace or {}).items():
+        data[key] = value
+        lines[(key,)] = 0
+    _materialise_defaults(data, overrides)
+    for assignment in overrides:
+        loc = apply_override(data, assignment)
+        lines[loc] = 0
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        messages = [_format_error(err, data, lines, name) for err in exc.errors()]
+        raise ConfigError([m.replace(f"{name}:0:", "command line:") for m in messages]) from None

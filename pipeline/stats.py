@@ -1,0 +1,54 @@
+"""Per-stage timing and per-source counters, summarised at the end of a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StageTiming:
+    """Accumulated wall time of one stage over the frames it processed."""
+
+    seconds: float = 0.0
+    frames: int = 0
+    calls: int = 0
+
+    def add(self, seconds: float, frames: int) -> None:
+        self.seconds += seconds
+        self.frames += frames
+        self.calls += 1
+
+    @property
+    def ms_per_frame(self) -> float:
+        return 1000.0 * self.seconds / self.frames if self.frames else 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class RunStats:
+    """What a run did: frames, wall time, per-stage timings and per-source counters."""
+
+    frames: int = 0
+    wall_s: float = 0.0
+    stages: dict[str, StageTiming] = field(default_factory=dict)
+    frames_per_source: dict[str, int] = field(default_factory=dict)
+    dropped_per_source: dict[str, int] = field(default_factory=dict)
+    failed_sources: dict[str, str] = field(default_factory=dict)
+
+    def timing(self, name: str) -> StageTiming:
+        return self.stages.setdefault(name, StageTiming())
+
+    def to_json(self) -> dict:
+        return {
+            "frames": self.frames,
+            "wall_s": round(self.wall_s, 3),
+            "fps": round(self.frames / self.wall_s, 2) if self.wall_s else 0.0,
+            "stages": {name: {"ms_per_frame": round(t.ms_per_frame, 3), "fps": round(t.fps, 2),
+                              "frames": t.frames} for name, t in self.stages.items()},
+            "frames_per_source": self.frames_per_source,
+            "dropped_per_source": self.dropped_per_source,
+            "failed_sources": self.failed_sources,
+        }

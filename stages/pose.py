@@ -1,0 +1,80 @@
+"""Detection / pose stage: runs a YOLO model on batches of frames from one or several sources."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from engines.export import check_model_reference, onnx_for
+from engines.loader import load_engine
+from pipeline.stage import StageConfig
+from pipeline.types import Event, Packet
+from stages.models.yolo import YoloAdapter
+
+log = logging.getLogger(__name__)
+
+
+class PoseConfig(StageConfig):
+    """A YOLO detection or pose model (ultralytics .pt or exported .onnx)."""
+
+    type: Literal["pose", "detect"] = "pose"
+    model: str = Field("yolo11n-pose", description="Built-in model name (yolo11n-pose) or a path to an "
+                       "ultralytics .pt or .onnx file.")
+    imgsz: int = Field(640, ge=32, le=4096, multiple_of=32, description="Long side of the network input; "
+                       "the short side follows the frame's aspect ratio.")
+    score_min: float = Field(0.25, ge=0.0, le=1.0, description="Drop detections scoring below this.")
+    iou_max: float = Field(0.7, gt=0.0, le=1.0, description="NMS: suppress boxes overlapping a better one "
+                           "by more than this IoU.")
+    max_det: int = Field(300, ge=1, description="Most detections kept per frame.")
+    classes: list[int] | None = Field(None, description="Class ids to keep (None = all).")
+    backend: Literal["onnxruntime"] = Field("onnxruntime", description="Inference runtime.")
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu or cuda:N.")
+    threads: int = Field(0, ge=0, description="CPU threads for the runtime (0 = all cores).")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, model: str) -> str:
+        problem = check_model_reference(model)
+        if problem:
+            raise ValueError(problem)
+        return model
+
+
+class PoseStage:
+    """Runs the model once per group of same-shaped frames in a batch (frames of one camera
+    share a shape, so a batch from several cameras usually needs one call per camera size)."""
+
+    def __init__(self, config: PoseConfig) -> None:
+        self.name = config.type
+        self.config = config
+        onnx_path = onnx_for(config.model, config.imgsz)
+        engine = load_engine(onnx_path, backend=config.backend, device=config.device, threads=config.threads)
+        self.adapter = YoloAdapter(engine, imgsz=config.imgsz, score_min=config.score_min,
+                                   iou_max=config.iou_max, max_det=config.max_det, classes=config.classes,
+                                   name=f"stage '{config.type}' model {config.model}")
+        self._input_name = self.adapter.input.name
+        self._output_name = self.adapter.output.name
+
+    def process(self, batch: Sequence[Packet]) -> list[Packet]:
+        groups: dict[tuple[int, int], list[Packet]] = defaultdict(list)
+        for packet in batch:
+            frame = packet.frame
+            groups[self.adapter.input_shape(frame.height, frame.width)].append(packet)
+        for hw, packets in groups.items():
+            images = [p.frame.image for p in packets]
+            tensor, boxes = self.adapter.preprocess(images, hw)
+            output = self.adapter.engine({self._input_name: tensor})[self._output_name]
+            sizes = [(p.frame.height, p.frame.width) for p in packets]
+            for packet, detections in zip(packets, self.adapter.postprocess(output, boxes, sizes), strict=True):
+                packet.detections = detections
+        return list(batch)
+
+    def end_source(self, source_id: str) -> list[Event]:
+        return []
+
+    def close(self) -> None:
+        self.adapter.engine.close()

@@ -1,0 +1,71 @@
+"""JSON Lines sinks: one object per frame (detections) or per event. Every line is flushed whole."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Literal
+
+from pydantic import Field
+
+from pipeline.stage import StageConfig
+from pipeline.types import Event, Packet
+from stages.sinks.base import SinkBase, output_path
+
+
+class DetectionsSinkConfig(StageConfig):
+    """Per-frame results as JSON Lines: source, frame, pts_s and every detection
+    (box, score, class_id, track_id, keypoints)."""
+
+    type: Literal["detections"] = "detections"
+    path: str = Field("detections.jsonl", description="File under output_dir ({source_id} allowed).")
+
+
+class EventsSinkConfig(StageConfig):
+    """Events (stream opened/ended/error, track started/ended, ...) as JSON Lines."""
+
+    type: Literal["events"] = "events"
+    path: str = Field("events.jsonl", description="File under output_dir.")
+
+
+class _JsonLinesWriter(SinkBase):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = path.open("w", encoding="utf-8")
+
+    def _line(self, obj: dict) -> None:
+        if self._file is None:
+            return
+        # One write call per complete line, then flush: an interrupted run never leaves half a line.
+        self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class DetectionsSink(_JsonLinesWriter):
+    name = "detections"
+
+    def __init__(self, config: DetectionsSinkConfig, output_dir: Path) -> None:
+        super().__init__(output_path(output_dir, config.path))
+
+    def write(self, packet: Packet) -> None:
+        frame = packet.frame
+        self._line({"source": frame.source_id, "frame": frame.index, "pts_s": round(frame.pts_s, 4),
+                    "width": frame.width, "height": frame.height,
+                    "detections": packet.detections.to_records()})
+
+
+class EventsSink(_JsonLinesWriter):
+    name = "events"
+
+    def __init__(self, config: EventsSinkConfig, output_dir: Path) -> None:
+        super().__init__(output_path(output_dir, config.path))
+
+    def write_events(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self._line(event.to_json())

@@ -1,0 +1,49 @@
+"""What a source yields: frames, framed by a start and an end marker per stream."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipeline.types import Frame
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """A stream opened: its size, nominal frame rate and frame count (None when unknown / live)."""
+
+    source_id: str
+    uri: str
+    width: int
+    height: int
+    fps: float
+    frames: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """A stream ended: normally (`error` None) or because of a decode / read failure."""
+
+    source_id: str
+    error: str | None = None
+
+
+SourceItem = Frame | StreamStart | StreamEnd
+
+
+class Source(Protocol):
+    """One configured input. `open()` runs before any model loads (bad paths fail fast);
+    `items()` runs in the runner's reader thread and must return soon after `stop` is set."""
+
+    id: str
+    live: bool
+
+    def open(self) -> None: ...
+
+    def items(self, stop: threading.Event) -> Iterator[SourceItem]: ...
+
+    def total_frames(self) -> int | None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,52 @@
+"""A folder of still images, read in name order as one stream."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+
+from pipeline.errors import SourceOpenError
+from pipeline.types import Frame
+from stages.sources.base import SourceItem, StreamEnd, StreamStart
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class ImageFolderSource:
+    """Every image in a folder (sorted by name) as frames at a nominal `fps`."""
+
+    live = False
+
+    def __init__(self, source_id: str, folder: Path, fps: float = 25.0) -> None:
+        self.id, self.folder, self.fps = source_id, folder, fps
+        self.paths: list[Path] = []
+
+    def open(self) -> None:
+        if not self.folder.is_dir():
+            raise SourceOpenError(self.id, str(self.folder), "no such folder")
+        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise SourceOpenError(self.id, str(self.folder), "no images in folder")
+
+    def total_frames(self) -> int | None:
+        return len(self.paths)
+
+    def items(self, stop: threading.Event) -> Iterator[SourceItem]:
+        first = cv2.imread(str(self.paths[0]))
+        height, width = first.shape[:2] if first is not None else (0, 0)
+        yield StreamStart(self.id, str(self.folder), width, height, self.fps, len(self.paths))
+        for index, path in enumerate(self.paths):
+            if stop.is_set():
+                break
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                yield StreamEnd(self.id, f"cannot read image {path}")
+                return
+            yield Frame(self.id, index, index / self.fps, image)
+        yield StreamEnd(self.id)
+
+    def close(self) -> None:
+        pass

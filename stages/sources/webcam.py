@@ -1,0 +1,56 @@
+"""A local camera by index (/dev/videoN), read with OpenCV."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import cv2
+
+from pipeline.errors import SourceOpenError
+from pipeline.types import Frame
+from stages.sources.base import SourceItem, StreamEnd, StreamStart
+
+
+class WebcamSource:
+    """Camera `index`; live: the runner drops the oldest frames when the pipeline falls behind."""
+
+    live = True
+
+    def __init__(self, source_id: str, index: int) -> None:
+        self.id, self.index = source_id, index
+        self.capture: cv2.VideoCapture | None = None
+
+    def open(self) -> None:
+        self.capture = cv2.VideoCapture(self.index)
+        if not self.capture.isOpened():
+            self.capture.release()
+            self.capture = None
+            raise SourceOpenError(self.id, f"webcam {self.index}", "camera not found or busy")
+
+    def total_frames(self) -> int | None:
+        return None
+
+    def items(self, stop: threading.Event) -> Iterator[SourceItem]:
+        if self.capture is None:
+            self.open()
+        assert self.capture is not None
+        fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 30.0)
+        width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        yield StreamStart(self.id, f"webcam {self.index}", width, height, fps, None)
+        start, index = time.monotonic(), 0
+        while not stop.is_set():
+            ok, image = self.capture.read()
+            if not ok:
+                yield StreamEnd(self.id, f"webcam {self.index} stopped delivering frames")
+                return
+            yield Frame(self.id, index, time.monotonic() - start, image)
+            index += 1
+        yield StreamEnd(self.id)
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.release()
+            self.capture = None
