@@ -110,11 +110,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.target == "pipeline":
         from benchmarks.pipeline import bench_pipeline
 
-        result = bench_pipeline(Path(args.source), frames=args.frames, compare=args.compare,
+        source = Path(args.source or "../shared/data/video/vtest.mp4")
+        result = bench_pipeline(source, frames=args.frames, compare=args.compare or "ultralytics",
                                 config_path=args.config, overrides=args.set or [])
+    elif args.target == "tracker":
+        from stages.tracking.bench import bench_tracker
+
+        compare = None if args.compare in (None, "none") else args.compare
+        result = bench_tracker(_data_dir(args.data_dir), tracker=args.tracker, compare=compare)
     else:
         raise ArgusError(f"bench {args.target}: not available")
     print(json.dumps(result, indent=2) if args.json else _table(result))
+    return 0
+
+
+def _data_dir(path: Path | None) -> Path:
+    if path is None or not path.is_dir():
+        raise ArgusError(f"MOT data folder not found: {path} (expected <SEQ>/det/det.txt under it)")
+    return path
+
+
+def cmd_eval_mot(args: argparse.Namespace) -> int:
+    from stages.tracking.evaluate import eval_mot
+
+    compare = None if args.compare in (None, "none") else args.compare
+    result = eval_mot(_data_dir(args.data_dir), tracker=args.tracker, compare=compare, out_dir=args.out,
+                      progress=not args.json)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for name in ("argus", "peer"):
+            if name in result:
+                print(f"{name:>6}: " + "  ".join(f"{k} {v}" for k, v in result[name].items()))
     return 0
 
 
@@ -157,15 +184,29 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
 
     bench = verbs.add_parser("bench", help="benchmarks against peers, same machine, same run")
-    bench.add_argument("target", choices=["pipeline"], help="pipeline: Argus pose+track vs `yolo track`")
-    bench.add_argument("--source", default="../shared/data/video/vtest.mp4", help="video file")
-    bench.add_argument("--frames", type=int, default=200, help="frames to time")
-    bench.add_argument("--compare", choices=["ultralytics", "none"], default="ultralytics",
-                       help="peer to run on the same frames")
+    bench.add_argument("target", choices=["pipeline", "tracker"],
+                       help="pipeline: Argus pose+track vs `yolo track` on a video; "
+                            "tracker: tracker update ms/frame vs a Roboflow tracker on MOT detections")
+    bench.add_argument("data_dir", type=Path, nargs="?", help="tracker: MOT data folder")
+    bench.add_argument("--source", help="pipeline: video file (default ../shared/data/video/vtest.mp4)")
+    bench.add_argument("--frames", type=int, default=200, help="pipeline: frames to time")
+    bench.add_argument("--tracker", default="argus", help="tracker: sort | bytetrack | argus")
+    bench.add_argument("--compare", help="peer: ultralytics | none (pipeline); bytetrack-rf | sort-rf | "
+                       "ocsort-rf | none (tracker)")
     bench.add_argument("--config", type=Path, help="pipeline YAML whose stages to benchmark (default stages)")
     bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     bench.set_defaults(func=cmd_bench)
+
+    mot = verbs.add_parser("eval-mot", help="score a tracker on MOTChallenge detections with TrackEval",
+                           description="Track every <SEQ>/det/det.txt under DATA_DIR, write MOTChallenge "
+                           "results, score against <SEQ>/gt/gt.txt (HOTA, DetA, AssA, MOTA, IDF1, IDSW).")
+    mot.add_argument("data_dir", type=Path, help="folder of MOTChallenge sequences")
+    mot.add_argument("--tracker", default="argus", help="sort | bytetrack | argus (default)")
+    mot.add_argument("--compare", help="peer on the same detections: bytetrack-rf | sort-rf | ocsort-rf")
+    mot.add_argument("--out", type=Path, help="folder for result files (default: a temporary folder)")
+    mot.add_argument("--json", action="store_true", help="machine-readable output")
+    mot.set_defaults(func=cmd_eval_mot)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks against peers, run through `python run.py bench ...`."""

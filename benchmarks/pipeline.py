@@ -1,0 +1,111 @@
+"""`run.py bench pipeline`: Argus (pose + track) against `yolo track` on the same frames, same run.
+
+Both sides decode the same video file and process its first N frames with the same
+yolo11n-pose weights at the same image size. Model loading and warm-up are excluded on both
+sides: throughput is measured from the first finished frame to the last, so the figure is
+the steady-state rate a long-running camera would see.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import PipelineConfig, load_config
+from pipeline.errors import ArgusError
+from pipeline.runner import Runner
+from pipeline.stage import Stage
+from stages.registry import build_stage
+
+log = logging.getLogger("argus.bench")
+
+
+class _Clock:
+    """Timestamps of finished frames: steady-state FPS from the first to the last."""
+
+    def __init__(self) -> None:
+        self.first: tuple[float, int] | None = None
+        self.last: tuple[float, int] = (0.0, 0)
+        self.count = 0
+
+    def tick(self, frames: int = 1) -> None:
+        self.count += frames
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = (now, self.count)
+        self.last = (now, self.count)
+
+    def fps(self) -> float:
+        if self.first is None or self.last[1] <= self.first[1]:
+            return 0.0
+        return (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
+
+
+def _warm_up(stages: list[Stage], config: PipelineConfig, video: Path) -> None:
+    """Run the stages on the video's first frames once (ONNX Runtime allocates on first use)."""
+    warm = config.model_copy(update={"sources": [config.sources[0].model_copy(update={"max_frames": 4})]})
+    Runner(warm, stages=stages, sinks_enabled=False).run()
+    for stage in stages:
+        stage.end_source(config.sources[0].id)
+
+
+def run_argus(video: Path, frames: int, config_path: Path | None, overrides: list[str]) -> dict[str, Any]:
+    """Argus on the first `frames` frames of `video`, outputs off; steady-state FPS and per-stage ms."""
+    config = load_config(config_path, overrides, replace={
+        "sources": [{"id": "bench", "uri": str(video), "max_frames": frames}]})
+    stages = [build_stage(c) for c in config.stages]
+    _warm_up(stages, config, video)
+    clock = _Clock()
+    runner = Runner(config, stages=stages, sinks_enabled=False, on_frames=clock.tick)
+    code = runner.run()
+    if code != 0:
+        raise ArgusError(f"bench: the Argus run failed (exit {code}): {runner.stats.failed_sources}")
+    stats = runner.stats.to_json()
+    return {"fps": round(clock.fps(), 2), "frames": runner.stats.frames,
+            "stages_ms_per_frame": {k: v["ms_per_frame"] for k, v in stats["stages"].items()},
+            "stages": [c.model_dump(exclude_defaults=True) | {"type": c.type} for c in config.stages]}
+
+
+def run_ultralytics_track(video: Path, frames: int, weights: Path, imgsz: int) -> dict[str, Any]:
+    """`yolo track` (ultralytics' default BoT-SORT tracker) on the same frames."""
+    from engines.export import ultralytics_env
+
+    ultralytics_env()
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights), task="pose")
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    ok, first = capture.read()
+    capture.release()
+    if ok:
+        model.predict(first, imgsz=imgsz, verbose=False)  # load + warm up outside the timing
+    clock = _Clock()
+    for _ in model.track(source=str(video), stream=True, imgsz=imgsz, verbose=False, persist=True):
+        clock.tick()
+        if clock.count >= frames:
+            break
+    return {"fps": round(clock.fps(), 2), "frames": clock.count, "weights": weights.name,
+            "command": f"yolo track model={weights.name} source={video.name} imgsz={imgsz}"}
+
+
+def bench_pipeline(video: Path, *, frames: int = 200, compare: str = "ultralytics",
+                   config_path: Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Argus vs the peer on `video`; JSON-ready dict with argus_fps, ultralytics_fps, ratio, stages."""
+    if not video.is_file():
+        raise ArgusError(f"bench pipeline: video not found: {video}")
+    overrides = overrides or []
+    argus = run_argus(video, frames, config_path, overrides)
+    result: dict[str, Any] = {"video": str(video), "frames": argus["frames"], "argus_fps": argus["fps"],
+                              "stages_ms_per_frame": argus["stages_ms_per_frame"], "argus": argus}
+    if compare == "ultralytics":
+        from engines.export import resolve_weights
+
+        pose = next(c for c in load_config(config_path, overrides).stages if c.type in ("pose", "detect"))
+        peer = run_ultralytics_track(video, frames, resolve_weights(pose.model), pose.imgsz)
+        result.update(ultralytics_fps=peer["fps"], ratio=round(argus["fps"] / peer["fps"], 3) if peer["fps"]
+                      else None, peer=peer)
+    return result
