@@ -33,30 +33,37 @@ class TrackConfig(StageConfig):
     min_hits: int = Field(
         2, ge=1, le=100, description="Consecutive matched frames before a new track gets an id "
         "(tracks on a source's first frame get one at once).")
-    high_score: float = Field(
-        0.6, ge=0.0, le=1.0, description="Detections at or above this score are matched first; "
-        "below it they can only continue existing tracks (bytetrack, argus) or are ignored "
-        "(sort: the minimum score).")
-    low_score: float = Field(
-        0.1, ge=0.0, le=1.0, description="Detections below this score are ignored (bytetrack, argus).")
-    new_track_score: float = Field(
-        0.7, ge=0.0, le=1.0, description="Minimum score of an unmatched detection to start a "
-        "track (bytetrack, argus).")
-    match_iou: float = Field(
-        0.2, ge=0.0, le=1.0, description="Minimum IoU between a track's predicted box and a "
-        "detection to match them.")
+    high_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="Detections at or above this score are matched first; "
+        "below it they can only continue existing tracks (bytetrack, argus; default 0.6) or are "
+        "ignored (sort: the minimum score, default 0).")
+    low_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="Detections below this score are ignored (bytetrack, "
+        "argus; default 0.1).")
+    new_track_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="Minimum score of an unmatched detection to start a "
+        "track (bytetrack, argus; default 0.7).")
+    match_iou: float | None = Field(
+        None, ge=0.0, le=1.0, description="Minimum IoU between a track's predicted box and a "
+        "detection to match them (default: sort 0.3, bytetrack 0.2, argus 0.1).")
+    frame_rate: float | None = Field(
+        None, gt=0.0, le=1000.0, description="Frames per second of the sources, used to scale "
+        "motion noise (argus). None: estimated from the first two frames' timestamps, else 30.")
     camera_motion: bool = Field(
         True, description="argus: compensate camera motion estimated from the frames (sparse "
         "optical flow); costs a few ms per frame, turn off for fixed cameras.")
 
-    def tracker_params(self) -> dict[str, Any]:
-        """Keyword arguments for `make_tracker(self.tracker, ...)`."""
-        params: dict[str, Any] = {"lost_frames": self.lost_frames, "min_hits": self.min_hits}
+    def tracker_params(self, frame_rate: float = 30.0) -> dict[str, Any]:
+        """Keyword arguments for `make_tracker(self.tracker, ...)`; unset knobs keep the tracker's
+        own defaults."""
+        params: dict[str, Any] = {"lost_frames": self.lost_frames, "min_hits": self.min_hits,
+                                  "frame_rate": self.frame_rate or frame_rate}
         if self.tracker == "sort":
-            params.update(min_iou=max(self.match_iou, 0.01), min_score=self.high_score)
+            extra = {"min_iou": self.match_iou, "min_score": self.high_score}
         else:
-            params.update(high_score=self.high_score, low_score=self.low_score,
-                          new_track_score=self.new_track_score, match_iou=self.match_iou)
+            extra = {"high_score": self.high_score, "low_score": self.low_score,
+                     "new_track_score": self.new_track_score, "match_iou": self.match_iou}
+        params.update({k: v for k, v in extra.items() if v is not None})
         if self.tracker == "argus":
             params["cmc"] = self.camera_motion
         return params
@@ -66,6 +73,8 @@ class TrackConfig(StageConfig):
 class _SourceState:
     tracker: MotionTracker
     last_index: int | None = None
+    first_index: int = 0
+    first_frame_pts: float = 0.0
     first_pts: dict[int, float] = field(default_factory=dict)  # track id -> pts of its first frame
     last_pts: dict[int, float] = field(default_factory=dict)  # track id -> pts of its last frame
 
@@ -85,9 +94,16 @@ class TrackStage:
             frame = packet.frame
             state = self._sources.get(frame.source_id)
             if state is None:
-                tracker = make_tracker(self.config.tracker, **self.config.tracker_params())
-                state = _SourceState(tracker)  # type: ignore[arg-type]
+                state = _SourceState(make_tracker(  # type: ignore[arg-type]
+                    self.config.tracker, **self.config.tracker_params()))
+                state.first_index, state.first_frame_pts = frame.index, frame.pts_s
                 self._sources[frame.source_id] = state
+            elif state.last_index == state.first_index and self.config.frame_rate is None:
+                # second frame: now the frame rate is known; the tracker has seen one frame only
+                gap = frame.pts_s - state.first_frame_pts
+                if gap > 0:
+                    fps = (frame.index - state.first_index) / gap
+                    state.tracker.set_frame_rate(min(max(fps, 1.0), 1000.0))
             dt = 1.0 if state.last_index is None else max(frame.index - state.last_index, 1)
             state.last_index = frame.index
             image = frame.image if self.config.camera_motion else None

@@ -7,7 +7,15 @@ import pytest
 
 filterpy_kalman = pytest.importorskip("filterpy.kalman", reason="filterpy is the reference implementation")
 
-from stages.tracking.kalman import BoxKalman, H, cxcywh_to_xyxy, transition, xyxy_to_cxcywh  # noqa: E402
+from stages.tracking.kalman import (  # noqa: E402
+    BoxKalman,
+    H,
+    cxcywh_to_xyxy,
+    kf_predict,
+    kf_update,
+    transition,
+    xyxy_to_cxcywh,
+)
 
 
 def _reference(mean: np.ndarray, cov: np.ndarray) -> filterpy_kalman.KalmanFilter:
@@ -48,14 +56,33 @@ def test_tracking_kalman_matches_filterpy(dt: float) -> None:
             np.testing.assert_allclose(cov[i], kf.P, rtol=1e-6, atol=1e-6)
 
 
+def test_tracking_kalman_generic_equations_match_filterpy() -> None:
+    rng = np.random.default_rng(3)
+    F, Q, R = transition(2.0), np.diag(rng.uniform(0.1, 2, 8)), np.diag(rng.uniform(0.5, 3, 4))
+    a = rng.normal(size=(3, 8, 8))
+    cov = a @ np.swapaxes(a, 1, 2) + np.eye(8)  # full (coupled) covariances
+    mean = rng.normal(size=(3, 8))
+    z = rng.normal(size=(3, 4))
+    m1, c1 = kf_predict(mean, cov, F, Q)
+    m2, c2 = kf_update(m1, c1, z, H, np.broadcast_to(R, (3, 4, 4)))
+    for i in range(3):
+        kf = _reference(mean[i], cov[i])
+        kf.F, kf.Q, kf.R = F, Q, R
+        kf.predict()
+        np.testing.assert_allclose(m1[i], kf.x.ravel(), rtol=1e-6, atol=1e-6)
+        kf.update(z[i].reshape(4, 1))
+        np.testing.assert_allclose(m2[i], kf.x.ravel(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(c2[i], kf.P, rtol=1e-6, atol=1e-6)
+
+
 def test_tracking_kalman_per_track_dt() -> None:
     kal = BoxKalman()
     mean, cov = kal.initiate(np.array([[100.0, 100, 20, 40], [50, 60, 30, 60]]))
     mean[:, 4] = 2.0
     dts = np.array([1.0, 3.0])
-    m2, c2 = kal.predict(mean, cov, dts)
+    m2, c2 = kal.predict(mean.copy(), cov.copy(), dts)  # predict works in place
     for i, dt in enumerate(dts):
-        mi, ci = kal.predict(mean[i:i + 1], cov[i:i + 1], float(dt))
+        mi, ci = kal.predict(mean[i:i + 1].copy(), cov[i:i + 1].copy(), float(dt))
         np.testing.assert_allclose(m2[i], mi[0])
         np.testing.assert_allclose(c2[i], ci[0])
     assert m2[1, 0] == pytest.approx(50 + 6.0)

@@ -54,6 +54,28 @@ def linear_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, 
     return rows[keep], cols[keep]
 
 
+def match_masked(sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_sim: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-similarity matching restricted to boolean `rows` (T,) x `cols` (N,) of `sim` (T, N),
+    only pairs with similarity > `min_sim`. Returns (row, col) indices into `sim`.
+
+    When every row and column has at most one candidate (the usual case between consecutive
+    frames) the matching is read off directly; otherwise `lap` solves the ambiguous part.
+    """
+    if not rows.any() or not cols.any():
+        return _EMPTY, _EMPTY
+    valid = (sim > min_sim) & rows[:, None] & cols[None, :]
+    per_row = valid.sum(1)
+    if per_row.max(initial=0) <= 1 and valid.sum(0).max(initial=0) <= 1:
+        r, c = np.nonzero(valid)
+        return r.astype(np.int64), c.astype(np.int64)
+    rr = np.flatnonzero(per_row)
+    cc = np.flatnonzero(valid.any(0))
+    sub = np.where(valid[np.ix_(rr, cc)], 1.0 - sim[np.ix_(rr, cc)], 2.0)
+    r, c = linear_assignment(sub, 1.0 - min_sim)
+    return rr[r], cc[c]
+
+
 def center_distance_gate(pred_xyxy: np.ndarray, det_xyxy: np.ndarray, max_ratio: float) -> np.ndarray:
     """(N, M) bool: True where the detection centre lies within `max_ratio` times the track's
     diagonal of the predicted centre (a cheap motion gate)."""

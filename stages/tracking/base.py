@@ -31,6 +31,13 @@ class Tracker(Protocol):
         """Confirmed tracks removed since the previous call."""
         ...
 
+    def set_frame_rate(self, frame_rate: float) -> None:
+        """Scale the velocity noise for a stream of `frame_rate` frames per second."""
+        if frame_rate <= 0:
+            raise ValueError(f"frame_rate must be > 0, got {frame_rate}")
+        self.frame_rate = frame_rate
+        self.tracks.kalman.std_vel = self.std_vel * (30.0 / frame_rate) ** self.rate_exponent
+
     def finish(self) -> list[EndedTrack]:
         """End every track (the stream ended): the not yet popped removed ones plus all live ones."""
         t = self.tracks
@@ -51,18 +58,25 @@ class MotionTracker:
         std_pos / std_vel / std_meas: Kalman noise as fractions of the box size (see `BoxKalman`).
         score_scaled_noise: trust confident detections more in the Kalman update.
         confirm_first_frame: tracks started on a stream's first frame are confirmed at once.
+        frame_rate: frames per second of the stream; velocity noise per frame is scaled by
+            (30 / frame_rate) ** rate_exponent, as motion between frames grows at low rates.
+        rate_exponent: see `frame_rate`.
     """
 
     def __init__(self, *, lost_frames: int = 30, min_hits: int = 2, new_track_score: float = 0.0,
                  std_pos: float = 0.05, std_vel: float = 0.00625, std_meas: float = 0.05,
-                 score_scaled_noise: bool = False, confirm_first_frame: bool = True) -> None:
+                 score_scaled_noise: bool = False, confirm_first_frame: bool = True,
+                 frame_rate: float = 30.0, rate_exponent: float = 1.0) -> None:
         if lost_frames < 0 or min_hits < 1:
             raise ValueError(f"lost_frames must be >= 0 and min_hits >= 1, got {lost_frames}, {min_hits}")
         self.lost_frames = lost_frames
         self.min_hits = min_hits
         self.new_track_score = new_track_score
         self.confirm_first_frame = confirm_first_frame
+        self.std_vel = std_vel
+        self.rate_exponent = rate_exponent
         self.tracks = TrackTable(BoxKalman(std_pos, std_vel, std_meas, score_scaled_noise))
+        self.set_frame_rate(frame_rate)
         self._next_id = 1
         self._ended: list[EndedTrack] = []
         self._calls = 0
@@ -110,7 +124,7 @@ class MotionTracker:
 
         dead = ((t.id < 0) & (t.since > 0)) | (t.since > self.lost_frames)
         self._ended += t.remove(dead)
-        return detections.with_columns(track_id=out)
+        return _with_track_id(detections, out)
 
     def _confirm(self, mask: np.ndarray) -> None:
         rows = np.flatnonzero(mask & (self.tracks.id < 0))
@@ -123,6 +137,13 @@ class MotionTracker:
         ended, self._ended = self._ended, []
         return ended
 
+    def set_frame_rate(self, frame_rate: float) -> None:
+        """Scale the velocity noise for a stream of `frame_rate` frames per second."""
+        if frame_rate <= 0:
+            raise ValueError(f"frame_rate must be > 0, got {frame_rate}")
+        self.frame_rate = frame_rate
+        self.tracks.kalman.std_vel = self.std_vel * (30.0 / frame_rate) ** self.rate_exponent
+
     def finish(self) -> list[EndedTrack]:
         """End every track (the stream ended): the not yet popped removed ones plus all live ones."""
         t = self.tracks
@@ -131,3 +152,16 @@ class MotionTracker:
     def active_track_ids(self) -> list[int]:
         """Ids of confirmed tracks still alive."""
         return [int(i) for i in self.tracks.id if i >= 0]
+
+
+def _with_track_id(detections: Detections, track_id: np.ndarray) -> Detections:
+    """`detections.with_columns(track_id=...)` without re-validating the untouched columns.
+
+    `track_id` is built here as (N,) int64, so the result is valid by construction; skipping
+    `__post_init__` saves most of the per-frame overhead of small frames.
+    """
+    out = object.__new__(Detections)
+    for name in Detections.__slots__:
+        object.__setattr__(out, name, getattr(detections, name))
+    object.__setattr__(out, "track_id", track_id)
+    return out

@@ -9,9 +9,11 @@ unmatched boxes with score >= `new_track_score` start tentative tracks (in `Moti
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from stages.tracking.association import match_iou
+from stages.tracking.association import iou_matrix, match_masked
 from stages.tracking.base import MotionTracker
 
 
@@ -41,28 +43,28 @@ class ByteTracker(MotionTracker):
 
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = self.tracks
-        pred = t.xyxy()
-        high = np.flatnonzero(scores >= self.high_score)
-        low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score))
-        confirmed = np.flatnonzero(t.id >= 0)
-        tentative = np.flatnonzero(t.id < 0)
+        iou = iou_matrix(t.xyxy(), boxes)  # (T, N), computed once for every stage
+        high = scores >= self.high_score
+        low = (scores >= self.low_score) & ~high
+        confirmed = t.id >= 0
+        free_t = np.ones(len(t), bool)
+        free_d = np.ones(len(boxes), bool)
         tis, dis = [], []
 
-        # 1. confirmed + lost tracks vs confident boxes
-        a, b = match_iou(pred[confirmed], boxes[high], self.match_iou)
-        tis.append(confirmed[a])
-        dis.append(high[b])
-        rest_t = np.setdiff1d(confirmed, confirmed[a])
-        rest_h = np.setdiff1d(high, high[b])
+        def stage(rows: np.ndarray, cols: np.ndarray, min_iou: float, sim: np.ndarray = iou) -> None:
+            a, b = match_masked(sim, rows & free_t, cols & free_d, min_iou)
+            free_t[a] = False
+            free_d[b] = False
+            tis.append(a)
+            dis.append(b)
 
-        # 2. unmatched tracks seen on the previous frame vs low-score boxes
-        recent = rest_t[t.since[rest_t] <= self._dt + 1e-9] if len(low) else rest_t[:0]
-        a, b = match_iou(pred[recent], boxes[low], self.low_match_iou)
-        tis.append(recent[a])
-        dis.append(low[b])
-
-        # 3. tentative tracks vs confident boxes left over
-        a, b = match_iou(pred[tentative], boxes[rest_h], self.tentative_iou)
-        tis.append(tentative[a])
-        dis.append(rest_h[b])
+        stage(confirmed, high, self.match_iou)  # 1. confirmed + lost tracks vs confident boxes
+        if low.any():  # 2. tracks matched on the previous frame vs low-score boxes
+            stage(confirmed & (t.since <= self._dt + 1e-9), low, self.low_match_iou)
+        stage(~confirmed, high, self.tentative_iou)  # 3. tentative tracks vs confident boxes left
+        self._extra_stages(stage, boxes, high, confirmed, free_t, free_d)
         return np.concatenate(tis), np.concatenate(dis)
+
+    def _extra_stages(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
+                      confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
+        """More matching stages for subclasses (`stage(rows, cols, min_iou, sim)`); none here."""
