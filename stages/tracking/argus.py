@@ -56,5 +56,5 @@ class ArgusTracker(ByteTracker):
         lost = confirmed & free_t & (self.tracks.since > self._dt + 1e-9)
         cand = high & free_d
         if lost.any() and cand.any():
-            sim = iou_matrix(self.tracks.xyxy(), boxes, buffer=self.recover_buffer)
+            sim = iou_matrix(self._pred, boxes, buffer=self.recover_buffer)
             stage(lost, cand, self.recover_iou, sim)

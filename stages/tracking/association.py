@@ -22,14 +22,16 @@ def iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
     if buffer:
         a = _grow(a, buffer)
         b = _grow(b, buffer)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0.0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    at = a.T[:, :, None]  # (4, N, 1)
+    bt = b.T[:, None, :]  # (4, 1, M)
+    w = np.minimum(at[2], bt[2]) - np.maximum(at[0], bt[0])  # (N, M)
+    h = np.minimum(at[3], bt[3]) - np.maximum(at[1], bt[1])
+    np.maximum(w, 0.0, out=w)
+    np.maximum(h, 0.0, out=h)
+    inter = w * h
+    union = (at[2] - at[0]) * (at[3] - at[1]) + ((bt[2] - bt[0]) * (bt[3] - bt[1]) - inter)
+    np.maximum(union, 1e-12, out=union)
+    return np.divide(inter, union, out=inter)
 
 
 def _grow(boxes: np.ndarray, frac: float) -> np.ndarray:
@@ -64,11 +66,14 @@ def match_masked(sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_sim: f
     """
     if not rows.any() or not cols.any():
         return _EMPTY, _EMPTY
-    valid = (sim > min_sim) & rows[:, None] & cols[None, :]
-    per_row = valid.sum(1)
-    if per_row.max(initial=0) <= 1 and valid.sum(0).max(initial=0) <= 1:
+    valid = sim > min_sim
+    valid &= rows[:, None]
+    valid &= cols
+    per_row = np.count_nonzero(valid, axis=1)
+    if per_row.max() <= 1:
         r, c = np.nonzero(valid)
-        return r.astype(np.int64), c.astype(np.int64)
+        if len(c) == len(np.unique(c)):  # no column wanted twice either: nothing to optimise
+            return r.astype(np.int64), c.astype(np.int64)
     rr = np.flatnonzero(per_row)
     cc = np.flatnonzero(valid.any(0))
     sub = np.where(valid[np.ix_(rr, cc)], 1.0 - sim[np.ix_(rr, cc)], 2.0)

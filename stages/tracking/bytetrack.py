@@ -40,10 +40,12 @@ class ByteTracker(MotionTracker):
         self.match_iou = match_iou
         self.low_match_iou = low_match_iou
         self.tentative_iou = tentative_iou
+        self._pred = np.zeros((0, 4))
 
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = self.tracks
-        iou = iou_matrix(t.xyxy(), boxes)  # (T, N), computed once for every stage
+        self._pred = t.xyxy()  # (T, 4) predicted boxes, shared by every stage
+        iou = iou_matrix(self._pred, boxes)  # (T, N), computed once for every stage
         high = scores >= self.high_score
         low = (scores >= self.low_score) & ~high
         confirmed = t.id >= 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+_WHWH = [2, 3, 2, 3]  # the size component scaling each of cx, cy, w, h
 H = np.hstack([np.eye(4), np.zeros((4, 4))])  # (4, 8) measurement matrix
 
 
@@ -123,13 +124,14 @@ class BoxKalman:
             return mean, cov
         dt_arr = np.asarray(dt, dtype=float)
         d = dt_arr if dt_arr.ndim == 0 else dt_arr[:, None]
-        s = self._scale(mean)[:, :4] ** 2  # (T, 4) squared size per component
+        s = np.maximum(mean[:, _WHWH], 1.0)
+        s *= s  # (T, 4) squared size per component
         pp, pv, vp, vv = _blocks(cov)
         mean[:, :4] += d * mean[:, 4:]
-        pp += d * (pv + vp) + d * d * vv + (self.std_pos**2) * s * d
+        pp += (2 * d) * pv + (d * d) * vv + (self.std_pos**2 * d) * s
         pv += d * vv
         vp[:] = pv
-        vv += (self.std_vel**2) * s * d
+        vv += (self.std_vel**2 * d) * s
         return mean, cov
 
     def update(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray, score: np.ndarray | None = None
@@ -137,7 +139,9 @@ class BoxKalman:
         """Correct (T,) tracks with (T, 4) cxcywh measurements, in place; returns them."""
         if len(mean) == 0:
             return mean, cov
-        r = (self.std_meas**2) * self._scale(mean)[:, :4] ** 2  # (T, 4) measurement variance
+        r = np.maximum(mean[:, _WHWH], 1.0)
+        r *= r
+        r *= self.std_meas**2  # (T, 4) measurement variance
         if self.score_scaled and score is not None:
             r *= np.clip(1.0 - score, 0.05, 1.0)[:, None] * 2.0
         pp, pv, vp, vv = _blocks(cov)

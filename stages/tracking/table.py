@@ -56,9 +56,7 @@ class TrackTable:
         """Advance all tracks by `dt` frames; lost tracks stop growing or shrinking."""
         if not len(self):
             return
-        lost = self.since > 0
-        if lost.any():
-            self.mean[lost, 6:8] = 0.0
+        self.mean[:, 6:8] *= (self.since == 0)[:, None]
         self.mean, self.cov = self.kalman.predict(self.mean, self.cov, dt)
         self.mean[:, 2:4] = np.maximum(self.mean[:, 2:4], 1.0)
         self.since += dt
@@ -77,9 +75,9 @@ class TrackTable:
             self.since[rows] = 0.0
             self.last_frame[rows] = frame
             self.score[rows] = scores
-        missed = np.ones(len(self), bool)
-        missed[rows] = False
-        self.streak[missed] = 0
+        streak = np.zeros_like(self.streak)
+        streak[rows] = self.streak[rows]
+        self.streak = streak
 
     def spawn(self, boxes: np.ndarray, scores: np.ndarray, frame: int) -> np.ndarray:
         """Append tentative tracks for (N, 4) xyxy boxes; returns their row indices."""
