@@ -100,6 +100,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.markdown:
+        from pipeline.config_reference import config_reference
+
+        print(config_reference(), end="")
+        return 0
     from pipeline.config import PipelineConfig
 
     print(json.dumps(PipelineConfig.model_json_schema(), indent=2))
@@ -181,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check, source=None, out=None, frames=None)
 
     schema = verbs.add_parser("schema", help="print the config's JSON Schema (editor completion)")
+    schema.add_argument("--markdown", action="store_true", help="the config reference as Markdown tables instead")
     schema.set_defaults(func=cmd_schema)
 
     bench = verbs.add_parser("bench", help="benchmarks against peers, same machine, same run")

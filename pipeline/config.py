@@ -137,9 +137,8 @@ def apply_override(data: dict[str, Any], assignment: str) -> Loc:
                 node[part] = [] if isinstance(nxt, int) else {}
             node = node[part]
     last = loc[-1]
-    if isinstance(node, list):
-        if not isinstance(last, int) or not -len(node) <= last < len(node):
-            raise ConfigError([f"--set {key}: no such list item"])
+    if isinstance(node, list) and (not isinstance(last, int) or not -len(node) <= last < len(node)):
+        raise ConfigError([f"--set {key}: no such list item"])
     node[last] = value
     return loc
 
@@ -162,24 +161,20 @@ def _suggest(model: type[BaseModel] | None, key: str) -> str:
 
 def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
     """The config model class that holds the key at `loc` (used to suggest a valid name)."""
-    model: type[BaseModel] = PipelineConfig
-    node = data
-    for part in loc[:-1]:
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return None
-        if part in ("stages", "sinks", "sources", "runner") and model is PipelineConfig:
-            model = {"runner": RunnerConfig, "sources": SourceConfig}.get(str(part), model)
-            table = {"stages": STAGE_CONFIGS, "sinks": SINK_CONFIGS}.get(str(part))
-            if table is not None:
-                model = None  # resolved at the list item below
-                current_table = table
-        elif isinstance(part, int) and model is None:
-            model = current_table.get(node.get("type")) if isinstance(node, dict) else None
-    return model
+    lists: dict[str, dict[str, type[BaseModel]] | type[BaseModel]] = {
+        "stages": STAGE_CONFIGS, "sinks": SINK_CONFIGS, "sources": SourceConfig}
+    if len(loc) == 1:
+        return PipelineConfig
+    if loc[0] == "runner" and len(loc) == 2:
+        return RunnerConfig
+    if len(loc) == 3 and loc[0] in lists and isinstance(loc[1], int) and isinstance(data, dict):
+        items = data.get(str(loc[0]))
+        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+        kind = lists[str(loc[0])]
+        if isinstance(kind, dict):
+            return kind.get(item.get("type")) if isinstance(item, dict) else None
+        return kind
+    return None
 
 
 def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: str) -> str:

@@ -216,7 +216,7 @@ class Runner:
                     self._handle_marker(item)
             turn += 1
             idle = running == 0 and not any(len(q) for q in queues)
-            if batch and (idle or time.monotonic() >= deadline or not took and max_wait == 0):
+            if batch and (idle or time.monotonic() >= deadline or (not took and max_wait == 0)):
                 self._process(batch)
                 batch = []
                 continue

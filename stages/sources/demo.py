@@ -1,6 +1,6 @@
 """The built-in demo clip: 10 s at 25 FPS synthesised from the two photos shipped in ultralytics.
 
-Seconds 0-5 pan `bus.jpg` (four pedestrians) across a 960x720 frame while zooming in slightly;
+Seconds 0-5 zoom into `bus.jpg` (four pedestrians) and pan down it, so people grow and move;
 seconds 5-10 pan across `zidane.jpg` and zoom in on it. People therefore move across the frame
 like they would in front of a camera, with no video file, camera or download needed.
 """
@@ -37,16 +37,25 @@ def _smooth(t: float) -> float:
     return t * t * (3 - 2 * t)
 
 
+def bus_placement(t: float, photo_height: int, photo_width: int) -> tuple[float, int, int]:
+    """Where the bus photo sits at time t in 0..1 of its segment: (scale, x, y) of its top-left corner.
+
+    Photo pixel (u, v) appears at frame pixel (x + u * scale, y + v * scale). The photo stays on the
+    frame's left edge (its leftmost pedestrian is cut by the photo's border, as in the original),
+    grows from the frame height to 1.4x, and its visible band moves from the upper to the lower part.
+    """
+    zoom = 1.0 + 0.4 * _smooth(t)
+    h = round(HEIGHT * zoom)
+    return h / photo_height, 0, -round((h - HEIGHT) * (0.25 + 0.5 * t))
+
+
 def _bus_frame(bus: np.ndarray, t: float, canvas: np.ndarray) -> np.ndarray:
-    """The whole bus photo, 92%→100% of the frame height, sliding left to right."""
-    zoom = 0.92 + 0.08 * t
-    h = int(HEIGHT * zoom)
-    w = int(bus.shape[1] * h / bus.shape[0])
+    """The bus photo at `bus_placement(t)`, on the background canvas."""
+    scale, x, y = bus_placement(t, *bus.shape[:2])
+    h, w = round(scale * bus.shape[0]), round(bus.shape[1] * scale)
     photo = cv2.resize(bus, (w, h), interpolation=cv2.INTER_AREA)
-    x = int(_smooth(t) * (WIDTH - w))
-    y = (HEIGHT - h) // 2
     frame = canvas.copy()
-    frame[y:y + h, x:x + w] = photo
+    frame[:, x:x + min(w, WIDTH - x)] = photo[-y:-y + HEIGHT, : WIDTH - x]
     return frame
 
 

@@ -34,6 +34,7 @@ class VideoSource:
         self.id, self.uri, self.live = source_id, uri, live
         self.transport, self.timeout_s = transport, timeout_s
         self.container: av.container.InputContainer | None = None
+        self._frames: int | None = None
 
     def _options(self) -> dict[str, str]:
         if self.uri.startswith(("rtsp://", "rtsps://")):
@@ -52,16 +53,16 @@ class VideoSource:
         if not self.container.streams.video:
             self.container.close()
             raise SourceOpenError(self.id, self.uri, "no video stream")
+        if not self.live:
+            stream = self.container.streams.video[0]
+            if stream.frames:
+                self._frames = int(stream.frames)
+            elif stream.duration and stream.average_rate:
+                self._frames = int(float(stream.duration * stream.time_base) * float(stream.average_rate))
 
     def total_frames(self) -> int | None:
-        if self.live or self.container is None:
-            return None
-        stream = self.container.streams.video[0]
-        if stream.frames:
-            return int(stream.frames)
-        if stream.duration and stream.average_rate:
-            return int(float(stream.duration * stream.time_base) * float(stream.average_rate))
-        return None
+        """Frame count from the file's header (None for live streams or when the header lacks it)."""
+        return self._frames
 
     def items(self, stop: threading.Event) -> Iterator[SourceItem]:
         if self.container is None:

@@ -1,0 +1,43 @@
+"""The config reference in Markdown, generated from the pydantic models (`run.py schema --markdown`).
+
+The README embeds this text between markers; a test keeps the two the same.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from pipeline.config import PipelineConfig, RunnerConfig, SourceConfig
+from stages.registry import SINK_CONFIGS, STAGE_CONFIGS
+
+BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
+
+
+def _table(title: str, model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
+    lines = [f"**{title}**", "", "| key | default | meaning |", "|---|---|---|"]
+    for name, field in model.model_fields.items():
+        if name in skip:
+            continue
+        if field.is_required():
+            default = "required"
+        elif field.default_factory is not None:
+            default = "see below" if name in ("sources", "stages", "sinks", "runner") else "[]"
+        else:
+            default = repr(field.get_default())
+        meaning = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{name}` | `{default}` | {meaning} |")
+    return [*lines, ""]
+
+
+def config_reference() -> str:
+    """Every config key with its default and meaning, as Markdown tables."""
+    lines = _table("Top level", PipelineConfig) + _table("`sources[]`", SourceConfig) + _table("`runner`", RunnerConfig)
+    seen: set[type[BaseModel]] = set()
+    for model in STAGE_CONFIGS.values():
+        if model not in seen:
+            seen.add(model)
+            aliases = [k for k, m in STAGE_CONFIGS.items() if m is model]
+            lines += _table("stage `type: " + " | ".join(aliases) + "`", model, ("type",))
+    for kind, model in SINK_CONFIGS.items():
+        lines += _table(f"sink `type: {kind}`", model, ("type",))
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,59 @@
+"""Shared fixtures: paths to the public data, small real videos written on the fly."""
+
+from __future__ import annotations
+
+import os
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ARGUS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+VTEST = SHARED_DATA / "video" / "vtest.mp4"
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+
+
+@pytest.fixture(scope="session")
+def vtest() -> Path:
+    """The shared pedestrian video (skips when the shared data is absent)."""
+    if not VTEST.is_file():
+        pytest.skip(f"shared video not found at {VTEST}")
+    return VTEST
+
+
+def write_video(path: Path, frames: int, size: tuple[int, int] = (320, 240), fps: int = 25,
+                faststart: bool = True) -> Path:
+    """A real H.264 MP4 with a moving square (moov atom first, so a truncated copy still opens)."""
+    width, height = size
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            image = np.full((height, width, 3), 40, np.uint8)
+            x = (i * 5) % (width - 40)
+            image[100:140, x:x + 40] = (0, 200, 255)
+            image[:, :, 0] = (image[:, :, 0] + np.arange(width, dtype=np.uint8)[None] // 4)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture
+def small_video(tmp_path: Path) -> Path:
+    return write_video(tmp_path / "small.mp4", 60)
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600, env: dict[str, str] | None = None):
+    """Run `python run.py ARGS` in a subprocess; returns CompletedProcess with text output."""
+    import subprocess
+
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})}, check=False)

@@ -1,0 +1,121 @@
+"""End to end through the CLI with the real model: the demo, interrupts, bad sources."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+pytest.importorskip("ultralytics", reason="the demo clip and the model export need the export extra")
+
+from stages.sources.demo import SEGMENT_FRAMES, bus_placement, demo_assets  # noqa: E402
+from stages.tracking.association import iou_matrix  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("demo")
+    return run_cli("run", "--out", str(out)), out
+
+
+def frames_of(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
+
+
+def test_demo_writes_video_detections_and_events(demo_run) -> None:
+    result, out = demo_run
+    assert result.returncode == 0, result.stderr
+    assert "ms / frame" in result.stderr and "pose" in result.stderr  # the timing table
+    with av.open(str(out / "demo.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in container.decode(video=0)) == 250
+    frames = frames_of(out)
+    assert [f["frame"] for f in frames] == list(range(250))
+    assert all(f["source"] == "demo" and "pts_s" in f for f in frames)
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert events[0]["type"] == "stream_opened" and events[-1]["type"] == "stream_ended"
+    started = {e["track_id"] for e in events if e["type"] == "track_started"}
+    ended = {e["track_id"] for e in events if e["type"] == "track_ended"}
+    assert len(started) >= 4 and started == ended
+
+
+def test_demo_finds_four_people_with_keypoints_on_bus(demo_run) -> None:
+    _, out = demo_run
+    bus_frames = frames_of(out)[:SEGMENT_FRAMES]
+
+    def people(frame: dict) -> int:
+        return sum(1 for d in frame["detections"]
+                   if sum(k[2] > 0.5 for k in d["keypoints"]) >= 5 and d["class_id"] == 0)
+
+    counts = [people(f) for f in bus_frames]
+    assert sum(c >= 4 for c in counts) >= 0.8 * len(bus_frames), Counter(counts)
+
+
+def test_demo_track_ids_stay_with_people_during_pan(demo_run) -> None:
+    """Follow each person of the bus photo through the pan using the clip's known geometry."""
+    _, out = demo_run
+    frames = frames_of(out)[:SEGMENT_FRAMES]
+    photo = cv2.imread(str(demo_assets()["bus"]))
+    scale0, x0, y0 = bus_placement(0.0, *photo.shape[:2])
+    first = np.array([d["box"] for d in frames[0]["detections"] if d["score"] >= 0.7])
+    assert len(first) >= 3
+    in_photo = (first - [x0, y0, x0, y0]) / scale0
+    consistent = []
+    for person in in_photo:
+        ids = []
+        for k, frame in enumerate(frames):
+            scale, x, y = bus_placement(k / (SEGMENT_FRAMES - 1), *photo.shape[:2])
+            expected = person * scale + [x, y, x, y]
+            boxes = np.array([d["box"] for d in frame["detections"]]).reshape(-1, 4)
+            if len(boxes) == 0:
+                continue
+            ious = iou_matrix(expected[None].astype(np.float32), boxes.astype(np.float32))[0]
+            if ious.max() >= 0.5:
+                ids.append(frame["detections"][int(ious.argmax())]["track_id"])
+        modal_id, count = Counter(ids).most_common(1)[0]
+        consistent.append(modal_id >= 0 and count >= 0.9 * len(ids) and len(ids) >= 0.8 * len(frames))
+    assert all(consistent), consistent
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupt_mid_run_leaves_playable_video_and_whole_lines(tmp_path: Path, sig: signal.Signals) -> None:
+    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "run", "--out", str(tmp_path)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    detections = tmp_path / "detections.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if detections.exists() and detections.read_text().count("\n") >= 15:
+            break
+        time.sleep(0.1)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    lines = detections.read_text().splitlines()
+    assert 15 <= len(lines) < 250 and all(json.loads(line)["source"] == "demo" for line in lines)
+    with av.open(str(tmp_path / "demo.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(lines)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["type"] == "stream_ended" and events[-1]["reason"] == "interrupted"
+    assert "Traceback" not in stderr
+
+
+def test_missing_source_file_exits_2_before_loading_model(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.mp4"
+    result = run_cli("run", "--source", str(missing), "--out", str(tmp_path / "out"),
+                     env={"ARGUS_CACHE": str(tmp_path / "empty-cache")})
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"source 'nope': cannot open {missing}: no such file"
+    assert not (tmp_path / "empty-cache").exists() or not any((tmp_path / "empty-cache").iterdir())
