@@ -58,3 +58,14 @@ class OnnxRuntimeEngine:
 
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """An ONNX file's metadata_props (ultralytics stores names, kpt_shape, stride there), without `onnx`."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)

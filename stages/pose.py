@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from engines.export import check_model_reference, onnx_for
+from engines.artefacts import Request, calib_from, lookup, model_file
+from engines.export import check_model_reference
 from engines.loader import load_engine
+from engines.select import resolve
 from pipeline.stage import StageConfig
 from pipeline.types import Event, Packet
 from stages.models.yolo import YoloAdapter
@@ -31,8 +34,15 @@ class PoseConfig(StageConfig):
                            "by more than this IoU.")
     max_det: int = Field(300, ge=1, description="Most detections kept per frame.")
     classes: list[int] | None = Field(None, description="Class ids to keep (None = all).")
-    backend: Literal["onnxruntime"] = Field("onnxruntime", description="Inference runtime.")
-    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu or cuda:N.")
+    backend: Literal["auto", "tensorrt", "openvino", "onnxruntime", "torch"] = Field(
+        "auto", description="Inference runtime; auto: TensorRT with a usable GPU, else PyTorch on CUDA, else "
+        "the fastest CPU runtime installed (OpenVINO, else ONNX Runtime). The choice is logged.")
+    precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
+        "auto", description="auto: fp16 on a GPU, int8 on the CPU once `run.py build` has calibrated it, "
+        "else fp32. int8 needs calibration (run.py build --calib, or calib: below).")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda:N.")
+    calib: str | None = Field(None, description="Video file or image folder to calibrate INT8 on when no "
+                              "INT8 model was built yet (run.py build does it from the config's sources).")
     threads: int = Field(0, ge=0, description="CPU threads for the runtime (0 = all cores).")
 
     @field_validator("model")
@@ -51,13 +61,28 @@ class PoseStage:
     def __init__(self, config: PoseConfig) -> None:
         self.name = config.type
         self.config = config
-        onnx_path = onnx_for(config.model, config.imgsz)
-        engine = load_engine(onnx_path, backend=config.backend, device=config.device, threads=config.threads)
+        what = f"stage '{config.type}' model {config.model}"
+        choice = resolve(config.backend, config.precision, config.device, what=what,
+                         int8_ready=self._int8_ready(config))
+        self.choice = choice
+        request = Request(config.model, config.imgsz, choice.backend, choice.precision, choice.device)
+        calib = calib_from([Path(config.calib)], config.imgsz) if config.calib else None
+        path = model_file(request, calib)
+        engine = load_engine(path, backend=choice.backend, device=choice.device, threads=config.threads,
+                             precision=choice.precision)
         self.adapter = YoloAdapter(engine, imgsz=config.imgsz, score_min=config.score_min,
                                    iou_max=config.iou_max, max_det=config.max_det, classes=config.classes,
-                                   name=f"stage '{config.type}' model {config.model}")
+                                   name=what)
         self._input_name = self.adapter.input.name
         self._output_name = self.adapter.output.name
+
+    @staticmethod
+    def _int8_ready(config: PoseConfig) -> bool:
+        """Whether `precision: auto` may pick INT8: a calibrated model exists or can be built."""
+        if config.precision != "auto" or config.backend not in ("auto", "openvino", "onnxruntime"):
+            return False
+        backend = "openvino" if config.backend == "auto" else config.backend
+        return config.calib is not None or lookup(Request(config.model, config.imgsz, backend, "int8")) is not None
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         groups: dict[tuple[int, int], list[Packet]] = defaultdict(list)

@@ -1,0 +1,146 @@
+"""Which model file each (backend, precision) runs, and building it: one explicit table.
+
+    .pt -> .onnx (fp32) -> .fp16.onnx | .int8-u8s8.onnx | .int8-tensorrt.onnx | .int8-openvino.xml
+                        -> .engine (TensorRT, from the fp32 / fp16 / tensorrt-int8 ONNX)
+
+INT8 needs calibration frames. `run.py build` calibrates on the config's sources or `--calib`
+and records the result in a small index in the cache, so a stage finds its INT8 model later
+without re-reading the calibration source; a stage with its own `calib:` builds on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engines.cache import cache_dir
+from engines.calibration import CalibrationSet, calibration_set
+from engines.export import onnx_for, resolve_weights
+from pipeline.errors import ModelError
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a stage needs: a model at an input size, on a backend/precision/device."""
+
+    model: str
+    imgsz: int
+    backend: str
+    precision: str
+    device: str = "cpu"
+
+
+Calib = Callable[[], CalibrationSet]
+
+
+def _onnx(r: Request, _calib: Calib | None) -> Path:
+    return onnx_for(r.model, r.imgsz)
+
+
+def _fp16(r: Request, _calib: Calib | None) -> Path:
+    from engines.quantize import fp16_onnx
+
+    return fp16_onnx(onnx_for(r.model, r.imgsz))
+
+
+def _int8(fmt: str) -> Callable[[Request, Calib | None], Path]:
+    def build(r: Request, calib: Calib | None) -> Path:
+        from engines import quantize
+
+        found = lookup(r, fmt)
+        if found is not None and calib is None:
+            return found
+        if calib is None:
+            raise ModelError(f"model {r.model}: {r.backend} int8 needs a calibrated model: run "
+                             f"`python run.py build CONFIG --calib VIDEO_OR_DIR` (or set the stage's calib:)")
+        src = onnx_for(r.model, r.imgsz)
+        path = (quantize.openvino_int8(src, calib()) if fmt == "openvino"
+                else quantize.int8_onnx(src, calib(), fmt))  # type: ignore[arg-type]
+        _record(r, fmt, path)
+        return path
+    return build
+
+
+def _weights(r: Request, _calib: Calib | None) -> Path:
+    path = resolve_weights(r.model)
+    if path.suffix != ".pt":
+        raise ModelError(f"model {r.model}: backend torch needs ultralytics .pt weights, not {path.suffix}")
+    return path
+
+
+def _engine(source: Callable[[Request, Calib | None], Path]) -> Callable[[Request, Calib | None], Path]:
+    def build(r: Request, calib: Calib | None) -> Path:
+        from engines.tensorrt_build import build_engine
+
+        return build_engine(source(r, calib), imgsz=r.imgsz, device=r.device)
+    return build
+
+
+ARTEFACTS: dict[tuple[str, str], Callable[[Request, Calib | None], Path]] = {
+    ("onnxruntime", "fp32"): _onnx,
+    ("onnxruntime", "fp16"): _fp16,
+    ("onnxruntime", "int8"): _int8("u8s8"),
+    ("openvino", "fp32"): _onnx,
+    ("openvino", "bf16"): _onnx,
+    ("openvino", "int8"): _int8("openvino"),
+    ("torch", "fp32"): _weights,
+    ("torch", "fp16"): _weights,
+    ("tensorrt", "fp32"): _engine(_onnx),
+    ("tensorrt", "fp16"): _engine(_fp16),
+    ("tensorrt", "int8"): _engine(_int8("tensorrt")),
+}
+INT8_FORMAT = {"onnxruntime": "u8s8", "openvino": "openvino", "tensorrt": "tensorrt"}
+
+
+def model_file(request: Request, calib: Calib | None = None) -> Path:
+    """The file `request.backend` runs at `request.precision`, built (and cached) if needed."""
+    build = ARTEFACTS.get((request.backend, request.precision))
+    if build is None:
+        raise ModelError(f"model {request.model}: no {request.precision} model for backend {request.backend}")
+    return build(request, calib)
+
+
+def calib_from(sources: Sequence[Path], imgsz: int) -> Calib:
+    """A lazy calibration set over `sources` (read only when an INT8 model must be built)."""
+    cached: list[CalibrationSet] = []
+
+    def load() -> CalibrationSet:
+        if not cached:
+            cached.append(calibration_set(list(sources), imgsz=imgsz))
+        return cached[0]
+    return load
+
+
+def _index_path() -> Path:
+    return cache_dir() / "int8-index.json"
+
+
+def _index_key(r: Request, fmt: str) -> str:
+    return f"{resolve_weights(r.model).name}|{r.imgsz}|{fmt}"
+
+
+def lookup(request: Request, fmt: str | None = None) -> Path | None:
+    """The INT8 model last built for this request by `run.py build`, if it still exists."""
+    fmt = fmt or INT8_FORMAT.get(request.backend)
+    if fmt is None or not _index_path().exists():
+        return None
+    try:
+        entry = json.loads(_index_path().read_text()).get(_index_key(request, fmt))
+    except (json.JSONDecodeError, OSError):
+        return None
+    return Path(entry) if entry and Path(entry).exists() else None
+
+
+def _record(r: Request, fmt: str, path: Path) -> None:
+    index = _index_path()
+    try:
+        data = json.loads(index.read_text()) if index.exists() else {}
+    except (json.JSONDecodeError, OSError):
+        data = {}
+    data[_index_key(r, fmt)] = str(path)
+    tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, index)

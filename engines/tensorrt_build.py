@@ -1,0 +1,120 @@
+"""Building TensorRT engines from ONNX: strongly typed networks (TensorRT 10 and 11 alike).
+
+The precision comes from the ONNX file (FP32, FP16 weights, or INT8 as symmetric Q/DQ made by
+engines.quantize); no builder precision flags. One optimisation profile covers a dynamic batch
+(min/opt/max) and any input size up to `imgsz` on each side (rect mode: 480x640, 384x640...).
+Building needs the full `tensorrt` package (builder, ONNX parser); running needs only tensorrt-lean.
+Engines are cached under a key that covers the ONNX hash, profile, input size, TensorRT version
+and the GPU's name and compute capability; the ONNX metadata is written next to it (.json).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.cache import build_cached, cache_dir, cache_key, file_hash
+from engines.tensorrt import check, cuda_runtime, require_gpu
+from pipeline.errors import ModelError
+
+log = logging.getLogger(__name__)
+WORKSPACE_BYTES = 2 << 30
+# Every builder-side TensorRT call made here (checked against the installed package by a test).
+BUILDER_CALLS: dict[str, tuple[str, ...]] = {
+    "Builder": ("create_network", "create_builder_config", "create_optimization_profile",
+                "build_serialized_network"),
+    "IBuilderConfig": ("set_memory_pool_limit", "add_optimization_profile"),
+    "IOptimizationProfile": ("set_shape",),
+    "OnnxParser": ("parse_from_file", "num_errors", "get_error"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProfile:
+    """Dynamic batch range of an engine's optimisation profile."""
+
+    min: int = 1
+    opt: int = 4
+    max: int = 8
+
+
+def import_builder() -> Any:
+    """The full `tensorrt` module (builder + ONNX parser); tensorrt-lean cannot build."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise ModelError("building a TensorRT engine needs the full 'tensorrt' package (builder and ONNX "
+                         "parser; tensorrt-lean only runs engines): pip install tensorrt") from None
+    return trt
+
+
+def strongly_typed_flag(trt: Any) -> int:
+    """Network creation flags for a strongly typed network (the enum's value differs in 10 and 11)."""
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
+def gpu_identity(index: int) -> dict[str, str]:
+    """Name and compute capability of CUDA device `index` (part of every engine's cache key)."""
+    props = check(cuda_runtime().cudaGetDeviceProperties(index), "cudaGetDeviceProperties")
+    name = props.name.decode(errors="replace").rstrip("\0") if isinstance(props.name, bytes) else str(props.name)
+    return {"gpu": name, "cc": f"{props.major}.{props.minor}"}
+
+
+def engine_key(onnx: Path, imgsz: int, profile: BatchProfile, trt_version: str,
+               gpu: dict[str, str]) -> str:
+    """Cache key of an engine: everything that makes a serialized engine differ."""
+    return cache_key(onnx=file_hash(onnx), imgsz=imgsz, profile=(profile.min, profile.opt, profile.max),
+                     tensorrt=trt_version, **gpu)
+
+
+def _build(trt: Any, onnx: Path, imgsz: int, profile: BatchProfile, out: Path) -> None:
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(strongly_typed_flag(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ModelError(f"{onnx}: TensorRT could not parse the ONNX file: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    shapes = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        channels = tensor.shape[1]
+        shapes.set_shape(tensor.name, (profile.min, channels, 32, 32), (profile.opt, channels, imgsz, imgsz),
+                         (profile.max, channels, imgsz, imgsz))
+    config.add_optimization_profile(shapes)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise ModelError(f"{onnx}: TensorRT engine build failed (see the TensorRT log above)")
+    out.write_bytes(bytes(plan))
+    from engines.onnxruntime import read_metadata
+
+    out.with_name(out.name + ".json").write_text(json.dumps(read_metadata(onnx)))
+
+
+def build_engine(onnx: Path, *, imgsz: int, device: str = "cuda:0",
+                 profile: BatchProfile | None = None) -> Path:
+    """A cached `.engine` for `onnx` on `device`: inputs up to imgsz x imgsz, dynamic batch per `profile`."""
+    profile = profile or BatchProfile()
+    index = require_gpu(device)          # before any TensorRT object exists
+    trt = import_builder()
+    key = engine_key(onnx, imgsz, profile, trt.__version__, gpu_identity(index))
+    target = cache_dir() / f"{onnx.stem}-{key}.engine"
+    if not target.exists():
+        log.info("building TensorRT engine %s (once; up to %dx%d, batch %s..%s)", target.name, imgsz, imgsz,
+                 profile.min, profile.max)
+    path = build_cached(target, lambda tmp: _build(trt, onnx, imgsz, profile, tmp))
+    meta = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}.json")
+    if meta.exists():
+        meta.replace(metadata_path(path))
+    return path
+
+
+def metadata_path(engine: Path) -> Path:
+    """Where the source ONNX's metadata (names, kpt_shape, stride) is kept for an engine."""
+    return engine.with_suffix(".json")

@@ -1,0 +1,92 @@
+"""PyTorch backend: the reference for parity tests and the CUDA path where TensorRT is absent.
+
+Runs an ultralytics `.pt` through its `nn.Module` (fused, eval, float) with the detection head
+switched into export mode exactly as ultralytics' exporter does, so it returns the same raw
+(B, 4 + nc + K*3, anchors) tensor as the exported ONNX file. FP16 runs under CUDA autocast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.base import TensorSpec
+from pipeline.errors import ModelError
+
+INPUT_NAME, OUTPUT_NAME = "images", "output0"  # the names ultralytics' ONNX export gives
+
+
+def _load_module(path: Path) -> tuple[Any, dict[str, str]]:
+    """The fused eval-mode nn.Module of an ultralytics .pt, head in export mode, plus its metadata."""
+    from engines.export import ultralytics_env
+
+    ultralytics_env()
+    try:
+        from ultralytics import YOLO
+        from ultralytics.nn.modules.head import Detect
+    except ImportError:
+        raise ModelError(f"{path}: backend 'torch' needs torch and ultralytics: "
+                         f"pip install 'argus-pipeline[export]'") from None
+    try:
+        model = YOLO(str(path)).model
+    except Exception as exc:  # ultralytics raises many types for unreadable weights
+        raise ModelError(f"{path}: not an ultralytics model: {exc}") from None
+    for p in model.parameters():
+        p.requires_grad = False
+    model = model.eval().float().fuse()
+    for m in model.modules():
+        if isinstance(m, Detect):  # includes Pose: same switches as ultralytics' exporter
+            m.dynamic, m.export, m.format, m.xyxy, m.shape = True, True, "onnx", False, None
+    meta = {"stride": str(int(max(model.stride.tolist()))), "names": str(dict(model.names)),
+            "task": str(getattr(model, "task", ""))}
+    kpt_shape = getattr(model, "kpt_shape", None) or model.yaml.get("kpt_shape")
+    if kpt_shape:
+        meta["kpt_shape"] = str(list(kpt_shape))
+    return model, meta
+
+
+class TorchEngine:
+    """An ultralytics `.pt` model on PyTorch behind the `Engine` protocol.
+
+    Args:
+        path: the .pt file.
+        precision: "fp32", or "fp16" (CUDA autocast; CPU runs FP32 only).
+        device: "cpu" or "cuda:N".
+        threads: CPU threads for torch (0 = leave torch's setting).
+    """
+
+    def __init__(self, path: Path, *, precision: str = "fp32", device: str = "cpu", threads: int = 0) -> None:
+        import torch
+
+        if path.suffix != ".pt":
+            raise ModelError(f"{path}: backend 'torch' runs ultralytics .pt weights, not {path.suffix}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelError(f"{path}: device {device} requested but torch sees no usable CUDA GPU")
+        if precision not in ("fp32", "fp16") or (precision == "fp16" and not device.startswith("cuda")):
+            raise ModelError(f"{path}: backend 'torch' supports fp32, and fp16 on CUDA; not {precision} on "
+                             f"{device}")
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.device = torch.device(device)
+        self.autocast = precision == "fp16"
+        module, self.metadata = _load_module(path)
+        self.module = module.to(self.device)
+        channels = 4 + len(module.names) + (int(np.prod(module.kpt_shape)) if hasattr(module, "kpt_shape") else 0)
+        self.inputs = {INPUT_NAME: TensorSpec(INPUT_NAME, (-1, 3, -1, -1), "float32")}
+        self.outputs = {OUTPUT_NAME: TensorSpec(OUTPUT_NAME, (-1, channels, -1), "float32")}
+
+    def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = self.torch
+        x = torch.from_numpy(np.ascontiguousarray(feeds[INPUT_NAME])).to(self.device, non_blocking=True)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.float16,
+                                                    enabled=self.autocast):
+            y = self.module(x)
+        y = y[0] if isinstance(y, list | tuple) else y           # (B, C, A)
+        return {OUTPUT_NAME: y.float().cpu().numpy()}
+
+    def close(self) -> None:
+        self.module = None
