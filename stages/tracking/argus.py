@@ -46,7 +46,7 @@ class ArgusTracker(ByteTracker):
             return
         A = self.camera.estimate(image)
         if A is not None and len(self.tracks):
-            self.tracks.mean, self.tracks.cov = warp_tracks(self.tracks.mean, self.tracks.cov, A)
+            warp_tracks(self.tracks.mean, self.tracks.var, A)
 
     def _extra_stages(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
                       confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
@@ -55,6 +55,6 @@ class ArgusTracker(ByteTracker):
             return
         lost = confirmed & free_t & (self.tracks.since > self._dt + 1e-9)
         cand = high & free_d
-        if lost.any() and cand.any():
+        if np.count_nonzero(lost) and np.count_nonzero(cand):
             sim = iou_matrix(self._pred, boxes, buffer=self.recover_buffer)
             stage(lost, cand, self.recover_iou, sim)

@@ -64,21 +64,23 @@ def match_masked(sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_sim: f
     When every row and column has at most one candidate (the usual case between consecutive
     frames) the matching is read off directly; otherwise `lap` solves the ambiguous part.
     """
-    if not rows.any() or not cols.any():
+    if not np.count_nonzero(rows) or not np.count_nonzero(cols):
         return _EMPTY, _EMPTY
     valid = sim > min_sim
     valid &= rows[:, None]
     valid &= cols
-    per_row = np.count_nonzero(valid, axis=1)
-    if per_row.max() <= 1:
-        r, c = np.nonzero(valid)
-        if len(c) == len(np.unique(c)):  # no column wanted twice either: nothing to optimise
-            return r.astype(np.int64), c.astype(np.int64)
-    rr = np.flatnonzero(per_row)
-    cc = np.flatnonzero(valid.any(0))
-    sub = np.where(valid[np.ix_(rr, cc)], 1.0 - sim[np.ix_(rr, cc)], 2.0)
-    r, c = linear_assignment(sub, 1.0 - min_sim)
-    return rr[r], cc[c]
+    r, c = np.nonzero(valid)
+    if len(r) <= 1:
+        return r, c
+    rl, cl = r.tolist(), c.tolist()
+    if len(set(rl)) == len(rl) and len(set(cl)) == len(cl):  # no conflicts: nothing to optimise
+        return r, c
+    if valid.size > 4096:  # large frames: solve only the rows and columns with candidates
+        rr, cc = np.unique(r), np.unique(c)
+        sub = np.where(valid[np.ix_(rr, cc)], 1.0 - sim[np.ix_(rr, cc)], 2.0)
+        a, b = linear_assignment(sub, 1.0 - min_sim)
+        return rr[a], cc[b]
+    return linear_assignment(np.where(valid, 1.0 - sim, 2.0), 1.0 - min_sim)
 
 
 def center_distance_gate(pred_xyxy: np.ndarray, det_xyxy: np.ndarray, max_ratio: float) -> np.ndarray:

@@ -12,10 +12,12 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from pipeline.types import Detections
-from stages.tracking.kalman import BoxKalman
+from stages.tracking.kalman import BoxKalman, xyxy_to_cxcywh
 from stages.tracking.table import EndedTrack, TrackTable
 
 __all__ = ["EndedTrack", "MotionTracker", "Tracker"]
+
+_EMPTY = np.zeros(0, np.int64)
 
 
 @runtime_checkable
@@ -104,8 +106,9 @@ class MotionTracker:
         n = len(detections)
         boxes = detections.xyxy.astype(np.float64)
         scores = detections.score.astype(np.float64)
-        ti, di = self._associate(boxes, scores) if n and len(t) else (np.zeros(0, np.int64),) * 2
-        t.correct(ti, boxes[di], scores[di], frame_index)
+        ti, di = self._associate(boxes, scores) if n and len(t) else (_EMPTY, _EMPTY)
+        cxcywh = xyxy_to_cxcywh(boxes)
+        t.correct(ti, cxcywh[di], scores[di], frame_index)
 
         first = self._calls == 0 and self.confirm_first_frame
         self._calls += 1
@@ -113,21 +116,23 @@ class MotionTracker:
         out = np.full(n, -1, np.int64)
         out[di] = t.id[ti]
 
-        free = np.ones(n, bool)
+        free = scores >= self.new_track_score
         free[di] = False
-        free &= scores >= self.new_track_score
-        rows = np.flatnonzero(free)
-        new = t.spawn(boxes[rows], scores[rows], frame_index)
-        if first or self.min_hits <= 1:
-            self._confirm(np.isin(np.arange(len(t)), new))
-            out[rows] = t.id[new]
+        rows = free.nonzero()[0]
+        if len(rows):
+            new = t.spawn(cxcywh[rows], scores[rows], frame_index)
+            if first or self.min_hits <= 1:
+                self._confirm(np.arange(len(t)) >= new[0])
+                out[rows] = t.id[new]
 
-        dead = ((t.id < 0) & (t.since > 0)) | (t.since > self.lost_frames)
+        dead = t.since > 0  # tentative tracks die on their first miss, confirmed ones after lost_frames
+        dead &= t.id < 0
+        dead |= t.since > self.lost_frames
         self._ended += t.remove(dead)
         return _with_track_id(detections, out)
 
     def _confirm(self, mask: np.ndarray) -> None:
-        rows = np.flatnonzero(mask & (self.tracks.id < 0))
+        rows = (mask & (self.tracks.id < 0)).nonzero()[0]
         if len(rows):
             self.tracks.id[rows] = np.arange(self._next_id, self._next_id + len(rows))
             self._next_id += len(rows)

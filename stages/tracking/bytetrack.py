@@ -16,6 +16,8 @@ import numpy as np
 from stages.tracking.association import iou_matrix, match_masked
 from stages.tracking.base import MotionTracker
 
+_EMPTY = np.zeros(0, np.int64)
+
 
 class ByteTracker(MotionTracker):
     """Two-stage (high / low score) IoU association.
@@ -47,7 +49,6 @@ class ByteTracker(MotionTracker):
         self._pred = t.xyxy()  # (T, 4) predicted boxes, shared by every stage
         iou = iou_matrix(self._pred, boxes)  # (T, N), computed once for every stage
         high = scores >= self.high_score
-        low = (scores >= self.low_score) & ~high
         confirmed = t.id >= 0
         free_t = np.ones(len(t), bool)
         free_d = np.ones(len(boxes), bool)
@@ -55,17 +56,22 @@ class ByteTracker(MotionTracker):
 
         def stage(rows: np.ndarray, cols: np.ndarray, min_iou: float, sim: np.ndarray = iou) -> None:
             a, b = match_masked(sim, rows & free_t, cols & free_d, min_iou)
-            free_t[a] = False
-            free_d[b] = False
-            tis.append(a)
-            dis.append(b)
+            if len(a):
+                free_t[a] = False
+                free_d[b] = False
+                tis.append(a)
+                dis.append(b)
 
         stage(confirmed, high, self.match_iou)  # 1. confirmed + lost tracks vs confident boxes
-        if low.any():  # 2. tracks matched on the previous frame vs low-score boxes
+        low = scores >= self.low_score
+        low &= ~high
+        if np.count_nonzero(low):  # 2. tracks matched on the previous frame vs low-score boxes
             stage(confirmed & (t.since <= self._dt + 1e-9), low, self.low_match_iou)
         stage(~confirmed, high, self.tentative_iou)  # 3. tentative tracks vs confident boxes left
         self._extra_stages(stage, boxes, high, confirmed, free_t, free_d)
-        return np.concatenate(tis), np.concatenate(dis)
+        if not tis:
+            return _EMPTY, _EMPTY
+        return (np.concatenate(tis), np.concatenate(dis)) if len(tis) > 1 else (tis[0], dis[0])
 
     def _extra_stages(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
                       confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:

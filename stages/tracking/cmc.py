@@ -56,18 +56,16 @@ class CameraMotion:
         self._prev_pts = None
 
 
-def warp_tracks(mean: np.ndarray, cov: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a (2, 3) similarity `A` to (T, 8) cxcywh+velocity means and (T, 8, 8) covariances."""
+def warp_tracks(mean: np.ndarray, var: np.ndarray, A: np.ndarray) -> None:
+    """Apply a (2, 3) similarity `A` in place to (T, 8) cxcywh+velocity means and (T, 3, 4)
+    covariance blocks. Variances scale by the squared zoom; the rotation is applied to the means
+    only (frame-to-frame rotations are tiny, and this keeps the blocks uncoupled)."""
     if len(mean) == 0:
-        return mean, cov
+        return
     M = A[:, :2]
     s = float(np.sqrt(abs(np.linalg.det(M))))
-    T8 = np.zeros((8, 8))
-    T8[0:2, 0:2] = M
-    T8[2:4, 2:4] = np.eye(2) * s
-    T8[4:6, 4:6] = M
-    T8[6:8, 6:8] = np.eye(2) * s
-    mean = mean @ T8.T
-    mean[:, :2] += A[:, 2]
-    cov = T8 @ cov @ T8.T
-    return mean, cov
+    mean[:, 0:2] = mean[:, 0:2] @ M.T + A[:, 2]
+    mean[:, 4:6] = mean[:, 4:6] @ M.T
+    mean[:, 2:4] *= s
+    mean[:, 6:8] *= s
+    var *= s * s

@@ -10,15 +10,15 @@ standard deviations are `std_* * w` for x/w components and `std_* * h` for y/h c
 
 `BoxKalman` computes the same result faster: F, Q, R and the initial covariance never couple
 different box components, so each (T, 8, 8) covariance stays four independent 2x2 (position,
-velocity) blocks. It updates only those 12 entries per track, through strided views of the full
-(T, 8, 8) array, in closed form (scalar innovations, no matrix inverse); the other entries stay 0.
+velocity) blocks. Trackers keep only those 12 numbers per track, as (T, 3, 4) blocks
+(pos-pos, pos-vel, vel-vel), and update them in closed form (scalar innovations, no inverse);
+`predict` / `update` accept full (T, 8, 8) covariances too (the filterpy parity test uses them).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_WHWH = [2, 3, 2, 3]  # the size component scaling each of cx, cy, w, h
 H = np.hstack([np.eye(4), np.zeros((4, 4))])  # (4, 8) measurement matrix
 
 
@@ -78,6 +78,8 @@ class BoxKalman:
         self.std_vel = std_vel
         self.std_meas = std_meas
         self.score_scaled = score_scaled
+        self._cache_key: tuple[float, float, float] | None = None
+        self._cache: tuple[np.ndarray, np.ndarray] = (np.eye(3), np.zeros((3, 1, 1)))
 
     @staticmethod
     def _scale(mean: np.ndarray) -> np.ndarray:
@@ -117,50 +119,101 @@ class BoxKalman:
         R[:, idx, idx] = var
         return R
 
+    def initiate_blocks(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like `initiate`, with the covariance as (N, 3, 4) blocks (see `block_cov`)."""
+        mean, cov = self.initiate(z)
+        return mean, block_cov(cov)
+
     def predict(self, mean: np.ndarray, cov: np.ndarray, dt: float | np.ndarray = 1.0
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Advance every track by `dt` frames (scalar, or (T,) per track), in place; returns them."""
-        if len(mean) == 0:
-            return mean, cov
-        dt_arr = np.asarray(dt, dtype=float)
-        d = dt_arr if dt_arr.ndim == 0 else dt_arr[:, None]
-        s = np.maximum(mean[:, _WHWH], 1.0)
-        s *= s  # (T, 4) squared size per component
-        pp, pv, vp, vv = _blocks(cov)
-        mean[:, :4] += d * mean[:, 4:]
-        pp += (2 * d) * pv + (d * d) * vv + (self.std_pos**2 * d) * s
-        pv += d * vv
-        vp[:] = pv
-        vv += (self.std_vel**2 * d) * s
+        """Advance (T, 8) means and (T, 8, 8) covariances by `dt` frames (scalar or (T,)), in place."""
+        if len(mean):
+            _set_blocks(cov, self.predict_blocks(mean, block_cov(cov), dt))
         return mean, cov
 
     def update(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray, score: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Correct (T,) tracks with (T, 4) cxcywh measurements, in place; returns them."""
-        if len(mean) == 0:
-            return mean, cov
-        r = np.maximum(mean[:, _WHWH], 1.0)
-        r *= r
-        r *= self.std_meas**2  # (T, 4) measurement variance
-        if self.score_scaled and score is not None:
-            r *= np.clip(1.0 - score, 0.05, 1.0)[:, None] * 2.0
-        pp, pv, vp, vv = _blocks(cov)
-        inv_s = 1.0 / (pp + r)
-        kp, kv = pp * inv_s, pv * inv_s  # (T, 4) gains for position and velocity
-        y = z - mean[:, :4]
-        mean[:, :4] += kp * y
-        mean[:, 4:] += kv * y
-        vv -= kv * pv
-        pv *= 1.0 - kp
-        vp[:] = pv
-        pp *= r * inv_s
+        """Correct (T, 8) means and (T, 8, 8) covariances with (T, 4) cxcywh measurements, in place."""
+        if len(mean):
+            var = block_cov(cov)
+            self.update_blocks(mean, var, z, score)
+            _set_blocks(cov, var)
         return mean, cov
 
+    def predict_blocks(self, mean: np.ndarray, var: np.ndarray, dt: float | np.ndarray = 1.0
+                       ) -> np.ndarray:
+        """`predict` on (T, 8) means (in place) and (T, 3, 4) covariance blocks (returned)."""
+        n = len(mean)
+        wh = np.maximum(mean[:, 2:4], 1.0)
+        wh *= wh  # (T, 2) squared width, height: the scale of the x and y components
+        dt_arr = np.asarray(dt, dtype=float)
+        if dt_arr.ndim == 0:  # one step for all tracks: the blocks evolve by one (3, 3) matrix
+            M, q = self._step(float(dt_arr))
+            mean[:, :4] += float(dt_arr) * mean[:, 4:]
+            var = M @ var  # (T, 3, 4)
+            var.reshape(n, 3, 2, 2)[:] += q * wh[:, None, None, :]
+            return var
+        d = dt_arr[:, None]
+        var = var.copy()
+        s = np.concatenate([wh, wh], axis=1)  # (T, 4)
+        pp, pv, vv = var[:, 0], var[:, 1], var[:, 2]
+        mean[:, :4] += d * mean[:, 4:]
+        pp += (2 * d) * pv + (d * d) * vv + (self.std_pos**2 * d) * s
+        pv += d * vv
+        vv += (self.std_vel**2 * d) * s
+        return var
 
-def _blocks(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(T, 4) writable views of the pos-pos, pos-vel, vel-pos and vel-vel entries of (T, 8, 8) `cov`."""
+    def _step(self, d: float) -> tuple[np.ndarray, np.ndarray]:
+        """(3, 3) block transition and (3, 1, 1) process noise factors for a step of d frames."""
+        key = (d, self.std_pos, self.std_vel)
+        if self._cache_key != key:
+            M = np.array([[1.0, 2 * d, d * d], [0.0, 1.0, d], [0.0, 0.0, 1.0]])
+            q = np.array([self.std_pos**2 * d, 0.0, self.std_vel**2 * d]).reshape(3, 1, 1)
+            self._cache_key, self._cache = key, (M, q)
+        return self._cache
+
+    def update_blocks(self, mean: np.ndarray, var: np.ndarray, z: np.ndarray,
+                      score: np.ndarray | None = None) -> None:
+        """`update` on (T, 8) means and (T, 3, 4) covariance blocks, both in place.
+
+        Per component: S = pp + r, gains kp = pp / S, kv = pv / S, then
+        pp' = pp (1 - kp), pv' = pv (1 - kp), vv' = vv - kv pv.
+        """
+        n = len(mean)
+        if not (mean.flags.c_contiguous and var.flags.c_contiguous):
+            raise ValueError("update_blocks works in place on C-contiguous mean and var arrays")
+        r = np.maximum(mean[:, 2:4], 1.0)
+        r *= r
+        r *= self.std_meas**2  # (T, 2) measurement variance of the x and y components
+        if self.score_scaled and score is not None:
+            r *= np.clip(1.0 - score, 0.05, 1.0)[:, None] * 2.0
+        v = var.reshape(n, 3, 2, 2)  # [pp|pv|vv][centre|size][x|y]
+        k = v[:, :2] / (v[:, 0] + r[:, None, :])[:, None]  # (T, 2, 2, 2) gains [kp|kv]
+        y = z.reshape(n, 2, 2) - mean[:, :4].reshape(n, 2, 2)  # innovation
+        mean.reshape(n, 2, 2, 2)[:] += k * y[:, None]
+        v[:, 2] -= k[:, 1] * v[:, 1]
+        v[:, :2] *= 1.0 - k[:, :1]
+
+
+def block_cov(cov: np.ndarray) -> np.ndarray:
+    """(T, 8, 8) covariances -> (T, 3, 4) blocks: pos-pos, pos-vel and vel-vel variance per component."""
+    flat = cov.reshape(len(cov), 64)
+    return np.stack([flat[:, 0:36:9], flat[:, 4:40:9], flat[:, 36:72:9]], axis=1)
+
+
+def full_cov(var: np.ndarray) -> np.ndarray:
+    """(T, 3, 4) blocks -> (T, 8, 8) covariances (entries outside the blocks are 0)."""
+    cov = np.zeros((len(var), 8, 8))
+    _set_blocks(cov, var)
+    return cov
+
+
+def _set_blocks(cov: np.ndarray, var: np.ndarray) -> None:
     flat = cov.reshape(len(cov), 64)  # a view: cov is C-contiguous
-    return flat[:, 0:36:9], flat[:, 4:40:9], flat[:, 32:68:9], flat[:, 36:72:9]
+    flat[:, 0:36:9] = var[:, 0]
+    flat[:, 4:40:9] = var[:, 1]
+    flat[:, 32:68:9] = var[:, 1]
+    flat[:, 36:72:9] = var[:, 2]
 
 
 def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:

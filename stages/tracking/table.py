@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.tracking.kalman import BoxKalman, cxcywh_to_xyxy, xyxy_to_cxcywh
+from stages.tracking.kalman import BoxKalman, cxcywh_to_xyxy, full_cov
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class TrackTable:
 
     Attributes:
         mean: (T, 8) float64 Kalman means (cx, cy, w, h, velocities), frame pixels.
-        cov: (T, 8, 8) float64 covariances.
+        var: (T, 3, 4) float64 covariance blocks (`kalman.block_cov`); `cov` gives (T, 8, 8).
         id: (T,) int64 track id, -1 while tentative.
         hits: (T,) int64 matched frames in total.
         streak: (T,) int64 consecutive matched updates (0 after a miss).
@@ -40,7 +40,7 @@ class TrackTable:
     def __init__(self, kalman: BoxKalman) -> None:
         self.kalman = kalman
         self.mean = np.zeros((0, 8))
-        self.cov = np.zeros((0, 8, 8))
+        self.var = np.zeros((0, 3, 4))
         self.id = np.zeros(0, np.int64)
         self.hits = np.zeros(0, np.int64)
         self.streak = np.zeros(0, np.int64)
@@ -57,19 +57,26 @@ class TrackTable:
         if not len(self):
             return
         self.mean[:, 6:8] *= (self.since == 0)[:, None]
-        self.mean, self.cov = self.kalman.predict(self.mean, self.cov, dt)
+        self.var = self.kalman.predict_blocks(self.mean, self.var, dt)
         self.mean[:, 2:4] = np.maximum(self.mean[:, 2:4], 1.0)
         self.since += dt
+
+    @property
+    def cov(self) -> np.ndarray:
+        """(T, 8, 8) full covariances (built from the blocks)."""
+        return full_cov(self.var)
 
     def xyxy(self) -> np.ndarray:
         """(T, 4) predicted/current boxes, xyxy."""
         return cxcywh_to_xyxy(self.mean)
 
     def correct(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, frame: int) -> None:
-        """Update tracks `rows` with their matched (len(rows), 4) xyxy boxes and scores."""
+        """Update tracks `rows` with their matched (len(rows), 4) cxcywh boxes and scores."""
         if len(rows):
-            self.mean[rows], self.cov[rows] = self.kalman.update(
-                self.mean[rows], self.cov[rows], xyxy_to_cxcywh(boxes), scores)
+            mean, var = self.mean[rows], self.var[rows]
+            self.kalman.update_blocks(mean, var, boxes, scores)
+            self.mean[rows] = mean
+            self.var[rows] = var
             self.hits[rows] += 1
             self.streak[rows] += 1
             self.since[rows] = 0.0
@@ -80,13 +87,13 @@ class TrackTable:
         self.streak = streak
 
     def spawn(self, boxes: np.ndarray, scores: np.ndarray, frame: int) -> np.ndarray:
-        """Append tentative tracks for (N, 4) xyxy boxes; returns their row indices."""
+        """Append tentative tracks for (N, 4) cxcywh boxes; returns their row indices."""
         n = len(boxes)
         start = len(self)
         if n:
-            mean, cov = self.kalman.initiate(xyxy_to_cxcywh(boxes))
+            mean, var = self.kalman.initiate_blocks(boxes)
             self.mean = np.concatenate([self.mean, mean])
-            self.cov = np.concatenate([self.cov, cov])
+            self.var = np.concatenate([self.var, var])
             self.id = np.concatenate([self.id, np.full(n, -1, np.int64)])
             self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
             self.streak = np.concatenate([self.streak, np.ones(n, np.int64)])
@@ -98,11 +105,11 @@ class TrackTable:
 
     def remove(self, mask: np.ndarray) -> list[EndedTrack]:
         """Drop the rows in boolean `mask`; returns the confirmed ones among them."""
-        if not mask.any():
+        if not np.count_nonzero(mask):
             return []
         ended = [EndedTrack(int(self.id[i]), int(self.first_frame[i]), int(self.last_frame[i]),
-                            int(self.hits[i])) for i in np.flatnonzero(mask & (self.id >= 0))]
+                            int(self.hits[i])) for i in (mask & (self.id >= 0)).nonzero()[0]]
         keep = ~mask
-        for name in ("mean", "cov", "id", "hits", "streak", "since", "first_frame", "last_frame", "score"):
+        for name in ("mean", "var", "id", "hits", "streak", "since", "first_frame", "last_frame", "score"):
             setattr(self, name, getattr(self, name)[keep])
         return ended
