@@ -9,14 +9,12 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
-    """Pairwise IoU between (N, 4) and (M, 4) xyxy boxes -> (N, M) float64.
+    """Pairwise IoU between (N, 4) and (M, 4) xyxy boxes -> (N, M) (float64 unless both are float32).
 
     Args:
         buffer: grow every box by this fraction of its width/height on each side first
             (buffered IoU: boxes that moved a lot between frames can still overlap).
     """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
     if buffer:

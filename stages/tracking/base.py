@@ -104,15 +104,15 @@ class MotionTracker:
         self._compensate(image)
         t.predict(dt)
         n = len(detections)
-        boxes = detections.xyxy.astype(np.float64)
-        scores = detections.score.astype(np.float64)
+        boxes = detections.xyxy  # (N, 4) float32
+        scores = detections.score
         ti, di = self._associate(boxes, scores) if n and len(t) else (_EMPTY, _EMPTY)
         cxcywh = xyxy_to_cxcywh(boxes)
         t.correct(ti, cxcywh[di], scores[di], frame_index)
 
         first = self._calls == 0 and self.confirm_first_frame
         self._calls += 1
-        self._confirm(t.streak >= self.min_hits)
+        self._confirm(t.hits >= self.min_hits)
         out = np.full(n, -1, np.int64)
         out[di] = t.id[ti]
 

@@ -30,11 +30,10 @@ class TrackTable:
         mean: (T, 8) float64 Kalman means (cx, cy, w, h, velocities), frame pixels.
         var: (T, 3, 4) float64 covariance blocks (`kalman.block_cov`); `cov` gives (T, 8, 8).
         id: (T,) int64 track id, -1 while tentative.
-        hits: (T,) int64 matched frames in total.
-        streak: (T,) int64 consecutive matched updates (0 after a miss).
+        hits: (T,) int64 matched frames in total (consecutive while tentative: a tentative track
+            is removed on its first miss).
         since: (T,) float64 frames since the last match (0 right after one).
         first_frame / last_frame: (T,) int64 first and last matched frame index.
-        score: (T,) float64 score of the last matched detection.
     """
 
     def __init__(self, kalman: BoxKalman) -> None:
@@ -43,11 +42,9 @@ class TrackTable:
         self.var = np.zeros((0, 3, 4))
         self.id = np.zeros(0, np.int64)
         self.hits = np.zeros(0, np.int64)
-        self.streak = np.zeros(0, np.int64)
         self.since = np.zeros(0)
         self.first_frame = np.zeros(0, np.int64)
         self.last_frame = np.zeros(0, np.int64)
-        self.score = np.zeros(0)
 
     def __len__(self) -> int:
         return len(self.id)
@@ -58,7 +55,7 @@ class TrackTable:
             return
         self.mean[:, 6:8] *= (self.since == 0)[:, None]
         self.var = self.kalman.predict_blocks(self.mean, self.var, dt)
-        self.mean[:, 2:4] = np.maximum(self.mean[:, 2:4], 1.0)
+        np.maximum(self.mean[:, 2:4], 1.0, out=self.mean[:, 2:4])
         self.since += dt
 
     @property
@@ -78,13 +75,8 @@ class TrackTable:
             self.mean[rows] = mean
             self.var[rows] = var
             self.hits[rows] += 1
-            self.streak[rows] += 1
             self.since[rows] = 0.0
             self.last_frame[rows] = frame
-            self.score[rows] = scores
-        streak = np.zeros_like(self.streak)
-        streak[rows] = self.streak[rows]
-        self.streak = streak
 
     def spawn(self, boxes: np.ndarray, scores: np.ndarray, frame: int) -> np.ndarray:
         """Append tentative tracks for (N, 4) cxcywh boxes; returns their row indices."""
@@ -96,11 +88,9 @@ class TrackTable:
             self.var = np.concatenate([self.var, var])
             self.id = np.concatenate([self.id, np.full(n, -1, np.int64)])
             self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
-            self.streak = np.concatenate([self.streak, np.ones(n, np.int64)])
             self.since = np.concatenate([self.since, np.zeros(n)])
             self.first_frame = np.concatenate([self.first_frame, np.full(n, frame, np.int64)])
             self.last_frame = np.concatenate([self.last_frame, np.full(n, frame, np.int64)])
-            self.score = np.concatenate([self.score, np.asarray(scores, float)])
         return np.arange(start, start + n)
 
     def remove(self, mask: np.ndarray) -> list[EndedTrack]:
@@ -110,6 +100,6 @@ class TrackTable:
         ended = [EndedTrack(int(self.id[i]), int(self.first_frame[i]), int(self.last_frame[i]),
                             int(self.hits[i])) for i in (mask & (self.id >= 0)).nonzero()[0]]
         keep = ~mask
-        for name in ("mean", "var", "id", "hits", "streak", "since", "first_frame", "last_frame", "score"):
+        for name in ("mean", "var", "id", "hits", "since", "first_frame", "last_frame"):
             setattr(self, name, getattr(self, name)[keep])
         return ended
