@@ -120,7 +120,7 @@ class MotionTracker:
         free[di] = False
         rows = free.nonzero()[0]
         if len(rows):
-            new = t.spawn(cxcywh[rows], scores[rows], frame_index)
+            new = t.spawn(cxcywh[rows], frame_index)
             if first or self.min_hits <= 1:
                 self._confirm(np.arange(len(t)) >= new[0])
                 out[rows] = t.id[new]

@@ -29,25 +29,40 @@ class TrackTable:
     Attributes:
         mean: (T, 8) float64 Kalman means (cx, cy, w, h, velocities), frame pixels.
         var: (T, 3, 4) float64 covariance blocks (`kalman.block_cov`); `cov` gives (T, 8, 8).
-        id: (T,) int64 track id, -1 while tentative.
-        hits: (T,) int64 matched frames in total (consecutive while tentative: a tentative track
-            is removed on its first miss).
         since: (T,) float64 frames since the last match (0 right after one).
-        first_frame / last_frame: (T,) int64 first and last matched frame index.
+        info: (T, 4) int64 columns id, hits, first_frame, last_frame (views below), packed so
+            adding and removing tracks touches few arrays.
+        id: (T,) track id, -1 while tentative.
+        hits: (T,) matched frames in total (consecutive while tentative: a tentative track is
+            removed on its first miss).
+        first_frame / last_frame: (T,) first and last matched frame index.
     """
 
     def __init__(self, kalman: BoxKalman) -> None:
         self.kalman = kalman
         self.mean = np.zeros((0, 8))
         self.var = np.zeros((0, 3, 4))
-        self.id = np.zeros(0, np.int64)
-        self.hits = np.zeros(0, np.int64)
         self.since = np.zeros(0)
-        self.first_frame = np.zeros(0, np.int64)
-        self.last_frame = np.zeros(0, np.int64)
+        self.info = np.zeros((0, 4), np.int64)
+
+    @property
+    def id(self) -> np.ndarray:
+        return self.info[:, 0]
+
+    @property
+    def hits(self) -> np.ndarray:
+        return self.info[:, 1]
+
+    @property
+    def first_frame(self) -> np.ndarray:
+        return self.info[:, 2]
+
+    @property
+    def last_frame(self) -> np.ndarray:
+        return self.info[:, 3]
 
     def __len__(self) -> int:
-        return len(self.id)
+        return len(self.since)
 
     def predict(self, dt: float) -> None:
         """Advance all tracks by `dt` frames; lost tracks stop growing or shrinking."""
@@ -74,11 +89,11 @@ class TrackTable:
             self.kalman.update_blocks(mean, var, boxes, scores)
             self.mean[rows] = mean
             self.var[rows] = var
-            self.hits[rows] += 1
             self.since[rows] = 0.0
-            self.last_frame[rows] = frame
+            self.info[rows, 1] += 1
+            self.info[rows, 3] = frame
 
-    def spawn(self, boxes: np.ndarray, scores: np.ndarray, frame: int) -> np.ndarray:
+    def spawn(self, boxes: np.ndarray, frame: int) -> np.ndarray:
         """Append tentative tracks for (N, 4) cxcywh boxes; returns their row indices."""
         n = len(boxes)
         start = len(self)
@@ -86,20 +101,19 @@ class TrackTable:
             mean, var = self.kalman.initiate_blocks(boxes)
             self.mean = np.concatenate([self.mean, mean])
             self.var = np.concatenate([self.var, var])
-            self.id = np.concatenate([self.id, np.full(n, -1, np.int64)])
-            self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
             self.since = np.concatenate([self.since, np.zeros(n)])
-            self.first_frame = np.concatenate([self.first_frame, np.full(n, frame, np.int64)])
-            self.last_frame = np.concatenate([self.last_frame, np.full(n, frame, np.int64)])
+            new = np.empty((n, 4), np.int64)
+            new[:] = (-1, 1, frame, frame)
+            self.info = np.concatenate([self.info, new])
         return np.arange(start, start + n)
 
     def remove(self, mask: np.ndarray) -> list[EndedTrack]:
         """Drop the rows in boolean `mask`; returns the confirmed ones among them."""
         if not np.count_nonzero(mask):
             return []
-        ended = [EndedTrack(int(self.id[i]), int(self.first_frame[i]), int(self.last_frame[i]),
-                            int(self.hits[i])) for i in (mask & (self.id >= 0)).nonzero()[0]]
+        ended = [EndedTrack(i, first, last, hits)
+                 for i, hits, first, last in self.info[mask & (self.id >= 0)].tolist()]
         keep = ~mask
-        for name in ("mean", "var", "id", "hits", "since", "first_frame", "last_frame"):
-            setattr(self, name, getattr(self, name)[keep])
+        self.mean, self.var, self.since, self.info = (
+            self.mean[keep], self.var[keep], self.since[keep], self.info[keep])
         return ended
