@@ -29,8 +29,9 @@ def print_summary(stats: RunStats, output_dir: str) -> None:
     from rich.table import Table
 
     console = Console(stderr=True)
-    table = Table(title=f"{stats.frames} frames in {stats.wall_s:.1f} s "
-                        f"({stats.frames / stats.wall_s if stats.wall_s else 0:.1f} FPS end to end)")
+    fps = stats.frames / stats.wall_s if stats.wall_s else 0.0
+    console.print(f"{stats.frames} frames in {stats.wall_s:.1f} s ({fps:.1f} FPS end to end)")
+    table = Table()
     table.add_column("stage")
     table.add_column("ms / frame", justify="right")
     table.add_column("FPS", justify="right")
