@@ -1,0 +1,93 @@
+"""YOLO adapter: rect input shapes, letterbox geometry, NMS, decoding of a raw output tensor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engines.base import TensorSpec
+from pipeline.errors import ModelError
+from stages.models.yolo import Letterbox, YoloAdapter, letterbox_into, nms, rect_input_shape
+
+
+@pytest.mark.parametrize(("hw", "expected"), [
+    ((360, 480), (480, 640)), ((720, 1280), (384, 640)), ((1080, 810), (640, 480)), ((640, 640), (640, 640)),
+])
+def test_rect_input_shape_follows_aspect_ratio(hw: tuple[int, int], expected: tuple[int, int]) -> None:
+    assert rect_input_shape(*hw, imgsz=640) == expected
+
+
+def test_letterbox_maps_pixels_back() -> None:
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[40:60, 90:110] = (0, 0, 255)  # a red square (BGR)
+    out = np.empty((3, 128, 128), np.float32)
+    box = letterbox_into(image, out)
+    assert box.scale == pytest.approx(0.64)
+    assert box.pad_x == 0
+    assert box.pad_y == 32
+    ys, xs = np.nonzero(out[0] > 0.9)  # channel 0 is red after BGR -> RGB
+    x1, y1 = (xs.min() - box.pad_x) / box.scale, (ys.min() - box.pad_y) / box.scale
+    assert abs(x1 - 90) <= 2
+    assert abs(y1 - 40) <= 2
+    assert out[:, 0, 0] == pytest.approx([114 / 255] * 3)
+
+
+def brute_force_nms(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> list[int]:
+    keep: list[int] = []
+    for i in np.argsort(-scores, kind="stable"):
+        ok = True
+        for j in keep:
+            xx1, yy1 = max(boxes[i, 0], boxes[j, 0]), max(boxes[i, 1], boxes[j, 1])
+            xx2, yy2 = min(boxes[i, 2], boxes[j, 2]), min(boxes[i, 3], boxes[j, 3])
+            inter = max(0, xx2 - xx1) * max(0, yy2 - yy1)
+            area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+            if inter / (area(boxes[i]) + area(boxes[j]) - inter) > iou_max:
+                ok = False
+                break
+        if ok:
+            keep.append(int(i))
+    return keep
+
+
+def test_nms_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 200, (300, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(10, 60, (300, 2))]).astype(np.float32)
+    scores = rng.uniform(0, 1, 300).astype(np.float32)
+    assert nms(boxes, scores, 0.5).tolist() == brute_force_nms(boxes, scores, 0.5)
+
+
+class RawEngine:
+    """A real Engine over a fixed output tensor (exercises the adapter without a runtime)."""
+
+    def __init__(self, output: np.ndarray, input_shape=(-1, 3, -1, -1), metadata=None) -> None:
+        self.inputs = {"images": TensorSpec("images", input_shape, "float32")}
+        self.outputs = {"output0": TensorSpec("output0", (-1, output.shape[1], -1), "float32")}
+        self.metadata = metadata if metadata is not None else {"kpt_shape": "[17, 3]", "names": "{0: 'person'}"}
+        self.output = output
+
+    def __call__(self, feeds):
+        return {"output0": self.output}
+
+    def close(self) -> None:
+        pass
+
+
+def test_decode_scales_boxes_and_keypoints_back_to_the_frame() -> None:
+    anchors = np.zeros((1, 56, 3), np.float32)
+    anchors[0, :4, 0] = [100, 80, 40, 60]  # cx, cy, w, h in input pixels
+    anchors[0, 4, 0] = 0.9
+    anchors[0, 5::3, 0], anchors[0, 6::3, 0], anchors[0, 7::3, 0] = 100, 80, 0.8
+    anchors[0, :5, 1] = [102, 82, 40, 60, 0.5]  # a duplicate, suppressed by NMS
+    anchors[0, :5, 2] = [300, 300, 10, 10, 0.1]  # below score_min
+    adapter = YoloAdapter(RawEngine(anchors), score_min=0.25)
+    det = adapter.postprocess(anchors, [Letterbox(scale=0.5, pad_x=10, pad_y=20)], [(1000, 1000)])[0]
+    assert len(det) == 1
+    assert det.score[0] == pytest.approx(0.9)
+    np.testing.assert_allclose(det.xyxy[0], [(80 - 10) / 0.5, (50 - 20) / 0.5, (120 - 10) / 0.5, (110 - 20) / 0.5])
+    np.testing.assert_allclose(det.keypoints[0, :, :2], [[180, 120]] * 17)
+
+
+def test_adapter_rejects_mismatched_model() -> None:
+    with pytest.raises(ModelError, match=r"expected output with 56 channels, found images\[\?,3,\?,\?\]"):
+        YoloAdapter(RawEngine(np.zeros((1, 84, 10), np.float32)), name="m")
