@@ -29,7 +29,7 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     for i in range(len(detections)):
         track_id = int(detections.track_id[i]) if detections.track_id is not None else -1
         color = track_color(track_id) if track_id >= 0 else UNTRACKED
-        x1, y1, x2, y2 = (int(round(v)) for v in detections.xyxy[i])
+        x1, y1, x2, y2 = (round(v) for v in detections.xyxy[i])
         cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
         if detections.keypoints is not None:
             _draw_skeleton(image, detections.keypoints[i], color, thickness)
