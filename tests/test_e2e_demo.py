@@ -19,8 +19,8 @@ from tests.conftest import ROOT, run_cli
 
 pytest.importorskip("ultralytics", reason="the demo clip and the model export need the export extra")
 
-from stages.sources.demo import SEGMENT_FRAMES, bus_placement, demo_assets  # noqa: E402
-from stages.tracking.association import iou_matrix  # noqa: E402
+from stages.sources.demo import SEGMENT_FRAMES, bus_placement, demo_assets
+from stages.tracking.association import iou_matrix
 
 pytestmark = pytest.mark.slow
 
