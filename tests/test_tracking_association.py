@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from stages.tracking.association import center_distance_gate, iou_matrix, linear_assignment, match_iou
 
@@ -56,3 +57,19 @@ def test_tracking_association_match_iou_and_gate() -> None:
     assert gate[0, 2]
     assert gate[1, 0]
     assert not gate[0, 1]
+
+
+def test_tracking_association_matches_lap_extend_cost() -> None:
+    import lap
+
+    rng = np.random.default_rng(7)
+    for shape in [(3, 5), (6, 2), (8, 8), (1, 4)]:
+        for _ in range(20):
+            cost = rng.uniform(0, 1.2, shape)
+            limit = 0.8
+            rows, cols = linear_assignment(cost, limit)
+            _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
+            ref = [(i, int(j)) for i, j in enumerate(x) if j >= 0 and cost[i, j] < limit]
+            got = list(zip(rows.tolist(), cols.tolist(), strict=True))
+            assert sum(cost[i, j] for i, j in got) == pytest.approx(sum(cost[i, j] for i, j in ref))
+            assert len(got) == len(ref)

@@ -11,6 +11,7 @@ from stages.tracking.kalman import (  # noqa: E402
     BoxKalman,
     H,
     cxcywh_to_xyxy,
+    full_cov,
     kf_predict,
     kf_update,
     transition,
@@ -91,3 +92,12 @@ def test_tracking_kalman_per_track_dt() -> None:
 def test_tracking_kalman_box_conversions_roundtrip() -> None:
     xyxy = np.array([[1.0, 2, 11, 22], [0, 0, 5, 5]])
     np.testing.assert_allclose(cxcywh_to_xyxy(xyxy_to_cxcywh(xyxy)), xyxy)
+
+
+def test_tracking_kalman_blocks_match_full_covariance() -> None:
+    kal = BoxKalman()
+    z = np.array([[100.0, 100, 20, 40], [50, 60, 30, 60]])
+    mean, cov = kal.initiate(z)
+    mean_b, var = kal.initiate_blocks(z)
+    np.testing.assert_allclose(mean_b, mean)
+    np.testing.assert_allclose(full_cov(var), cov)

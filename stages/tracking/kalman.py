@@ -121,8 +121,15 @@ class BoxKalman:
 
     def initiate_blocks(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Like `initiate`, with the covariance as (N, 3, 4) blocks (see `block_cov`)."""
-        mean, cov = self.initiate(z)
-        return mean, block_cov(cov)
+        n = len(z)
+        mean = np.zeros((n, 8))
+        mean[:, :4] = z
+        wh = np.maximum(mean[:, 2:4], 1.0)
+        wh *= wh
+        var = np.zeros((n, 3, 2, 2))
+        var[:, 0] = (2 * self.std_pos) ** 2 * wh[:, None, :]
+        var[:, 2] = (10 * self.std_vel) ** 2 * wh[:, None, :]
+        return mean, var.reshape(n, 3, 4)
 
     def predict(self, mean: np.ndarray, cov: np.ndarray, dt: float | np.ndarray = 1.0
                 ) -> tuple[np.ndarray, np.ndarray]:
