@@ -38,6 +38,10 @@ class SourceConfig(BaseModel):
                             "Live sources drop the oldest when full; files wait.")
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
     open_timeout_s: float = Field(10.0, gt=0, description="RTSP/webcam open and read timeout.")
+    reconnect: bool = Field(True, description="Live streams: reconnect after a failure (stream_lost / "
+                            "stream_recovered events) instead of ending with an error.")
+    reconnect_max_s: float = Field(5.0, gt=0, description="Live streams: longest wait between reconnection "
+                                   "attempts (back-off starts at 0.5 s and doubles).")
     fps: float | None = Field(None, gt=0, description="Frame rate to assume for image folders.")
 
 

@@ -25,7 +25,7 @@ from pipeline.stats import RunStats
 from pipeline.types import Event, EventType, Frame, Packet
 from stages.registry import build_sink, build_stage
 from stages.sinks.base import Sink
-from stages.sources import Source, StreamEnd, StreamStart, make_source
+from stages.sources import Source, StreamEnd, StreamLost, StreamRecovered, StreamStart, make_source
 
 log = logging.getLogger("argus")
 
@@ -115,7 +115,19 @@ class Runner:
             queue.put(_DONE, threading.Event())
 
     # ------------------------------------------------------------------ batching
-    def _handle_marker(self, item: StreamStart | StreamEnd) -> None:
+    def _handle_marker(self, item: StreamStart | StreamEnd | StreamLost | StreamRecovered) -> None:
+        if isinstance(item, StreamLost):
+            # Continuity is gone: stages drop the stream's state (tracks end); outputs stay open.
+            log.warning("source '%s': stream lost (%s); reconnecting", item.source_id, item.reason)
+            events = [e for stage in self.stages for e in stage.end_source(item.source_id)]
+            self._emit([*events, Event(EventType.STREAM_LOST, item.source_id, payload={"reason": item.reason})])
+            self.stats.reconnects[item.source_id] = self.stats.reconnects.get(item.source_id, 0) + 1
+            return
+        if isinstance(item, StreamRecovered):
+            log.info("source '%s': stream recovered after %.1f s", item.source_id, item.gap_s)
+            self._emit([Event(EventType.STREAM_RECOVERED, item.source_id,
+                              payload={"gap_s": item.gap_s, "attempts": item.attempts})])
+            return
         if isinstance(item, StreamStart):
             self._open_streams.add(item.source_id)
             for sink in self.sinks:

@@ -37,6 +37,7 @@ class RunStats:
     frames_per_source: dict[str, int] = field(default_factory=dict)
     dropped_per_source: dict[str, int] = field(default_factory=dict)
     failed_sources: dict[str, str] = field(default_factory=dict)
+    reconnects: dict[str, int] = field(default_factory=dict)
 
     def timing(self, name: str) -> StageTiming:
         return self.stages.setdefault(name, StageTiming())
@@ -51,4 +52,5 @@ class RunStats:
             "frames_per_source": self.frames_per_source,
             "dropped_per_source": self.dropped_per_source,
             "failed_sources": self.failed_sources,
+            "reconnects": self.reconnects,
         }

@@ -6,12 +6,13 @@ import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stages.sources.base import Source, SourceItem, StreamEnd, StreamStart
+from stages.sources.base import Source, SourceItem, StreamEnd, StreamLost, StreamRecovered, StreamStart
 
 if TYPE_CHECKING:
     from pipeline.config import SourceConfig
 
-__all__ = ["Source", "SourceItem", "StreamEnd", "StreamStart", "infer_kind", "make_source"]
+__all__ = ["Source", "SourceItem", "StreamEnd", "StreamLost", "StreamRecovered", "StreamStart", "infer_kind",
+           "make_source"]
 
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
@@ -36,6 +37,7 @@ def make_source(config: SourceConfig) -> Source:
     from stages.sources.demo import DemoSource
     from stages.sources.files import FileListSource
     from stages.sources.images import ImageFolderSource
+    from stages.sources.rtsp import RtspSource
     from stages.sources.video import VideoSource
     from stages.sources.webcam import WebcamSource
 
@@ -43,8 +45,8 @@ def make_source(config: SourceConfig) -> Source:
     if kind == "demo":
         return DemoSource(config.id)
     if kind == "rtsp":
-        return VideoSource(config.id, config.uri, live=True, transport=config.transport,
-                           timeout_s=config.open_timeout_s)
+        return RtspSource(config.id, config.uri, transport=config.transport, timeout_s=config.open_timeout_s,
+                          reconnect=config.reconnect, reconnect_max_s=config.reconnect_max_s)
     if kind == "webcam":
         return WebcamSource(config.id, int(config.uri))
     if kind == "files":

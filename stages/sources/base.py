@@ -30,7 +30,24 @@ class StreamEnd:
     error: str | None = None
 
 
-SourceItem = Frame | StreamStart | StreamEnd
+@dataclass(frozen=True, slots=True)
+class StreamLost:
+    """A live stream stopped delivering; the source is reconnecting (frames resume after StreamRecovered)."""
+
+    source_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecovered:
+    """A lost live stream delivers again after `gap_s` seconds and `attempts` reconnection attempts."""
+
+    source_id: str
+    gap_s: float
+    attempts: int
+
+
+SourceItem = Frame | StreamStart | StreamEnd | StreamLost | StreamRecovered
 
 
 class Source(Protocol):
