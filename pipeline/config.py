@@ -56,6 +56,15 @@ class RunnerConfig(BaseModel):
     progress: bool = Field(True, description="Show a progress bar on the terminal.")
 
 
+class MetricsConfig(BaseModel):
+    """The Prometheus endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    port: int = Field(9400, ge=1, le=65535, description="Port of the /metrics endpoint.")
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+
+
 def _default_stages() -> list[Any]:
     return [STAGE_CONFIGS["pose"](), STAGE_CONFIGS["track"]()]
 
@@ -78,6 +87,8 @@ class PipelineConfig(BaseModel):
         default_factory=_default_sinks, description="Outputs; paths are relative to `output_dir`.")
     output_dir: str = Field("out", description="Folder for every sink's output.")
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    metrics: MetricsConfig | None = Field(None, description="Serve Prometheus metrics (e.g. {port: 9400}); "
+                                          "off when absent.")
 
     @field_validator("sources")
     @classmethod
@@ -169,8 +180,8 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
         "stages": STAGE_CONFIGS, "sinks": SINK_CONFIGS, "sources": SourceConfig}
     if len(loc) == 1:
         return PipelineConfig
-    if loc[0] == "runner" and len(loc) == 2:
-        return RunnerConfig
+    if loc[0] in ("runner", "metrics") and len(loc) == 2:
+        return RunnerConfig if loc[0] == "runner" else MetricsConfig
     if len(loc) == 3 and loc[0] in lists and isinstance(loc[1], int) and isinstance(data, dict):
         items = data.get(str(loc[0]))
         item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None

@@ -40,7 +40,9 @@ def print_summary(stats: RunStats, output_dir: str) -> None:
     console.print(table)
     for source_id, count in stats.frames_per_source.items():
         dropped = stats.dropped_per_source.get(source_id.split("/")[0], 0)
-        console.print(f"  {source_id}: {count} frames" + (f", {dropped} dropped" if dropped else ""))
+        reconnects = stats.reconnects.get(source_id, 0)
+        console.print(f"  {source_id}: {count} frames" + (f", {dropped} dropped" if dropped else "")
+                      + (f", {reconnects} reconnects" if reconnects else ""))
     for source_id, error in stats.failed_sources.items():
         console.print(f"  [red]{source_id}: {error}[/red]")
     console.print(f"outputs in {output_dir}/")

@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
+from pipeline.errors import ConfigError
 from pipeline.frame_queue import FrameQueue
+from pipeline.metrics import Metrics
 from pipeline.stage import Stage
 from pipeline.stats import RunStats
 from pipeline.types import Event, EventType, Frame, Packet
@@ -72,6 +74,14 @@ class Runner:
         }
         self._open_streams: set[str] = set()
         self._threads: list[threading.Thread] = []
+        self.metrics: Metrics | None = None
+        if config.metrics is not None:
+            self.metrics = Metrics(self)
+            try:
+                self.metrics.serve(config.metrics.port, config.metrics.host)
+            except OSError as exc:
+                raise ConfigError([f"metrics.port: cannot listen on {config.metrics.host}:{config.metrics.port}: "
+                                   f"{exc.strerror or exc}"]) from None
 
     def total_frames(self) -> int | None:
         """Frames the run will process, when every source is finite and knows its length."""
@@ -176,6 +186,8 @@ class Runner:
             packets = stage.process(packets)
             elapsed = time.perf_counter() - start
             self.stats.timing(stage.name).add(elapsed, len(packets))
+            if self.metrics is not None:
+                self.metrics.stage_latency.labels(stage.name).observe(elapsed)
             share = 1000.0 * elapsed / max(1, len(packets))
             for packet in packets:
                 packet.timings[stage.name] = share
@@ -292,3 +304,5 @@ class Runner:
             self._call_sink(sink, "close")
         for stage in self.stages:
             stage.close()
+        if self.metrics is not None:
+            self.metrics.close()

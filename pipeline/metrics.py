@@ -1,0 +1,76 @@
+"""Prometheus metrics of a running pipeline (`metrics: {port: 9400}`), served by prometheus-client.
+
+Stage latency is a histogram observed per model call; everything else (frames, FPS, queue depth,
+drops, reconnects, outbox size) is read from the runner when Prometheus scrapes, so the hot
+path pays nothing for it. Labels are source ids and stage/sink names, never URLs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from pipeline.runner import Runner
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
+
+
+class _RunnerCollector(Collector):
+    """Reads the runner's counters at scrape time."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.started = time.monotonic()
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        stats = self.runner.stats
+        frames = CounterMetricFamily("argus_frames", "Frames processed", labels=["source"])
+        for source_id, count in list(stats.frames_per_source.items()):
+            frames.add_metric([source_id], count)
+        yield frames
+        elapsed = max(1e-9, time.monotonic() - self.started)
+        yield GaugeMetricFamily("argus_fps", "Frames per second since the run started", value=stats.frames / elapsed)
+        depth = GaugeMetricFamily("argus_queue_depth", "Frames waiting in a source's queue", labels=["source"])
+        dropped = CounterMetricFamily("argus_dropped_frames", "Frames dropped by live sources", labels=["source"])
+        for source_id, queue in self.runner.queues.items():
+            depth.add_metric([source_id], queue.frames)
+            dropped.add_metric([source_id], queue.dropped)
+        yield depth
+        yield dropped
+        reconnects = CounterMetricFamily("argus_reconnects", "Live stream reconnections", labels=["source"])
+        for source_id, count in list(stats.reconnects.items()):
+            reconnects.add_metric([source_id], count)
+        yield reconnects
+        outbox = GaugeMetricFamily("argus_outbox_events", "Events waiting for delivery", labels=["sink"])
+        for sink in self.runner.sinks:
+            size = getattr(sink, "outbox_size", None)
+            if size is not None:
+                outbox.add_metric([sink.name], float(size))
+        yield outbox
+
+
+class Metrics:
+    """A registry for one runner, optionally served over HTTP."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.registry = CollectorRegistry()
+        self.stage_latency = Histogram("argus_stage_latency_seconds", "Wall time of one stage call (a batch)",
+                                       ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.registry.register(_RunnerCollector(runner))
+        self._server = None
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:
+        """Start the /metrics HTTP endpoint in a daemon thread."""
+        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
