@@ -51,9 +51,10 @@ class ArgusTracker(ByteTracker):
     def _extra_stages(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
                       confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
         """4. lost tracks vs confident boxes left, with buffered IoU."""
-        if not self.recover_buffer:
+        since = self.tracks.since
+        if not self.recover_buffer or since.max() <= self._dt + 1e-9:
             return
-        lost = confirmed & free_t & (self.tracks.since > self._dt + 1e-9)
+        lost = confirmed & free_t & (since > self._dt + 1e-9)
         cand = high & free_d
         if np.count_nonzero(lost) and np.count_nonzero(cand):
             sim = iou_matrix(self._pred, boxes, buffer=self.recover_buffer)

@@ -108,7 +108,7 @@ class MotionTracker:
         scores = detections.score
         ti, di = self._associate(boxes, scores) if n and len(t) else (_EMPTY, _EMPTY)
         cxcywh = xyxy_to_cxcywh(boxes)
-        t.correct(ti, cxcywh[di], scores[di], frame_index)
+        t.correct(ti, cxcywh[di], scores[di] if t.kalman.score_scaled else None, frame_index)
 
         first = self._calls == 0 and self.confirm_first_frame
         self._calls += 1

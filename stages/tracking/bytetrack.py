@@ -62,12 +62,15 @@ class ByteTracker(MotionTracker):
                 tis.append(a)
                 dis.append(b)
 
-        stage(confirmed, high, self.match_iou)  # 1. confirmed + lost tracks vs confident boxes
-        low = scores >= self.low_score
-        low &= ~high
-        if np.count_nonzero(low):  # 2. tracks matched on the previous frame vs low-score boxes
-            stage(confirmed & (t.since <= self._dt + 1e-9), low, self.low_match_iou)
-        stage(~confirmed, high, self.tentative_iou)  # 3. tentative tracks vs confident boxes left
+        n_confirmed = np.count_nonzero(confirmed)
+        if n_confirmed:  # 1. confirmed + lost tracks vs confident boxes
+            stage(confirmed, high, self.match_iou)
+            low = scores >= self.low_score
+            low &= ~high
+            if np.count_nonzero(low):  # 2. tracks matched on the previous frame vs low-score boxes
+                stage(confirmed & (t.since <= self._dt + 1e-9), low, self.low_match_iou)
+        if n_confirmed < len(t):  # 3. tentative tracks vs confident boxes left
+            stage(~confirmed, high, self.tentative_iou)
         self._extra_stages(stage, boxes, high, confirmed, free_t, free_d)
         if not tis:
             return _EMPTY, _EMPTY

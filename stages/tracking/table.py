@@ -82,7 +82,7 @@ class TrackTable:
         """(T, 4) predicted/current boxes, xyxy."""
         return cxcywh_to_xyxy(self.mean)
 
-    def correct(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, frame: int) -> None:
+    def correct(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None, frame: int) -> None:
         """Update tracks `rows` with their matched (len(rows), 4) cxcywh boxes and scores."""
         if len(rows):
             mean, var = self.mean[rows], self.var[rows]
