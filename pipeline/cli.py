@@ -117,7 +117,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         source = Path(args.source or "../shared/data/video/vtest.mp4")
         result = bench_pipeline(source, frames=args.frames, compare=args.compare or "ultralytics",
-                                config_path=args.config, overrides=args.set or [])
+                                config_path=args.config, overrides=args.set or [], backend=args.backend,
+                                precision=args.precision)
+    elif args.target == "engines":
+        from benchmarks.engines import bench_engines
+
+        source = Path(args.source or "../shared/data/video/vtest.mp4")
+        batches = [int(b) for b in args.batch.split(",")]
+        result = bench_engines(source, model=args.model, batches=batches, calib=args.calib,
+                               only=(args.backend, args.precision))
+    elif args.target == "soak":
+        from benchmarks.soak import bench_soak
+
+        result = bench_soak(Path(args.source or "../shared/data/video/vtest.mp4"), minutes=args.minutes,
+                            sources=args.sources, interval_s=args.interval, overrides=args.set or [])
     elif args.target == "tracker":
         from stages.tracking.bench import bench_tracker
 
@@ -126,6 +139,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         raise ArgusError(f"bench {args.target}: not available")
     print(json.dumps(result, indent=2) if args.json else _table(result))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from engines.build import build_config
+
+    built = build_config(_load(args), calib=args.calib, report=(lambda line: None) if args.json else print)
+    if args.json:
+        print(json.dumps({"built": built}, indent=2))
     return 0
 
 
@@ -190,9 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
 
     bench = verbs.add_parser("bench", help="benchmarks against peers, same machine, same run")
-    bench.add_argument("target", choices=["pipeline", "tracker"],
+    bench.add_argument("target", choices=["pipeline", "tracker", "engines", "soak"],
                        help="pipeline: Argus pose+track vs `yolo track` on a video; "
-                            "tracker: tracker update ms/frame vs a Roboflow tracker on MOT detections")
+                            "tracker: tracker update ms/frame vs a Roboflow tracker on MOT detections; "
+                            "soak: K looping camera-like sources for N minutes (RSS, FPS, drops)")
+    bench.add_argument("--minutes", type=float, default=20.0, help="soak: duration")
+    bench.add_argument("--sources", type=int, default=4, help="soak: looping sources")
+    bench.add_argument("--interval", type=float, default=30.0, help="soak: seconds between samples")
     bench.add_argument("data_dir", type=Path, nargs="?", help="tracker: MOT data folder")
     bench.add_argument("--source", help="pipeline: video file (default ../shared/data/video/vtest.mp4)")
     bench.add_argument("--frames", type=int, default=200, help="pipeline: frames to time")
@@ -201,8 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
                        "ocsort-rf | none (tracker)")
     bench.add_argument("--config", type=Path, help="pipeline YAML whose stages to benchmark (default stages)")
     bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    bench.add_argument("--backend", help="pipeline/engines: auto | tensorrt | openvino | onnxruntime | torch")
+    bench.add_argument("--precision", help="pipeline/engines: auto | fp32 | fp16 | bf16 | int8")
+    bench.add_argument("--model", default="yolo11n-pose", help="engines: model name or .pt/.onnx path")
+    bench.add_argument("--batch", default="1,4,8", help="engines: batch sizes, comma-separated")
+    bench.add_argument("--calib", type=Path, help="engines: INT8 calibration video or image folder")
     bench.add_argument("--json", action="store_true", help="machine-readable output")
     bench.set_defaults(func=cmd_bench)
+
+    build = verbs.add_parser("build", help="prepare every model file a config needs (export, INT8, engines)",
+                             description="Export, quantise and compile each model stage's model once, into "
+                             "the cache, so the first frame does not wait. INT8 calibrates on --calib, else "
+                             "the stage's calib:, else the config's video/image sources.")
+    config_args(build, optional=True)
+    build.add_argument("--calib", type=Path, metavar="VIDEO_OR_DIR", help="INT8 calibration frames")
+    build.add_argument("--json", action="store_true", help="machine-readable output")
+    build.set_defaults(func=cmd_build, source=None, out=None, frames=None)
 
     mot = verbs.add_parser("eval-mot", help="score a tracker on MOTChallenge detections with TrackEval",
                            description="Track every <SEQ>/det/det.txt under DATA_DIR, write MOTChallenge "

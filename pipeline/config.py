@@ -43,6 +43,9 @@ class SourceConfig(BaseModel):
     reconnect_max_s: float = Field(5.0, gt=0, description="Live streams: longest wait between reconnection "
                                    "attempts (back-off starts at 0.5 s and doubles).")
     fps: float | None = Field(None, gt=0, description="Frame rate to assume for image folders.")
+    loop: bool = Field(False, description="Video files: start again at the end, until stopped.")
+    realtime: bool = Field(False, description="Video files: pace frames at the file's frame rate and treat the "
+                           "file like a live camera (the oldest frames are dropped when the pipeline falls behind).")
 
 
 class RunnerConfig(BaseModel):

@@ -53,4 +53,4 @@ def make_source(config: SourceConfig) -> Source:
         return FileListSource(config.id, [Path(p) for p in sorted(glob.glob(config.uri, recursive=True))])
     if kind == "images":
         return ImageFolderSource(config.id, Path(config.uri), fps=config.fps or 25.0)
-    return VideoSource(config.id, config.uri)
+    return VideoSource(config.id, config.uri, loop=config.loop, realtime=config.realtime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,12 +52,13 @@ class VideoSource:
     Args:
         source_id: id written into every frame.
         uri: file path (anything FFmpeg opens that has a known end).
+        loop: start again at the end, forever (timestamps and frame numbers keep growing).
+        realtime: pace frames at the file's frame rate and behave like a live camera (`live`: the
+            runner drops the oldest frames when the pipeline falls behind). For soak tests and demos.
     """
 
-    live = False
-
-    def __init__(self, source_id: str, uri: str) -> None:
-        self.id, self.uri = source_id, uri
+    def __init__(self, source_id: str, uri: str, *, loop: bool = False, realtime: bool = False) -> None:
+        self.id, self.uri, self.loop, self.live = source_id, uri, loop, realtime
         self.container: av.container.InputContainer | None = None
         self._frames: int | None = None
 
@@ -74,29 +76,40 @@ class VideoSource:
             self._frames = int(float(stream.duration * stream.time_base) * float(stream.average_rate))
 
     def total_frames(self) -> int | None:
-        """Frame count from the file's header (None when the header lacks it)."""
-        return self._frames
+        """Frame count from the file's header (None when the header lacks it or the file loops)."""
+        return None if self.loop else self._frames
 
     def items(self, stop: threading.Event) -> Iterator[SourceItem]:
         if self.container is None:
             self.open()
         assert self.container is not None
-        start = stream_start(self.id, self.uri, self.container, self._frames)
+        start = stream_start(self.id, self.uri, self.container, self.total_frames())
         yield start
-        stream = self.container.streams.video[0]
-        index, error = 0, None
-        try:
-            for decoded in self.container.decode(stream):
-                pts_s = float(decoded.pts * stream.time_base) if decoded.pts is not None else index / start.fps
-                yield Frame(self.id, index, pts_s, decoded.to_ndarray(format="bgr24"))
-                index += 1
-                if stop.is_set():
-                    break
-        except DECODE_ERRORS as exc:
-            error = f"decode failed after {index} frames: {reason(exc)}"
-        expected = self._frames
-        if error is None and not stop.is_set() and expected and index < expected * TRUNCATION_TOLERANCE:
-            error = f"truncated: ended after {index} of {expected} frames"
+        index, offset_s, error = 0, 0.0, None
+        clock = time.monotonic()
+        while error is None:
+            stream = self.container.streams.video[0]
+            first, pts_s = index, offset_s
+            try:
+                for decoded in self.container.decode(stream):
+                    pts_s = offset_s + (float(decoded.pts * stream.time_base) if decoded.pts is not None
+                                        else (index - first) / start.fps)
+                    if self.live:  # pace like a camera
+                        stop.wait(max(0.0, clock + pts_s - time.monotonic()))
+                    yield Frame(self.id, index, pts_s, decoded.to_ndarray(format="bgr24"))
+                    index += 1
+                    if stop.is_set():
+                        break
+            except DECODE_ERRORS as exc:
+                error = f"decode failed after {index} frames: {reason(exc)}"
+            if error is None and not stop.is_set() and self._frames \
+                    and index - first < self._frames * TRUNCATION_TOLERANCE:
+                error = f"truncated: ended after {index - first} of {self._frames} frames"
+            if error is not None or stop.is_set() or not self.loop:
+                break
+            offset_s = pts_s + 1.0 / start.fps
+            self.close()
+            self.open()
         yield StreamEnd(self.id, error)
 
     def close(self) -> None:
