@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+_WHWH = np.array([2, 3, 2, 3])  # the size component (w or h) scaling each of cx, cy, w, h
 H = np.hstack([np.eye(4), np.zeros((4, 4))])  # (4, 8) measurement matrix
 
 
@@ -79,7 +80,7 @@ class BoxKalman:
         self.std_meas = std_meas
         self.score_scaled = score_scaled
         self._cache_key: tuple[float, float, float] | None = None
-        self._cache: tuple[np.ndarray, np.ndarray] = (np.eye(3), np.zeros((3, 1, 1)))
+        self._cache: tuple[np.ndarray, np.ndarray] = (np.eye(3), np.zeros((3, 1)))
 
     @staticmethod
     def _scale(mean: np.ndarray) -> np.ndarray:
@@ -150,31 +151,31 @@ class BoxKalman:
     def predict_blocks(self, mean: np.ndarray, var: np.ndarray, dt: float | np.ndarray = 1.0
                        ) -> np.ndarray:
         """`predict` on (T, 8) means (in place) and (T, 3, 4) covariance blocks (returned)."""
-        n = len(mean)
-        wh = np.maximum(mean[:, 2:4], 1.0)
-        wh *= wh  # (T, 2) squared width, height: the scale of the x and y components
+        s = mean[:, _WHWH]
+        np.maximum(s, 1.0, out=s)
+        s *= s  # (T, 4) squared box size scaling each of cx, cy, w, h
         if isinstance(dt, int | float) or np.ndim(dt) == 0:  # one step for all: one (3, 3) matrix
-            M, q = self._step(float(dt))  # type: ignore[arg-type]
-            mean[:, :4] += float(dt) * mean[:, 4:]  # type: ignore[arg-type]
+            d = float(dt)  # type: ignore[arg-type]
+            M, q = self._step(d)
+            mean[:, :4] += d * mean[:, 4:]
             var = M @ var  # (T, 3, 4)
-            var.reshape(n, 3, 2, 2)[:] += q * wh[:, None, None, :]
+            var += q * s[:, None, :]
             return var
-        d = np.asarray(dt, dtype=float)[:, None]
+        dd = np.asarray(dt, dtype=float)[:, None]
         var = var.copy()
-        s = np.concatenate([wh, wh], axis=1)  # (T, 4)
         pp, pv, vv = var[:, 0], var[:, 1], var[:, 2]
-        mean[:, :4] += d * mean[:, 4:]
-        pp += (2 * d) * pv + (d * d) * vv + (self.std_pos**2 * d) * s
-        pv += d * vv
-        vv += (self.std_vel**2 * d) * s
+        mean[:, :4] += dd * mean[:, 4:]
+        pp += (2 * dd) * pv + (dd * dd) * vv + (self.std_pos**2 * dd) * s
+        pv += dd * vv
+        vv += (self.std_vel**2 * dd) * s
         return var
 
     def _step(self, d: float) -> tuple[np.ndarray, np.ndarray]:
-        """(3, 3) block transition and (3, 1, 1) process noise factors for a step of d frames."""
+        """(3, 3) block transition and (3, 1) process noise factors for a step of d frames."""
         key = (d, self.std_pos, self.std_vel)
         if self._cache_key != key:
             M = np.array([[1.0, 2 * d, d * d], [0.0, 1.0, d], [0.0, 0.0, 1.0]])
-            q = np.array([self.std_pos**2 * d, 0.0, self.std_vel**2 * d]).reshape(3, 1, 1)
+            q = np.array([self.std_pos**2 * d, 0.0, self.std_vel**2 * d]).reshape(3, 1)
             self._cache_key, self._cache = key, (M, q)
         return self._cache
 
@@ -188,17 +189,18 @@ class BoxKalman:
         n = len(mean)
         if not (mean.flags.c_contiguous and var.flags.c_contiguous):
             raise ValueError("update_blocks works in place on C-contiguous mean and var arrays")
-        r = np.maximum(mean[:, 2:4], 1.0)
+        r = mean[:, _WHWH]
+        np.maximum(r, 1.0, out=r)
         r *= r
-        r *= self.std_meas**2  # (T, 2) measurement variance of the x and y components
+        r *= self.std_meas**2  # (T, 4) measurement variance
         if self.score_scaled and score is not None:
             r *= np.clip(1.0 - score, 0.05, 1.0)[:, None] * 2.0
-        v = var.reshape(n, 3, 2, 2)  # [pp|pv|vv][centre|size][x|y]
-        k = v[:, :2] / (v[:, 0] + r[:, None, :])[:, None]  # (T, 2, 2, 2) gains [kp|kv]
-        y = z.reshape(n, 2, 2) - mean[:, :4].reshape(n, 2, 2)  # innovation
-        mean.reshape(n, 2, 2, 2)[:] += k * y[:, None]
-        v[:, 2] -= k[:, 1] * v[:, 1]
-        v[:, :2] *= 1.0 - k[:, :1]
+        inv_s = 1.0 / (var[:, 0] + r)  # (T, 4) inverse innovation variance
+        k = var[:, :2] * inv_s[:, None]  # (T, 2, 4) gains [kp | kv]
+        y = z - mean[:, :4]  # (T, 4) innovation
+        mean.reshape(n, 2, 4)[:] += k * y[:, None]
+        var[:, 2] -= k[:, 1] * var[:, 1]
+        var[:, :2] *= 1.0 - k[:, :1]
 
 
 def block_cov(cov: np.ndarray) -> np.ndarray:
