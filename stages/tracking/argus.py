@@ -20,6 +20,7 @@ import numpy as np
 from stages.tracking.association import iou_matrix
 from stages.tracking.bytetrack import ByteTracker
 from stages.tracking.cmc import CameraMotion, warp_tracks
+from stages.tracking.kalman import cxcywh_to_xyxy
 
 
 class ArgusTracker(ByteTracker):
@@ -57,5 +58,6 @@ class ArgusTracker(ByteTracker):
         lost = confirmed & free_t & (since > self._dt + 1e-9)
         cand = high & free_d
         if np.count_nonzero(lost) and np.count_nonzero(cand):
-            sim = iou_matrix(self._pred, boxes, buffer=self.recover_buffer)
+            g = self.recover_buffer
+            sim = iou_matrix(cxcywh_to_xyxy(self.tracks.mean, g), cxcywh_to_xyxy(self._cxcywh, g))
             stage(lost, cand, self.recover_iou, sim)

@@ -83,6 +83,7 @@ class MotionTracker:
         self._ended: list[EndedTrack] = []
         self._calls = 0
         self._dt = 1.0
+        self._cxcywh = np.zeros((0, 4))
 
     # -- subclass hooks -------------------------------------------------------------------
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +107,8 @@ class MotionTracker:
         n = len(detections)
         boxes = detections.xyxy  # (N, 4) float32
         scores = detections.score
+        self._cxcywh = cxcywh = xyxy_to_cxcywh(boxes)  # (N, 4) float64, for subclasses too
         ti, di = self._associate(boxes, scores) if n and len(t) else (_EMPTY, _EMPTY)
-        cxcywh = xyxy_to_cxcywh(boxes)
         t.correct(ti, cxcywh[di], scores[di] if t.kalman.score_scaled else None, frame_index)
 
         first = self._calls == 0 and self.confirm_first_frame

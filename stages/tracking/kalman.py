@@ -234,6 +234,9 @@ def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
     return np.asarray(xyxy, dtype=float) @ _TO_CXCYWH
 
 
-def cxcywh_to_xyxy(c: np.ndarray) -> np.ndarray:
-    """(N, >=4) cx, cy, w, h -> (N, 4) x1, y1, x2, y2."""
-    return c[:, :4] @ _TO_XYXY
+def cxcywh_to_xyxy(c: np.ndarray, grow: float = 0.0) -> np.ndarray:
+    """(N, >=4) cx, cy, w, h -> (N, 4) x1, y1, x2, y2, each side moved out by `grow` x the size."""
+    if not grow:
+        return c[:, :4] @ _TO_XYXY
+    g = 0.5 + grow
+    return c[:, :4] @ np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-g, 0, g, 0], [0, -g, 0, g]])
