@@ -113,9 +113,18 @@ class MotionTracker:
 
         first = self._calls == 0 and self.confirm_first_frame
         self._calls += 1
-        self._confirm(t.hits >= self.min_hits)
+        tentative = t.id < 0
+        if np.count_nonzero(tentative):
+            self._confirm(t.hits >= self.min_hits)
         out = np.full(n, -1, np.int64)
         out[di] = t.id[ti]
+
+        # remove before spawning: tentative tracks die on their first miss, confirmed ones after
+        # lost_frames (tracks confirmed just now were matched, so `since` is 0 for them)
+        dead = t.since > 0
+        dead &= tentative
+        dead |= t.since > self.lost_frames
+        self._ended += t.remove(dead)
 
         free = scores >= self.new_track_score
         free[di] = False
@@ -125,11 +134,6 @@ class MotionTracker:
             if first or self.min_hits <= 1:
                 self._confirm(np.arange(len(t)) >= new[0])
                 out[rows] = t.id[new]
-
-        dead = t.since > 0  # tentative tracks die on their first miss, confirmed ones after lost_frames
-        dead &= t.id < 0
-        dead |= t.since > self.lost_frames
-        self._ended += t.remove(dead)
         return _with_track_id(detections, out)
 
     def _confirm(self, mask: np.ndarray) -> None:
