@@ -5,29 +5,45 @@ Adding a stage or sink = one config model, one class, one line in each table her
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.stage import Stage, StageConfig
 from stages.pose import PoseConfig, PoseStage
-from stages.sinks.base import Sink
+from stages.sinks.base import Sink, output_path
 from stages.sinks.jsonl import DetectionsSink, DetectionsSinkConfig, EventsSink, EventsSinkConfig
 from stages.sinks.mot import MotSink, MotSinkConfig
+from stages.sinks.mqtt import MqttSink, MqttSinkConfig
+from stages.sinks.sqlite_events import SqliteEventsSink, is_sqlite_path
 from stages.sinks.video import VideoSink, VideoSinkConfig
+from stages.sinks.webhook import WebhookSink, WebhookSinkConfig
 from stages.track import TrackConfig, TrackStage
 
 StageConfigUnion = PoseConfig | TrackConfig
-SinkConfig = VideoSinkConfig | DetectionsSinkConfig | EventsSinkConfig | MotSinkConfig
+SinkConfig = (VideoSinkConfig | DetectionsSinkConfig | EventsSinkConfig | MotSinkConfig | MqttSinkConfig
+              | WebhookSinkConfig)
 
 # config `type:` -> config model (a model may serve several types, e.g. pose/detect)
 STAGE_CONFIGS: dict[str, type[StageConfig]] = {"pose": PoseConfig, "detect": PoseConfig, "track": TrackConfig}
 SINK_CONFIGS: dict[str, type[StageConfig]] = {
     "video": VideoSinkConfig, "detections": DetectionsSinkConfig, "events": EventsSinkConfig,
-    "mot": MotSinkConfig,
+    "mot": MotSinkConfig, "mqtt": MqttSinkConfig, "webhook": WebhookSinkConfig,
 }
 _STAGE_CLASSES: dict[type[StageConfig], type] = {PoseConfig: PoseStage, TrackConfig: TrackStage}
-_SINK_CLASSES: dict[type[StageConfig], type] = {
-    VideoSinkConfig: VideoSink, DetectionsSinkConfig: DetectionsSink, EventsSinkConfig: EventsSink,
-    MotSinkConfig: MotSink,
+
+
+def events_sink(config: EventsSinkConfig, output_dir: Path) -> Sink:
+    """`type: events`: SQLite when the path ends in .db/.sqlite/.sqlite3, else JSON Lines (chosen here only)."""
+    if is_sqlite_path(config.path):
+        return SqliteEventsSink(output_path(output_dir, config.path), commit_every=config.commit_every,
+                                commit_ms=config.commit_ms)
+    return EventsSink(config, output_dir)
+
+
+# config model -> factory(config, output_dir) -> Sink (a class or a function)
+_SINK_CLASSES: dict[type[StageConfig], Callable[..., Sink]] = {
+    VideoSinkConfig: VideoSink, DetectionsSinkConfig: DetectionsSink, EventsSinkConfig: events_sink,
+    MotSinkConfig: MotSink, MqttSinkConfig: MqttSink, WebhookSinkConfig: WebhookSink,
 }
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from pipeline.stage import StageConfig
 from pipeline.types import Event, Packet
-from stages.sinks.base import SinkBase, output_path
+from stages.sinks.base import LineFile, SinkBase, output_path
 
 
 class DetectionsSinkConfig(StageConfig):
@@ -23,28 +23,26 @@ class DetectionsSinkConfig(StageConfig):
 
 
 class EventsSinkConfig(StageConfig):
-    """Events (stream opened/ended/error, track started/ended, ...) as JSON Lines."""
+    """Events (stream opened/ended/error, track started/ended, ...) as JSON Lines, or into a SQLite
+    database when `path` ends in .db, .sqlite or .sqlite3 (schema in the README's "Event sinks")."""
 
     type: Literal["events"] = "events"
-    path: str = Field("events.jsonl", description="File under output_dir.")
+    path: str = Field("events.jsonl", description="File under output_dir: .jsonl (JSON Lines, rewritten each run) "
+                      "or .db/.sqlite/.sqlite3 (SQLite in WAL mode, rows appended).")
+    commit_every: int = Field(200, ge=1, description="SQLite only: commit after this many events.")
+    commit_ms: float = Field(500.0, gt=0, description="SQLite only: commit pending events at least this often.")
 
 
 class _JsonLinesWriter(SinkBase):
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = path.open("w", encoding="utf-8")
+        self._file = LineFile(path)
 
     def _line(self, obj: dict) -> None:
-        if self._file is None:
-            return
-        # One write call per complete line, then flush: an interrupted run never leaves half a line.
-        self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        self._file.flush()
+        self._file.write_lines(json.dumps(obj, separators=(",", ":")) + "\n")
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._file.close()
 
 
 class DetectionsSink(_JsonLinesWriter):
