@@ -63,7 +63,12 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
     if code != 0:
         raise ArgusError(f"bench: the Argus run failed (exit {code}): {runner.stats.failed_sources}")
     stats = runner.stats.to_json()
+    pose = next((s for s in stages if hasattr(s, "adapter")), None)
+    choice = getattr(pose, "choice", None)
     return {"fps": round(clock.fps(), 2), "frames": runner.stats.frames,
+            "bare_fps": bare_fps(video, pose) if pose is not None else None,
+            "engine": {"backend": choice.backend, "precision": choice.precision, "device": choice.device}
+            if choice else None,
             "stages_ms_per_frame": {k: v["ms_per_frame"] for k, v in stats["stages"].items()},
             "stages": [c.model_dump(exclude_defaults=True) | {"type": c.type} for c in config.stages]}
 
@@ -92,20 +97,79 @@ def run_ultralytics_track(video: Path, frames: int, weights: Path, imgsz: int) -
             "command": f"yolo track model={weights.name} source={video.name} imgsz={imgsz}"}
 
 
+def openvino_export(weights: Path, imgsz: int) -> Path:
+    """ultralytics' own OpenVINO export of `weights` (its defaults: static 1x3ximgszximgsz), cached."""
+    import shutil
+    import tempfile
+
+    from engines.cache import build_cached, cache_dir, cache_key, file_hash
+    from engines.export import ultralytics_env
+
+    ultralytics_env()
+    key = cache_key(weights=file_hash(weights), imgsz=imgsz, format="ultralytics-openvino")
+    target = cache_dir() / f"{weights.stem}-{key}_openvino_model"
+
+    def build(_tmp: Path) -> None:
+        from ultralytics import YOLO
+
+        with tempfile.TemporaryDirectory(prefix="argus-ovexport-") as tmp:
+            local = Path(tmp) / weights.name
+            shutil.copy2(weights, local)
+            exported = YOLO(str(local)).export(format="openvino", imgsz=imgsz, verbose=False)
+            shutil.copytree(exported, target, dirs_exist_ok=True)
+        _tmp.write_text(str(target))
+
+    build_cached(target.with_suffix(".done"), build)
+    return target
+
+
+def bare_fps(video: Path, stage: Any, frames: int = 32) -> float:
+    """Images/s of the pose stage's engine alone (batch 1, inputs prepared), same model and precision."""
+    from benchmarks.engines import time_batches, video_frames
+
+    ms = time_batches(stage.adapter.engine, stage.adapter, video_frames(video, frames), 1)
+    return round(1000 / ms, 2)
+
+
+def _pose_overrides(config_path: Path | None, overrides: list[str], backend: str | None,
+                    precision: str | None) -> list[str]:
+    """Config overrides setting backend/precision on every pose/detect stage."""
+    config = load_config(config_path, overrides)
+    extra = []
+    for i, stage in enumerate(config.stages):
+        if stage.type in ("pose", "detect"):
+            extra += [f"stages.{i}.backend={backend}"] if backend else []
+            extra += [f"stages.{i}.precision={precision}"] if precision else []
+    return overrides + extra
+
+
 def bench_pipeline(video: Path, *, frames: int = 200, compare: str = "ultralytics",
-                   config_path: Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Argus vs the peer on `video`; JSON-ready dict with argus_fps, ultralytics_fps, ratio, stages."""
+                   config_path: Path | None = None, overrides: list[str] | None = None,
+                   backend: str | None = None, precision: str | None = None) -> dict[str, Any]:
+    """Argus vs the peer on `video`; JSON-ready dict with argus_fps, ultralytics_fps, ratio, stages.
+
+    compare: "ultralytics" (`yolo track` on the .pt), "ultralytics-openvino" (on ultralytics' own
+    OpenVINO export of the same weights), "all" (both) or "none".
+    """
     if not video.is_file():
         raise ArgusError(f"bench pipeline: video not found: {video}")
-    overrides = overrides or []
+    overrides = _pose_overrides(config_path, overrides or [], backend, precision)
     argus = run_argus(video, frames, config_path, overrides)
     result: dict[str, Any] = {"video": str(video), "frames": argus["frames"], "argus_fps": argus["fps"],
+                              "bare_fps": argus.pop("bare_fps"), "engine": argus.pop("engine"),
                               "stages_ms_per_frame": argus["stages_ms_per_frame"], "argus": argus}
-    if compare == "ultralytics":
-        from engines.export import resolve_weights
+    from engines.export import resolve_weights
 
-        pose = next(c for c in load_config(config_path, overrides).stages if c.type in ("pose", "detect"))
-        peer = run_ultralytics_track(video, frames, resolve_weights(pose.model), pose.imgsz)
-        result.update(ultralytics_fps=peer["fps"], ratio=round(argus["fps"] / peer["fps"], 3) if peer["fps"]
-                      else None, peer=peer)
+    pose = next(c for c in load_config(config_path, overrides).stages if c.type in ("pose", "detect"))
+    peers: dict[str, Any] = {}
+    if compare in ("ultralytics", "all"):
+        peers["ultralytics"] = run_ultralytics_track(video, frames, resolve_weights(pose.model), pose.imgsz)
+    if compare in ("ultralytics-openvino", "all"):
+        exported = openvino_export(resolve_weights(pose.model), pose.imgsz)
+        peers["ultralytics-openvino"] = run_ultralytics_track(video, frames, exported, pose.imgsz)
+    for name, peer in peers.items():
+        suffix = "" if name == "ultralytics" else "_" + name.split("-", 1)[1]
+        result[f"ultralytics{suffix}_fps"] = peer["fps"]
+        result[f"ratio{suffix}"] = round(argus["fps"] / peer["fps"], 3) if peer["fps"] else None
+        result[f"peer{suffix}"] = peer
     return result

@@ -15,8 +15,8 @@ import numpy as np
 from pipeline.types import Detections
 
 # COCO keypoint sigmas (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles).
-COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89],
-                       dtype=np.float64) / 10.0
+COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87,
+                        .89, .89], dtype=np.float64) / 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from pipeline.errors import ArgusError
 from stages.models.yolo import letterbox_into, rect_input_shape
 
 MIN_CALIB_FRAMES = 32
-DEFAULT_CALIB_FRAMES = 64
+DEFAULT_CALIB_FRAMES = 128  # 64 frames: INT8 recall 0.77 vs FP32; 128: 0.87
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 

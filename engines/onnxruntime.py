@@ -11,7 +11,8 @@ from engines.base import TensorSpec
 from pipeline.errors import ModelError
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
-              "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(bool)": "bool"}
+              "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(int8)": "int8",
+              "tensor(bool)": "bool"}
 
 
 def _spec(arg) -> TensorSpec:

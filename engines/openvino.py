@@ -31,8 +31,8 @@ def import_openvino() -> Any:
     try:
         import openvino
     except ImportError:
-        raise ModelError("backend 'openvino' needs the OpenVINO runtime: pip install 'argus-pipeline[openvino]'"
-                         ) from None
+        raise ModelError("backend 'openvino' needs the OpenVINO runtime: "
+                         "pip install 'argus-pipeline[openvino]'") from None
     return openvino
 
 

@@ -117,6 +117,7 @@ def _nncf_quantize(src: Path, calib: CalibrationSet, target: Path, out: Path) ->
     except ImportError:
         raise ModelError("OpenVINO INT8 needs NNCF at build time: pip install nncf "
                          "(or use precision int8 with backend onnxruntime)") from None
+    logging.getLogger("nncf").setLevel(logging.WARNING)  # one line per node otherwise
     model = ov.Core().read_model(str(src))
     model.reshape({model.inputs[0].get_any_name(): [1, 3, *calib.hw]})
     head = [op.get_friendly_name() for op in model.get_ops()
@@ -125,8 +126,8 @@ def _nncf_quantize(src: Path, calib: CalibrationSet, target: Path, out: Path) ->
     log.info("calibrating %s OpenVINO INT8 (NNCF) on %d frames from %s", src.name, len(calib.tensors),
              calib.source)
     quantized = nncf.quantize(model, dataset, preset=nncf.QuantizationPreset.MIXED,
-                              subset_size=len(calib.tensors), ignored_scope=nncf.IgnoredScope(
-                                  names=head, validate=False))
+                              subset_size=len(calib.tensors), fast_bias_correction=False,
+                              ignored_scope=nncf.IgnoredScope(names=head, validate=False))
     quantized.reshape({quantized.inputs[0].get_any_name(): [-1, 3, -1, -1]})
     from engines.onnxruntime import read_metadata
 
@@ -140,7 +141,7 @@ def _nncf_quantize(src: Path, calib: CalibrationSet, target: Path, out: Path) ->
 
 def openvino_int8(src: Path, calib: CalibrationSet) -> Path:
     """A cached OpenVINO INT8 IR (.xml + .bin) of `src` quantised by NNCF on `calib`."""
-    key = cache_key(src=file_hash(src), fmt="openvino-nncf", calib=calib.digest, hw=calib.hw,
+    key = cache_key(src=file_hash(src), fmt="openvino-nncf-bc", calib=calib.digest, hw=calib.hw,
                     head=HEAD_PREFIX, **_versions("openvino", "nncf"))
     target = cache_dir() / f"{src.stem}.int8-openvino-{key}.xml"
     return build_cached(target, lambda tmp: _nncf_quantize(src, calib, target, tmp),

@@ -109,7 +109,8 @@ class TensorRtEngine:
         device: "cuda:N".
     """
 
-    def __init__(self, path: Path, *, device: str = "cuda:0", metadata: Mapping[str, str] | None = None) -> None:
+    def __init__(self, path: Path, *, device: str = "cuda:0",
+                 metadata: Mapping[str, str] | None = None) -> None:
         index = require_gpu(device)          # before any TensorRT object exists
         trt = import_tensorrt()
         self.cuda = cuda_runtime()
@@ -154,7 +155,8 @@ class TensorRtEngine:
                 raise ModelError(f"input {name}{array.shape} exceeds the engine's optimisation profile")
             self.context.set_input_shape(name, array.shape)
             buffer.host[: array.size] = array.astype(buffer.dtype, copy=False).ravel()
-            check(cuda.cudaMemcpyAsync(buffer.device_ptr, buffer.host_ptr, array.nbytes, h2d, stream), "memcpy")
+            copy = cuda.cudaMemcpyAsync(buffer.device_ptr, buffer.host_ptr, array.nbytes, h2d, stream)
+            check(copy, "cudaMemcpyAsync")
         if not self.context.execute_async_v3(stream):
             raise ModelError("TensorRT execute_async_v3 failed")
         shapes = {name: tuple(self.context.get_tensor_shape(name)) for name in self.outputs}

@@ -60,7 +60,8 @@ def strongly_typed_flag(trt: Any) -> int:
 def gpu_identity(index: int) -> dict[str, str]:
     """Name and compute capability of CUDA device `index` (part of every engine's cache key)."""
     props = check(cuda_runtime().cudaGetDeviceProperties(index), "cudaGetDeviceProperties")
-    name = props.name.decode(errors="replace").rstrip("\0") if isinstance(props.name, bytes) else str(props.name)
+    name = props.name
+    name = name.decode(errors="replace").rstrip("\0") if isinstance(name, bytes) else str(name)
     return {"gpu": name, "cc": f"{props.major}.{props.minor}"}
 
 

@@ -75,7 +75,8 @@ class TorchEngine:
         self.autocast = precision == "fp16"
         module, self.metadata = _load_module(path)
         self.module = module.to(self.device)
-        channels = 4 + len(module.names) + (int(np.prod(module.kpt_shape)) if hasattr(module, "kpt_shape") else 0)
+        keypoints = int(np.prod(module.kpt_shape)) if hasattr(module, "kpt_shape") else 0
+        channels = 4 + len(module.names) + keypoints
         self.inputs = {INPUT_NAME: TensorSpec(INPUT_NAME, (-1, 3, -1, -1), "float32")}
         self.outputs = {OUTPUT_NAME: TensorSpec(OUTPUT_NAME, (-1, channels, -1), "float32")}
 

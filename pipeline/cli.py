@@ -224,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--source", help="pipeline: video file (default ../shared/data/video/vtest.mp4)")
     bench.add_argument("--frames", type=int, default=200, help="pipeline: frames to time")
     bench.add_argument("--tracker", default="argus", help="tracker: sort | bytetrack | argus")
-    bench.add_argument("--compare", help="peer: ultralytics | none (pipeline); bytetrack-rf | sort-rf | "
-                       "ocsort-rf | none (tracker)")
+    bench.add_argument("--compare", help="peer: ultralytics | ultralytics-openvino | all | none (pipeline); "
+                       "bytetrack-rf | sort-rf | ocsort-rf | none (tracker)")
     bench.add_argument("--config", type=Path, help="pipeline YAML whose stages to benchmark (default stages)")
     bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     bench.add_argument("--backend", help="pipeline/engines: auto | tensorrt | openvino | onnxruntime | torch")

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from engines.artefacts import Request, calib_from, lookup, model_file
+from engines.artefacts import Request, calib_from, model_file
 from engines.export import check_model_reference
 from engines.loader import load_engine
 from engines.select import resolve
@@ -38,8 +38,8 @@ class PoseConfig(StageConfig):
         "auto", description="Inference runtime; auto: TensorRT with a usable GPU, else PyTorch on CUDA, else "
         "the fastest CPU runtime installed (OpenVINO, else ONNX Runtime). The choice is logged.")
     precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
-        "auto", description="auto: fp16 on a GPU, int8 on the CPU once `run.py build` has calibrated it, "
-        "else fp32. int8 needs calibration (run.py build --calib, or calib: below).")
+        "auto", description="auto: fp16 on a GPU, bf16 on OpenVINO where the CPU has it, else fp32. int8 "
+        "needs calibration (run.py build --calib, or calib: below).")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda:N.")
     calib: str | None = Field(None, description="Video file or image folder to calibrate INT8 on when no "
                               "INT8 model was built yet (run.py build does it from the config's sources).")
@@ -62,8 +62,7 @@ class PoseStage:
         self.name = config.type
         self.config = config
         what = f"stage '{config.type}' model {config.model}"
-        choice = resolve(config.backend, config.precision, config.device, what=what,
-                         int8_ready=self._int8_ready(config))
+        choice = resolve(config.backend, config.precision, config.device, what=what)
         self.choice = choice
         request = Request(config.model, config.imgsz, choice.backend, choice.precision, choice.device)
         calib = calib_from([Path(config.calib)], config.imgsz) if config.calib else None
@@ -76,14 +75,6 @@ class PoseStage:
         self._input_name = self.adapter.input.name
         self._output_name = self.adapter.output.name
 
-    @staticmethod
-    def _int8_ready(config: PoseConfig) -> bool:
-        """Whether `precision: auto` may pick INT8: a calibrated model exists or can be built."""
-        if config.precision != "auto" or config.backend not in ("auto", "openvino", "onnxruntime"):
-            return False
-        backend = "openvino" if config.backend == "auto" else config.backend
-        return config.calib is not None or lookup(Request(config.model, config.imgsz, backend, "int8")) is not None
-
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         groups: dict[tuple[int, int], list[Packet]] = defaultdict(list)
         for packet in batch:
@@ -94,7 +85,8 @@ class PoseStage:
             tensor, boxes = self.adapter.preprocess(images, hw)
             output = self.adapter.engine({self._input_name: tensor})[self._output_name]
             sizes = [(p.frame.height, p.frame.width) for p in packets]
-            for packet, detections in zip(packets, self.adapter.postprocess(output, boxes, sizes), strict=True):
+            decoded = self.adapter.postprocess(output, boxes, sizes)
+            for packet, detections in zip(packets, decoded, strict=True):
                 packet.detections = detections
         return list(batch)
 
