@@ -77,11 +77,14 @@ def match_masked(sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_sim: f
     When every row and column has at most one candidate (the usual case between consecutive
     frames) the matching is read off directly; otherwise `lap` solves the ambiguous part.
     """
-    if not np.count_nonzero(rows) or not np.count_nonzero(cols):
+    n_rows, n_cols = np.count_nonzero(rows), np.count_nonzero(cols)
+    if not n_rows or not n_cols:
         return _EMPTY, _EMPTY
     valid = sim > min_sim
-    valid &= rows[:, None]
-    valid &= cols
+    if n_rows < len(rows):
+        valid &= rows[:, None]
+    if n_cols < len(cols):
+        valid &= cols
     r, c = np.nonzero(valid)
     if len(r) <= 1:
         return r, c
