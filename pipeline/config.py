@@ -213,7 +213,7 @@ def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: s
         tag = err.get("input", {}).get("type") if isinstance(err.get("input"), dict) else None
         close = difflib.get_close_matches(str(tag), list(table), n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        message = f"unknown type '{tag}'{hint}; valid types: {', '.join(table)}"
+        message = f"unknown type {tag!r}{hint}; valid types: {', '.join(table)}"
         loc = (*loc, "type")
     elif kind == "union_tag_not_found":
         message = "missing 'type'"
@@ -226,7 +226,7 @@ def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: s
     line = line_of(lines, loc)
     where = f"{name}:{line}" if line is not None else name
     path = ".".join(str(p) for p in loc) or "(top level)"
-    return mask_secrets(f"{where}: {path}: {message}")
+    return mask_secrets(f"{where}: {path}: {message}").replace("\n", "\\n")  # always one line
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None,

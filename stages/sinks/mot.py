@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from pipeline.stage import StageConfig
 from pipeline.types import Packet
-from stages.sinks.base import SinkBase, output_path
+from stages.sinks.base import LineFile, SinkBase, output_path
 
 
 class MotSinkConfig(StageConfig):
@@ -24,7 +24,7 @@ class MotSink(SinkBase):
 
     def __init__(self, config: MotSinkConfig, output_dir: Path) -> None:
         self.config, self.output_dir = config, output_dir
-        self._files: dict[str, IO[str]] = {}
+        self._files: dict[str, LineFile] = {}
 
     def write(self, packet: Packet) -> None:
         detections = packet.detections
@@ -33,7 +33,7 @@ class MotSink(SinkBase):
         source_id = packet.frame.source_id
         handle = self._files.get(source_id)
         if handle is None:
-            handle = output_path(self.output_dir, self.config.path, source_id).open("w", encoding="utf-8")
+            handle = LineFile(output_path(self.output_dir, self.config.path, source_id))
             self._files[source_id] = handle
         lines = []
         for i in range(len(detections)):
@@ -43,8 +43,7 @@ class MotSink(SinkBase):
             x1, y1, x2, y2 = (float(v) for v in detections.xyxy[i])
             lines.append(f"{packet.frame.index + 1},{track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
                          f"{float(detections.score[i]):.4f},-1,-1,-1\n")
-        handle.write("".join(lines))
-        handle.flush()
+        handle.write_lines("".join(lines))
 
     def end_source(self, source_id: str) -> None:
         handle = self._files.pop(source_id, None)
