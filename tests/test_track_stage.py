@@ -93,3 +93,15 @@ def test_track_stage_config_validates() -> None:
         TrackConfig(unknown_key=1)
     schema = TrackConfig.model_json_schema()
     assert schema["properties"]["lost_frames"]["description"]
+
+
+def test_track_stage_frame_rate_from_timestamps() -> None:
+    stage = TrackStage(TrackConfig())
+    stage.process([_packet("a", 0, [_box(0)], fps=10.0)])
+    stage.process([_packet("a", 1, [_box(1)], fps=10.0)])
+    tracker = stage._sources["a"].tracker
+    assert tracker.frame_rate == pytest.approx(10.0)
+    fixed = TrackStage(TrackConfig(frame_rate=25.0))
+    fixed.process([_packet("a", 0, [_box(0)], fps=10.0)])
+    fixed.process([_packet("a", 1, [_box(1)], fps=10.0)])
+    assert fixed._sources["a"].tracker.frame_rate == pytest.approx(25.0)

@@ -20,7 +20,7 @@ class CameraMotion:
         max_corners: corners tracked per frame.
     """
 
-    def __init__(self, max_side: int = 640, max_corners: int = 300) -> None:
+    def __init__(self, max_side: int = 320, max_corners: int = 200) -> None:
         self.max_side = max_side
         self.max_corners = max_corners
         self._prev: np.ndarray | None = None
