@@ -60,7 +60,7 @@ def mutated_configs(draw: st.DrawFn) -> dict[str, Any]:
             parent[path[-1] + draw(st.sampled_from(["x", "_", "s"]))] = parent.pop(path[-1])
         elif action == "delete" and isinstance(parent, dict):
             parent.pop(path[-1])
-        elif action == "unknown_type":
+        elif action == "unknown_type" and isinstance(data.get("stages"), list):
             data["stages"].append({"type": draw(st.text(min_size=1, max_size=6))})
     return data
 
