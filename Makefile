@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(PYTHON) -m uv
 
-.PHONY: demo test setup setup-dev lint
+# Debian packages the live-path tests use: an RTSP server (GStreamer), ffmpeg, an MQTT broker.
+APT_PACKAGES := ffmpeg mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp \
+                gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test setup setup-dev lint system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -22,6 +27,10 @@ demo: setup
 lint: setup-dev
 	$(BIN)/ruff check .
 
-test: setup-dev
+system-deps:
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); }
+
+test: setup-dev system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
