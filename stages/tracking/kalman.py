@@ -143,6 +143,8 @@ class BoxKalman:
                ) -> tuple[np.ndarray, np.ndarray]:
         """Correct (T, 8) means and (T, 8, 8) covariances with (T, 4) cxcywh measurements, in place."""
         if len(mean):
+            if not mean.flags.c_contiguous:
+                raise ValueError("BoxKalman.update works in place on a C-contiguous mean array")
             var = block_cov(cov)
             self.update_blocks(mean, var, z, score)
             _set_blocks(cov, var)
@@ -186,9 +188,7 @@ class BoxKalman:
         Per component: S = pp + r, gains kp = pp / S, kv = pv / S, then
         pp' = pp (1 - kp), pv' = pv (1 - kp), vv' = vv - kv pv.
         """
-        n = len(mean)
-        if not (mean.flags.c_contiguous and var.flags.c_contiguous):
-            raise ValueError("update_blocks works in place on C-contiguous mean and var arrays")
+        n = len(mean)  # mean must be C-contiguous (as fancy indexing returns): written via reshape
         r = mean[:, _WHWH]
         np.maximum(r, 1.0, out=r)
         r *= r
