@@ -133,7 +133,7 @@ class MqttSink(OutboxSink):
             if self._connected or self._connect_error or self._stop.is_set():
                 break
             if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
-                raise MqttError(f"broker {self.broker} closed the connection before CONNACK")
+                raise MqttError(self._connect_error or f"broker {self.broker} closed the connection before CONNACK")
         if self._connect_error:
             raise MqttError(self._connect_error)
         if not self._connected and not self._stop.is_set():
