@@ -87,7 +87,7 @@ class MotionTracker:
 
     # -- subclass hooks -------------------------------------------------------------------
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return matched (track_rows, det_rows) for (N, 4) float64 xyxy boxes and (N,) scores."""
+        """Return matched (track_rows, det_rows) for (N, 4) xyxy boxes and (N,) scores (float32)."""
         raise NotImplementedError
 
     def _compensate(self, image: np.ndarray | None) -> None:
