@@ -2,9 +2,10 @@
 
 Precision: FP32 or BF16 through `INFERENCE_PRECISION_HINT` (the weights stay FP32 in the file);
 INT8 comes from the model file itself (Q/DQ ONNX or an NNCF-quantised IR), run with the FP32
-hint for the parts left in float. OpenVINO on CPU is fastest with static shapes, so the model is
-compiled once per distinct input shape (a camera wall has a handful) and the compiled models are
-kept; each keeps one infer request, reused call after call.
+hint for the parts left in float. OpenVINO on CPU is fastest with static spatial shapes, so the
+model is compiled once per distinct input (H, W) with a dynamic batch (a camera wall has a
+handful of sizes, while the batcher's batch size varies call to call); each compiled model keeps
+one infer request, reused call after call.
 """
 
 from __future__ import annotations
@@ -77,13 +78,13 @@ class OpenVinoEngine:
         self._compiled: dict[tuple[tuple[int, ...], ...], Any] = {}
 
     def _request(self, feeds: Mapping[str, np.ndarray]) -> Any:
-        shapes = tuple(tuple(feeds[name].shape) for name in self.inputs)
+        shapes = tuple((-1, *feeds[name].shape[1:]) for name in self.inputs)  # dynamic batch only
         request = self._compiled.get(shapes)
         if request is None:
             if len(self._compiled) >= MAX_COMPILED_SHAPES:
                 self._compiled.pop(next(iter(self._compiled)))
             model = self.model.clone()
-            model.reshape(dict(zip(self.inputs, shapes, strict=True)))
+            model.reshape(dict(zip(self.inputs, [list(s) for s in shapes], strict=True)))
             request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
             self._compiled[shapes] = request
         return request
