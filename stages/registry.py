@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipeline.stage import Stage, StageConfig
 from stages.pose import PoseConfig, PoseStage
-from stages.sinks.base import Sink, output_path
+from stages.sinks.base import Sink
 from stages.sinks.jsonl import DetectionsSink, DetectionsSinkConfig, EventsSink, EventsSinkConfig
 from stages.sinks.mot import MotSink, MotSinkConfig
 from stages.sinks.mqtt import MqttSink, MqttSinkConfig
@@ -35,7 +35,7 @@ _STAGE_CLASSES: dict[type[StageConfig], type] = {PoseConfig: PoseStage, TrackCon
 def events_sink(config: EventsSinkConfig, output_dir: Path) -> Sink:
     """`type: events`: SQLite when the path ends in .db/.sqlite/.sqlite3, else JSON Lines (chosen here only)."""
     if is_sqlite_path(config.path):
-        return SqliteEventsSink(output_path(output_dir, config.path), commit_every=config.commit_every,
+        return SqliteEventsSink(output_dir / config.path, commit_every=config.commit_every,
                                 commit_ms=config.commit_ms)
     return EventsSink(config, output_dir)
 

@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -19,8 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import load_config
+from pipeline.runner import EXIT_OK, Runner
 from pipeline.types import Event
 from stages.sinks.mqtt import MqttSink, MqttSinkConfig
+from tests.conftest import write_video
 from tests.live_servers import free_port
 from tests.test_sinks_webhook import assert_all_once_in_order, emit
 
@@ -182,3 +186,24 @@ def test_mqtt_password_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
 def test_mqtt_bad_topic_is_a_config_error(topic: str) -> None:
     with pytest.raises(ValueError, match="topic"):
         MqttSinkConfig(host="localhost", topic=topic)
+
+
+def test_runner_publishes_every_event_it_stores(tmp_path: Path, broker: Mosquitto) -> None:
+    broker.start()
+    subscriber = Subscriber(broker.port)
+    a, b = write_video(tmp_path / "a.mp4", 8), write_video(tmp_path / "b.mp4", 5)
+    config = load_config(None, replace={
+        "sources": [{"id": "a", "uri": str(a)}, {"id": "b", "uri": str(b)}], "output_dir": str(tmp_path / "out"),
+        "sinks": [{"type": "events", "path": "events.db"},
+                  {"type": "mqtt", "host": "127.0.0.1", "port": broker.port, "client_id": "argus-test"}],
+        "runner": {"progress": False}})
+    try:
+        assert Runner(config, stages=[]).run() == EXIT_OK
+        with sqlite3.connect(tmp_path / "out" / "events.db") as db:
+            stored = [row[0] for row in db.execute("SELECT id FROM events ORDER BY rowid")]
+        subscriber.wait_for(set(stored), timeout_s=5)
+    finally:
+        subscriber.close()
+    assert len(stored) >= 4 and [m["id"] for m in subscriber.messages] == stored
+    assert not list((tmp_path / "out").glob("outbox-mqtt.db-wal")) or \
+        (tmp_path / "out" / "outbox-mqtt.db-wal").stat().st_size == 0

@@ -1,4 +1,4 @@
-"""SQLite events sink (`{type: events, path: events.db}`) and the outbox file it shares its ideas with."""
+"""SQLite events sink (`{type: events, path: events.db}`), the outbox, and sink open errors."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pipeline.runner import EXIT_OK, Runner
 from pipeline.types import Event, EventType
 from stages.registry import build_sink
 from stages.sinks.jsonl import EventsSink, EventsSinkConfig
-from stages.sinks.outbox import Outbox
+from stages.sinks.outbox import Outbox, SinkOpenError
 from stages.sinks.sqlite_events import SqliteEventsSink
+from stages.sinks.webhook import WebhookSinkConfig
 from tests.conftest import write_video
 
 
@@ -136,3 +137,25 @@ def test_outbox_fifo_dedupe_and_restart(tmp_path: Path) -> None:
     again.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_unusable_paths_are_one_line_errors_naming_sink_and_key(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SinkOpenError, match=r"^sink 'events': path: cannot open .*file/events\.db: ") as info:
+        build_sink(EventsSinkConfig(path="file/events.db"), tmp_path)
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+    config = WebhookSinkConfig(url="http://user:pw@127.0.0.1:9/", outbox="file/outbox.db")
+    with pytest.raises(SinkOpenError, match=r"^sink 'webhook': outbox: cannot open "):
+        build_sink(config, tmp_path)
+
+
+def test_one_outbox_file_serves_one_sink(tmp_path: Path) -> None:
+    config = WebhookSinkConfig(url="http://127.0.0.1:9/", flush_timeout_s=0)
+    first = build_sink(config, tmp_path)
+    try:
+        with pytest.raises(SinkOpenError, match=r"outbox: .* in use by another sink or process"):
+            build_sink(config, tmp_path)
+    finally:
+        first.close()
+    build_sink(config, tmp_path).close()  # free again once closed

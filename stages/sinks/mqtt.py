@@ -22,8 +22,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from pipeline.stage import StageConfig
-from stages.sinks.base import output_path
-from stages.sinks.outbox import Backoff, OutboxSink
+from stages.sinks.outbox import Backoff, OutboxSink, SinkOpenError
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +73,11 @@ class MqttSink(OutboxSink):
         try:
             import paho.mqtt.client as mqtt
         except ImportError:
-            raise RuntimeError("sink 'mqtt' needs paho-mqtt: pip install 'argus-pipeline[mqtt]'") from None
+            raise SinkOpenError("sink 'mqtt': needs paho-mqtt: pip install 'argus-pipeline[mqtt]'") from None
         self._mqtt = mqtt
         self.config = config
         self.client_id = config.client_id or f"argus-{uuid.uuid4().hex[:12]}"
-        super().__init__(output_path(output_dir, config.outbox), flush_timeout_s=config.flush_timeout_s)
+        super().__init__(output_dir, config.outbox, flush_timeout_s=config.flush_timeout_s)
         self._client: mqtt.Client | None = None
         self._connected = False
         self._connect_error: str | None = None

@@ -22,6 +22,7 @@ and returns at once; a delivery thread owned by the sink drains it; `close()` wa
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import sqlite3
@@ -31,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import ArgusError
 from pipeline.secrets import mask_secrets
 from pipeline.types import Event
 from stages.sinks.base import SinkBase
@@ -45,6 +47,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     body   TEXT NOT NULL
 );
 """
+
+
+class SinkOpenError(ArgusError):
+    """A sink could not start (bad path, outbox in use, missing package): one line naming sink and key; exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_secrets(message))
+
+
+class OutboxBusyError(RuntimeError):
+    """Another sink or process has the outbox open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +83,25 @@ class Outbox:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an appended event survives a power cut too
-        self._db.executescript(_SCHEMA)
-        self._size = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        # One user at a time (two deliverers would delete each other's events): an exclusive flock on a
+        # side file, which also conflicts within this process. Not on the database itself: closing any
+        # descriptor of it would drop SQLite's own POSIX locks.
+        self._lock_file = path.with_name(path.name + ".lock").open("a")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise OutboxBusyError(f"{path} is in use by another sink or process") from None
+        try:
+            self._db: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None,
+                                                                  check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an appended event survives a power cut too
+            self._db.executescript(_SCHEMA)
+            self._size = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        except BaseException:
+            self._lock_file.close()
+            raise
 
     @property
     def size(self) -> int:
@@ -139,6 +168,7 @@ class Outbox:
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 db.close()
+                self._lock_file.close()  # releases the flock
 
 
 class Backoff:
@@ -167,8 +197,12 @@ class OutboxSink(SinkBase):
 
     name = "outbox"
 
-    def __init__(self, outbox_path: Path, *, flush_timeout_s: float) -> None:
-        self.outbox = Outbox(outbox_path)
+    def __init__(self, output_dir: Path, outbox: str, *, flush_timeout_s: float) -> None:
+        path = output_dir / outbox
+        try:
+            self.outbox = Outbox(path)
+        except (OSError, sqlite3.Error, OutboxBusyError) as exc:
+            raise SinkOpenError(f"sink '{self.name}': outbox: cannot open {path}: {exc}") from None
         self.flush_timeout_s = flush_timeout_s
         self._stop = threading.Event()
         self._wake = threading.Event()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pipeline.types import Event, Packet
 from stages.sinks.base import SinkBase
+from stages.sinks.outbox import SinkOpenError
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -77,12 +78,15 @@ class SqliteEventsSink(SinkBase):
         self.path = path
         self.commit_every = commit_every
         self.commit_s = commit_ms / 1000.0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit (BEGIN ... COMMIT) below.
-        self._db: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable against a crash of the process
-        self._db.executescript(SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit (BEGIN ... COMMIT) below.
+            self._db: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable against a crash of the process
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise SinkOpenError(f"sink 'events': path: cannot open {path}: {exc}") from None
         self._pending = 0
         self._last_commit = time.monotonic()
 

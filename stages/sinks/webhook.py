@@ -25,7 +25,6 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from pipeline.stage import StageConfig
-from stages.sinks.base import output_path
 from stages.sinks.outbox import Backoff, OutboxSink
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ class WebhookSink(OutboxSink):
         self._headers.update(config.headers)
         # No redirects: a POST goes where the config says (proxies come from the environment as usual).
         self._opener = urllib.request.build_opener(_NoRedirect())
-        super().__init__(output_path(output_dir, config.outbox), flush_timeout_s=config.flush_timeout_s)
+        super().__init__(output_dir, config.outbox, flush_timeout_s=config.flush_timeout_s)
         self._start()
 
     @property
