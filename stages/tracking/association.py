@@ -55,18 +55,16 @@ def linear_assignment(cost: np.ndarray, cost_limit: float) -> tuple[np.ndarray, 
     if n == m == 1:  # the common trivial case, without a solver
         return (np.zeros(1, np.int64),) * 2 if cost[0, 0] < cost_limit else (_EMPTY, _EMPTY)
     if max(n, m) <= _SMALL:
-        rows, cols = linear_sum_assignment(np.minimum(cost, cost_limit))
+        rows, cols = linear_sum_assignment(np.minimum(cost, cost_limit))  # int64 indices
     else:
         k = max(n, m)
         square = np.full((k, k), float(cost_limit))
         np.minimum(cost, cost_limit, out=square[:n, :m])
         _, x, _ = lap.lapjv(square, extend_cost=False)
-        rows = np.arange(n)
-        cols = x[:n].astype(np.int64)
-        keep = cols < m
-        rows, cols = rows[keep], cols[keep]
+        rows = np.flatnonzero(x[:n] < m)
+        cols = x[rows].astype(np.int64)
     keep = cost[rows, cols] < cost_limit
-    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+    return rows[keep], cols[keep]
 
 
 def match_masked(sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_sim: float

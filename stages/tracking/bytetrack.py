@@ -52,10 +52,13 @@ class ByteTracker(MotionTracker):
         confirmed = t.id >= 0
         free_t = np.ones(len(t), bool)
         free_d = np.ones(len(boxes), bool)
-        tis, dis = [], []
+        tis: list[np.ndarray] = []
+        dis: list[np.ndarray] = []
 
         def stage(rows: np.ndarray, cols: np.ndarray, min_iou: float, sim: np.ndarray = iou) -> None:
-            a, b = match_masked(sim, rows & free_t, cols & free_d, min_iou)
+            if tis:  # the first stage to match anything needs no exclusions
+                rows, cols = rows & free_t, cols & free_d
+            a, b = match_masked(sim, rows, cols, min_iou)
             if len(a):
                 free_t[a] = False
                 free_d[b] = False

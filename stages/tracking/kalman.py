@@ -231,7 +231,7 @@ _TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0,
 
 def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
     """(N, 4) x1, y1, x2, y2 -> (N, 4) cx, cy, w, h (float64)."""
-    return np.asarray(xyxy, dtype=float) @ _TO_CXCYWH
+    return np.asarray(xyxy) @ _TO_CXCYWH  # float64 result whatever the input float type
 
 
 def cxcywh_to_xyxy(c: np.ndarray, grow: float = 0.0) -> np.ndarray:
