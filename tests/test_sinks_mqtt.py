@@ -30,7 +30,7 @@ from tests.test_sinks_webhook import assert_all_once_in_order, emit
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (pip install 'argus-pipeline[mqtt]')")
 MOSQUITTO = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None)
-pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto not installed (apt-get install mosquitto)")
+needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto not installed (apt-get install mosquitto)")
 
 
 class Mosquitto:
@@ -111,6 +111,7 @@ def sink_config(port: int, **extra: object) -> MqttSinkConfig:
     return MqttSinkConfig(host="127.0.0.1", port=port, reconnect_max_s=0.5, **extra)
 
 
+@needs_mosquitto
 def test_mqtt_broker_down_10s_every_event_once_in_order(tmp_path: Path, broker: Mosquitto,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
@@ -139,6 +140,7 @@ def test_mqtt_broker_down_10s_every_event_once_in_order(tmp_path: Path, broker: 
     assert "retrying with back-off" in caplog.text and "connected to broker" in caplog.text
 
 
+@needs_mosquitto
 def test_mqtt_outbox_survives_restart(tmp_path: Path, broker: Mosquitto) -> None:
     first = MqttSink(sink_config(broker.port, flush_timeout_s=0.2), tmp_path)  # broker not started: all kept
     sent: list[Event] = []
@@ -159,6 +161,7 @@ def test_mqtt_outbox_survives_restart(tmp_path: Path, broker: Mosquitto) -> None
     assert_all_once_in_order(subscriber.messages, sent)
 
 
+@needs_mosquitto
 def test_mqtt_password_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     if shutil.which("mosquitto_passwd") is None:
         pytest.skip("mosquitto_passwd not installed (apt-get install mosquitto)")
@@ -188,6 +191,7 @@ def test_mqtt_bad_topic_is_a_config_error(topic: str) -> None:
         MqttSinkConfig(host="localhost", topic=topic)
 
 
+@needs_mosquitto
 def test_runner_publishes_every_event_it_stores(tmp_path: Path, broker: Mosquitto) -> None:
     broker.start()
     subscriber = Subscriber(broker.port)
@@ -207,3 +211,13 @@ def test_runner_publishes_every_event_it_stores(tmp_path: Path, broker: Mosquitt
     assert len(stored) >= 4 and [m["id"] for m in subscriber.messages] == stored
     assert not list((tmp_path / "out").glob("outbox-mqtt.db-wal")) or \
         (tmp_path / "out" / "outbox-mqtt.db-wal").stat().st_size == 0
+
+
+def test_mqtt_numeric_password_is_text_and_never_echoed() -> None:
+    from pipeline.errors import ConfigError
+
+    config = load_config(None, replace={"sinks": [{"type": "mqtt", "host": "h", "password": 123456}]})
+    assert config.sinks[0].password.get_secret_value() == "123456"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError) as info:
+        load_config(None, replace={"sinks": [{"type": "mqtt", "host": "h", "port": "x", "password": 98765}]})
+    assert "sinks.0.port" in str(info.value) and "98765" not in str(info.value)

@@ -48,6 +48,12 @@ class MqttSinkConfig(StageConfig):
     flush_timeout_s: float = Field(5.0, ge=0, description="On close, wait at most this long for the outbox "
                                    "to empty; the rest stays in the outbox.")
 
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_text(cls, value: object) -> object:
+        # YAML reads `password: 123456` as a number: take it as text (an error would echo it).
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
     @field_validator("topic")
     @classmethod
     def _topic_template(cls, value: str) -> str:
