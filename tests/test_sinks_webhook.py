@@ -103,7 +103,7 @@ def test_webhook_retries_through_500s_without_loss(tmp_path: Path, endpoint: End
         sink.close()
     assert endpoint.failed >= 2, "the endpoint must have refused some requests"
     assert sink.outbox_size == 0
-    assert slowest < 1.0, f"write_events blocked for {slowest:.2f} s"
+    assert slowest < 2.0, f"write_events blocked for {slowest:.2f} s"
     assert_all_once_in_order(endpoint.accepted, sent)
     assert len(endpoint.accepted) == len(sent)  # 500 means not accepted: nothing is sent twice here
     headers = endpoint.headers[0]
