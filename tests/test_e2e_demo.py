@@ -50,6 +50,9 @@ def test_demo_writes_video_detections_and_events(demo_run) -> None:
     started = {e["track_id"] for e in events if e["type"] == "track_started"}
     ended = {e["track_id"] for e in events if e["type"] == "track_ended"}
     assert len(started) >= 4 and started == ended
+    bus_ids = {d["track_id"] for f in frames[:SEGMENT_FRAMES] for d in f["detections"]} - {-1}
+    zidane_ids = {d["track_id"] for f in frames[SEGMENT_FRAMES:] for d in f["detections"]} - {-1}
+    assert bus_ids and zidane_ids and not bus_ids & zidane_ids  # no id survives the cut between photos
 
 
 def test_demo_finds_four_people_with_keypoints_on_bus(demo_run) -> None:

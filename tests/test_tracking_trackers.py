@@ -125,3 +125,17 @@ def test_tracking_trackers_rows_keep_order_and_scores() -> None:
         d = d.with_columns(score=np.array([0.9, 0.3], np.float32) if f == 4 else d.score)
         out = tracker.update(d, f)
     assert out.track_id.tolist() == [1, 2]  # the low-score row still continues track 2
+
+
+@pytest.mark.parametrize("name", ["bytetrack", "argus"])
+def test_tracking_trackers_scene_cut_does_not_hand_over_ids(name: str) -> None:
+    """A small person's track must not jump onto a close-up that overlaps it (IoU 0.14, 7x the area)."""
+    tracker = make_tracker(name)
+    small = Detections(xyxy=np.array([[624, 149, 756, 602]], np.float32), score=np.array([0.9], np.float32),
+                       class_id=np.zeros(1, np.int32))
+    for frame in range(5):
+        out = tracker.update(small, frame)
+    first_id = int(out.track_id[0])
+    close_up = small.with_columns(xyxy=np.array([[126, 202, 960, 720]], np.float32))
+    ids = {int(tracker.update(close_up, frame).track_id[0]) for frame in range(5, 10)}
+    assert first_id >= 1 and first_id not in ids

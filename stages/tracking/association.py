@@ -113,3 +113,15 @@ def match_iou(track_xyxy: np.ndarray, det_xyxy: np.ndarray, min_iou: float,
     if len(track_xyxy) == 0 or len(det_xyxy) == 0:
         return _EMPTY, _EMPTY
     return linear_assignment(1.0 - iou_matrix(track_xyxy, det_xyxy, buffer), 1.0 - min_iou)
+
+
+def size_compatible(a: np.ndarray, b: np.ndarray, max_area_ratio: float) -> np.ndarray:
+    """(N, M) bool: True where box areas of (N, 4) `a` and (M, 4) `b` differ by at most `max_area_ratio`×.
+
+    A person cannot grow or shrink several-fold between two frames; a match that would need it is a
+    scene cut or a different object (e.g. a small pedestrian's track taking over a close-up).
+    """
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    ratio = area_a[:, None] / np.maximum(area_b[None, :], 1e-9)
+    return (ratio <= max_area_ratio) & (ratio * max_area_ratio >= 1.0)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from stages.tracking.association import iou_matrix, match_masked
+from stages.tracking.association import iou_matrix, match_masked, size_compatible
 from stages.tracking.base import MotionTracker
 
 _EMPTY = np.zeros(0, np.int64)
@@ -29,12 +29,14 @@ class ByteTracker(MotionTracker):
         match_iou: minimum IoU for the first stage.
         low_match_iou: minimum IoU for the second (low-score) stage.
         tentative_iou: minimum IoU to match tentative tracks.
+        max_area_ratio: never match a track and a box whose areas differ more than this many times
+            (0 = no limit); keeps ids from jumping across scene cuts.
         lost_frames / min_hits and Kalman noise: see `MotionTracker`.
     """
 
     def __init__(self, *, high_score: float = 0.6, low_score: float = 0.1, new_track_score: float = 0.7,
                  match_iou: float = 0.2, low_match_iou: float = 0.5, tentative_iou: float = 0.3,
-                 lost_frames: int = 30, min_hits: int = 2, **kwargs: float) -> None:
+                 max_area_ratio: float = 4.0, lost_frames: int = 30, min_hits: int = 2, **kwargs: float) -> None:
         super().__init__(lost_frames=lost_frames, min_hits=min_hits, new_track_score=new_track_score,
                          **kwargs)  # type: ignore[arg-type]
         self.high_score = high_score
@@ -42,12 +44,18 @@ class ByteTracker(MotionTracker):
         self.match_iou = match_iou
         self.low_match_iou = low_match_iou
         self.tentative_iou = tentative_iou
+        self.max_area_ratio = max_area_ratio
         self._pred = np.zeros((0, 4))
+        self._compatible: np.ndarray | None = None  # (T, N) size gate of the current frame
 
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = self.tracks
         self._pred = t.xyxy()  # (T, 4) predicted boxes, shared by every stage
         iou = iou_matrix(self._pred, boxes)  # (T, N), computed once for every stage
+        self._compatible = None
+        if self.max_area_ratio and iou.size:
+            self._compatible = size_compatible(self._pred, boxes, self.max_area_ratio)
+            iou *= self._compatible
         high = scores >= self.high_score
         confirmed = t.id >= 0
         free_t = np.ones(len(t), bool)
