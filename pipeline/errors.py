@@ -30,6 +30,17 @@ class SourceOpenError(ArgusError):
         super().__init__(mask_secrets(f"source '{source_id}': cannot open {uri}: {reason}"))
 
 
+class SinkOpenError(ArgusError):
+    """A sink could not start (bad path, outbox in use, missing package): one line naming sink and key."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        from pipeline.secrets import mask_secrets
+
+        super().__init__(mask_secrets(message))
+
+
 class ModelError(ArgusError):
     """A model file is missing, unreadable or does not match what the stage expects."""
 

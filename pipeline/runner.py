@@ -56,6 +56,7 @@ class Runner:
         self._wakeup = threading.Condition()
         # Fail fast on bad sources before any model loads (SourceOpenError -> exit 2).
         self.sources: list[Source] = []
+        self.sinks: list[Sink] = []
         try:
             for source_config in config.sources:
                 source = make_source(source_config)
@@ -63,10 +64,13 @@ class Runner:
                 self.sources.append(source)
             self.stages: list[Stage] = stages if stages is not None else [build_stage(c) for c in config.stages]
             output_dir = Path(config.output_dir)
-            self.sinks: list[Sink] = [build_sink(c, output_dir) for c in config.sinks] if sinks_enabled else []
-        except BaseException:
+            for sink_config in config.sinks if sinks_enabled else []:
+                self.sinks.append(build_sink(sink_config, output_dir))
+        except BaseException:  # close what was opened: sources, and sinks with threads or outboxes
             for source in self.sources:
                 source.close()
+            for sink in self.sinks:
+                sink.close()
             raise
         self.queues = {
             s.id: FrameQueue(c.queue_size, drop_oldest=s.live, notify=self._wakeup)

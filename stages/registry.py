@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline.errors import SinkOpenError
 from pipeline.stage import Stage, StageConfig
 from stages.pose import PoseConfig, PoseStage
 from stages.sinks.base import Sink
@@ -53,5 +54,13 @@ def build_stage(config: StageConfig) -> Stage:
 
 
 def build_sink(config: StageConfig, output_dir: Path) -> Sink:
-    """The sink object for a validated sink config, writing under `output_dir`."""
-    return _SINK_CLASSES[type(config)](config, output_dir)
+    """The sink object for a validated sink config, writing under `output_dir`.
+
+    Raises:
+        SinkOpenError: the sink's file or folder cannot be created (one line naming sink and path).
+    """
+    try:
+        return _SINK_CLASSES[type(config)](config, output_dir)
+    except OSError as exc:
+        where = exc.filename or getattr(config, "path", output_dir)
+        raise SinkOpenError(f"sink '{config.type}': cannot write {where}: {exc.strerror or exc}") from None

@@ -159,3 +159,20 @@ def test_frame_queue_file_put_blocks_until_stopped() -> None:
     threading.Timer(0.1, stop.set).start()
     assert queue.put(Frame("f", 1, 0.1, None), stop) is False  # type: ignore[arg-type]
     assert queue.dropped == 0 and len(queue) == 1
+
+
+@pytest.mark.parametrize("events_path", ["not-a-dir/events.db", "not-a-dir/events.jsonl"])
+def test_runner_closes_sinks_already_built_when_a_later_one_fails(tmp_path: Path, events_path: str) -> None:
+    import threading as th
+
+    from pipeline.errors import SinkOpenError
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a folder is needed")
+    config = load_config(None, replace={
+        "sources": [{"id": "v", "uri": str(write_video(tmp_path / "v.mp4", 5))}], "output_dir": str(tmp_path),
+        "sinks": [{"type": "webhook", "url": "http://127.0.0.1:9/hook", "outbox": "outbox.db"},
+                  {"type": "events", "path": events_path}]})
+    with pytest.raises(SinkOpenError, match=r"^sink 'events': .*not-a-dir"):
+        Runner(config, stages=[])
+    assert not [t for t in th.enumerate() if t.name == "sink-webhook" and t.is_alive()]

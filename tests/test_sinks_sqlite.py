@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_config
+from pipeline.errors import SinkOpenError
 from pipeline.runner import EXIT_OK, Runner
 from pipeline.types import Event, EventType
 from stages.registry import build_sink
 from stages.sinks.jsonl import EventsSink, EventsSinkConfig
-from stages.sinks.outbox import Outbox, SinkOpenError
+from stages.sinks.outbox import Outbox
 from stages.sinks.sqlite_events import SqliteEventsSink
 from stages.sinks.webhook import WebhookSinkConfig
 from tests.conftest import write_video

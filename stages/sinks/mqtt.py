@@ -21,8 +21,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from pipeline.errors import SinkOpenError
 from pipeline.stage import StageConfig
-from stages.sinks.outbox import Backoff, OutboxSink, SinkOpenError
+from stages.sinks.outbox import Backoff, OutboxSink
 
 log = logging.getLogger(__name__)
 

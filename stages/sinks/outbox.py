@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import ArgusError
+from pipeline.errors import SinkOpenError
 from pipeline.secrets import mask_secrets
 from pipeline.types import Event
 from stages.sinks.base import SinkBase
@@ -47,15 +47,6 @@ CREATE TABLE IF NOT EXISTS outbox (
     body   TEXT NOT NULL
 );
 """
-
-
-class SinkOpenError(ArgusError):
-    """A sink could not start (bad path, outbox in use, missing package): one line naming sink and key; exit 2."""
-
-    exit_code = 2
-
-    def __init__(self, message: str) -> None:
-        super().__init__(mask_secrets(message))
 
 
 class OutboxBusyError(RuntimeError):

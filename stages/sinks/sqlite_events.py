@@ -26,9 +26,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.errors import SinkOpenError
 from pipeline.types import Event, Packet
 from stages.sinks.base import SinkBase
-from stages.sinks.outbox import SinkOpenError
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
