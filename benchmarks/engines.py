@@ -84,18 +84,39 @@ def detect(adapter: YoloAdapter, frames: Sequence[np.ndarray], batch: int = 1) -
 def time_batches(engine: Engine, adapter: YoloAdapter, frames: Sequence[np.ndarray], batch: int,
                  repeats: int = 2) -> float:
     """Median ms per call of `engine` on batches of `batch` frames (bare inference, inputs prepared)."""
+    return statistics.median(_pass_times(engine, adapter, _tensors(adapter, frames, batch), repeats))
+
+
+def _tensors(adapter: YoloAdapter, frames: Sequence[np.ndarray], batch: int) -> list[np.ndarray]:
     hw = adapter.input_shape(*frames[0].shape[:2])
-    tensors = [adapter.preprocess(frames[i: i + batch], hw)[0]
-               for i in range(0, len(frames) - batch + 1, batch)]
+    return [adapter.preprocess(frames[i: i + batch], hw)[0] for i in range(0, len(frames) - batch + 1, batch)]
+
+
+def _pass_times(engine: Engine, adapter: YoloAdapter, tensors: list[np.ndarray], repeats: int = 1,
+                warm: bool = True) -> list[float]:
     name = adapter.input.name
-    engine({name: tensors[0]})  # first call compiles / allocates
+    if warm:
+        engine({name: tensors[0]})  # first call compiles / allocates
     times: list[float] = []
     for _ in range(repeats):
         for tensor in tensors:
             start = time.perf_counter()
             engine({name: tensor})
             times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return times
+
+
+def time_interleaved(adapters: dict[tuple[str, str], YoloAdapter], frames: Sequence[np.ndarray], batch: int,
+                     rounds: int = 3) -> dict[tuple[str, str], float]:
+    """Median ms per batch of each engine, timed round-robin so a noisy neighbour hits all alike."""
+    tensors = {k: _tensors(a, frames, batch) for k, a in adapters.items()}
+    times: dict[tuple[str, str], list[float]] = {k: [] for k in adapters}
+    for k, a in adapters.items():
+        _pass_times(a.engine, a, tensors[k][:1], 1)
+    for _ in range(rounds):
+        for k, a in adapters.items():
+            times[k] += _pass_times(a.engine, a, tensors[k], 1, warm=False)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def reference_predict(weights: Path, frames: Sequence[np.ndarray], imgsz: int) -> float:
@@ -143,6 +164,8 @@ def bench_engines(video: Path, *, model: str = "yolo11n-pose", batches: Sequence
     detections: dict[tuple[str, str], list[Detections]] = {}
     pairs = [(b, p) for b, p in candidates(device) if (b, p) == ("onnxruntime", "fp32") or (
         only[0] in (None, "auto", b) and only[1] in (None, "auto", p))]
+    adapters: dict[tuple[str, str], YoloAdapter] = {}
+    devices: dict[tuple[str, str], str] = {}
     for backend, precision in pairs:
         choice = resolve(backend, precision, device, what=f"bench {backend}/{precision}")
         try:
@@ -152,16 +175,18 @@ def bench_engines(video: Path, *, model: str = "yolo11n-pose", batches: Sequence
         except ArgusError as exc:
             log.warning("bench engines: skipping %s %s: %s", backend, precision, exc)
             continue
-        adapter = YoloAdapter(engine, imgsz=imgsz, name=f"{backend}/{precision}")
-        for batch in batches:
-            ms = time_batches(engine, adapter, timing, batch)
-            results.append({"backend": backend, "precision": precision, "device": choice.device,
-                            "batch": batch, "ms_per_batch": round(ms, 2),
+        adapters[(backend, precision)] = YoloAdapter(engine, imgsz=imgsz, name=f"{backend}/{precision}")
+        devices[(backend, precision)] = choice.device
+    for batch in batches:
+        for (backend, precision), ms in time_interleaved(adapters, timing, batch).items():
+            results.append({"backend": backend, "precision": precision,
+                            "device": devices[(backend, precision)], "batch": batch, "ms_per_batch": round(ms, 2),
                             "images_per_s": round(batch * 1000 / ms, 2)})
             log.info("%-11s %-4s batch %d: %.1f ms/batch, %.1f images/s", backend, precision, batch, ms,
                      batch * 1000 / ms)
-        detections[(backend, precision)] = detect(adapter, check)
-        engine.close()
+    for key, adapter in adapters.items():
+        detections[key] = detect(adapter, check)
+        adapter.engine.close()
     from engines.export import resolve_weights
 
     reference = {"images_per_s": round(reference_predict(resolve_weights(model), timing, imgsz), 2),

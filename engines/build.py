@@ -1,6 +1,7 @@
 """`run.py build CONFIG [--calib VIDEO_OR_DIR]`: prepare every model file a config needs, ahead of time.
 
-For each model stage: resolve its backend/precision as the stage will, then walk the chain
+For each model stage: resolve its backend/precision as the stage will (`precision: auto` on a
+CPU means INT8 when there are calibration frames), then walk the chain
 `.pt -> .onnx -> .fp16.onnx | .int8.onnx | .int8.xml -> .engine`, each step cached. INT8 is
 calibrated on `--calib`, else the stage's `calib:`, else the config's video/image sources.
 """
@@ -40,8 +41,9 @@ def build_config(config: PipelineConfig, *, calib: Path | None = None,
     stages = [s for s in config.stages if hasattr(s, "backend") and hasattr(s, "model")]
     for number, stage in enumerate(stages, 1):
         what = f"stage {number}/{len(stages)} '{stage.type}' ({stage.model})"
-        choice = resolve(stage.backend, stage.precision, stage.device, what=what)
         sources = calibration_sources(config, calib, getattr(stage, "calib", None))
+        choice = resolve(stage.backend, stage.precision, stage.device, what=what,
+                         int8_built=lambda backend, found=bool(sources): found)  # auto on a CPU: INT8
         if choice.precision == "int8" and not sources:
             raise ArgusError(f"{what}: INT8 needs calibration frames: pass --calib VIDEO_OR_DIR "
                              f"(the config's sources are not video files or image folders)")

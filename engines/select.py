@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import ModelError
@@ -85,19 +86,25 @@ def _cpu_has_bf16() -> bool:
     return "BF16" in capabilities
 
 
-def _auto_precision(backend: str, device: str) -> tuple[str, str]:
-    """FP16 on a GPU; BF16 on OpenVINO where the CPU has it; else FP32. Never INT8: on 100 frames of
-    vtest.mp4 + bus/zidane INT8 kept 0.77-0.87 of FP32's people (goal 0.95), BF16 all of them."""
+def _auto_precision(backend: str, device: str, int8_built: bool) -> tuple[str, str]:
+    """FP16 on a GPU; on a CPU INT8 once `run.py build` calibrated it, else BF16 on OpenVINO where the
+    CPU has it, else FP32. Agreement with FP32 on 100 frames of vtest.mp4 + bus/zidane: INT8
+    (Conv-only U8S8 Q/DQ) recall 1.0 / OKS 0.989 on OpenVINO, BF16 recall 1.0 / OKS 0.998."""
     if backend in ("tensorrt", "torch") and device.startswith("cuda"):
         return "fp16", "FP16 on the GPU"
+    if int8_built and "int8" in SUPPORTED[backend]:
+        return "int8", "an INT8 model was calibrated for it (run.py build)"
     if backend == "openvino" and _cpu_has_bf16():
-        return "bf16", "the CPU runs BF16 natively (agreement with FP32: recall 1.0, OKS 0.998)"
-    return "fp32", "the reference precision (INT8 only when asked for: it misses people near the threshold)"
+        return "bf16", "the CPU runs BF16 natively; `run.py build` calibrates the faster INT8"
+    return "fp32", "no INT8 model calibrated yet (`run.py build CONFIG` makes one)"
 
 
 def resolve(backend: str = "auto", precision: str = "auto", device: str = "auto", *,
-            what: str = "model") -> Choice:
-    """The concrete choice for a stage's settings, logged once per distinct choice."""
+            what: str = "model", int8_built: Callable[[str], bool] = lambda backend: False) -> Choice:
+    """The concrete choice for a stage's settings, logged once per distinct choice.
+
+    `int8_built(backend)`: whether a calibrated INT8 model exists for that backend.
+    """
     if backend == "auto":
         backend, device, why = _auto_backend(device)
     else:
@@ -107,7 +114,7 @@ def resolve(backend: str = "auto", precision: str = "auto", device: str = "auto"
             device = "cuda:0" if backend == "tensorrt" else "cpu"
         why = "set in the config"
     if precision == "auto":
-        precision, pwhy = _auto_precision(backend, device)
+        precision, pwhy = _auto_precision(backend, device, int8_built(backend))
         why = f"{why}; precision {precision}: {pwhy}"
     if precision not in SUPPORTED[backend]:
         raise ModelError(f"{what}: backend {backend} runs precision {', '.join(SUPPORTED[backend])}, "

@@ -157,7 +157,7 @@ class TensorRtEngine:
             buffer.host[: array.size] = array.astype(buffer.dtype, copy=False).ravel()
             copy = cuda.cudaMemcpyAsync(buffer.device_ptr, buffer.host_ptr, array.nbytes, h2d, stream)
             check(copy, "cudaMemcpyAsync")
-        if not self.context.execute_async_v3(stream):
+        if not self.context.execute_async_v3(int(stream)):  # TensorRT takes the raw cudaStream_t handle
             raise ModelError("TensorRT execute_async_v3 failed")
         shapes = {name: tuple(self.context.get_tensor_shape(name)) for name in self.outputs}
         for name, shape in shapes.items():

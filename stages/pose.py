@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from engines.artefacts import Request, calib_from, model_file
+from engines.artefacts import Request, calib_from, lookup, model_file
 from engines.export import check_model_reference
 from engines.loader import load_engine
 from engines.select import resolve
@@ -38,8 +38,8 @@ class PoseConfig(StageConfig):
         "auto", description="Inference runtime; auto: TensorRT with a usable GPU, else PyTorch on CUDA, else "
         "the fastest CPU runtime installed (OpenVINO, else ONNX Runtime). The choice is logged.")
     precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
-        "auto", description="auto: fp16 on a GPU, bf16 on OpenVINO where the CPU has it, else fp32. int8 "
-        "needs calibration (run.py build --calib, or calib: below).")
+        "auto", description="auto: fp16 on a GPU; on a CPU int8 once `run.py build` has calibrated it, "
+        "else bf16 on OpenVINO where the CPU has it, else fp32. int8 needs calibration (run.py build).")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda:N.")
     calib: str | None = Field(None, description="Video file or image folder to calibrate INT8 on when no "
                               "INT8 model was built yet (run.py build does it from the config's sources).")
@@ -62,7 +62,8 @@ class PoseStage:
         self.name = config.type
         self.config = config
         what = f"stage '{config.type}' model {config.model}"
-        choice = resolve(config.backend, config.precision, config.device, what=what)
+        choice = resolve(config.backend, config.precision, config.device, what=what, int8_built=lambda b: (
+            lookup(Request(config.model, config.imgsz, b, "int8")) is not None))
         self.choice = choice
         request = Request(config.model, config.imgsz, choice.backend, choice.precision, choice.device)
         calib = calib_from([Path(config.calib)], config.imgsz) if config.calib else None

@@ -65,3 +65,25 @@ def test_engines_agreement_default_cpu_precision_keeps_people(vtest: Path) -> No
     assert result.reference >= 20
     assert result.recall >= 0.95, result
     assert result.mean_oks >= 0.90, result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_engines_agreement_int8_keeps_people(vtest: Path, backend: str) -> None:
+    pytest.importorskip("ultralytics", reason="bus.jpg/zidane.jpg and the export need ultralytics")
+    pytest.importorskip(backend, reason=f"{backend} not installed")
+    from benchmarks.engines import detect, sample_images, video_frames
+    from engines.artefacts import Request, calib_from, model_file
+    from engines.export import onnx_for
+    from engines.loader import load_engine
+    from stages.models.yolo import YoloAdapter
+
+    frames = video_frames(vtest, 100) + sample_images()
+    ref = detect(YoloAdapter(load_engine(onnx_for("yolo11n-pose", 640), backend="onnxruntime", threads=2)),
+                 frames)
+    path = model_file(Request("yolo11n-pose", 640, backend, "int8"), calib_from([vtest], 640))
+    got = detect(YoloAdapter(load_engine(path, backend=backend, precision="int8", threads=2)), frames)
+    result = agreement(ref, got)
+    assert result.reference >= 20
+    assert result.recall >= 0.95, result
+    assert result.mean_oks >= 0.90, result
