@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +25,10 @@ SEEDS = range(10)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sigterm_at_a_random_moment_keeps_outputs_valid(tmp_path: Path, seed: int) -> None:
     delay = random.Random(seed).uniform(0.5, 9.0)  # from start-up through model loading to mid-run
-    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "run", "--frames", "150",
+    config = tmp_path / "pipeline.yaml"
+    config.write_text("sinks:\n  - {type: video}\n  - {type: detections}\n  - {type: events}\n"
+                      "  - {type: events, path: events.db}\n")
+    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "run", str(config), "--frames", "150",
                                 "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     time.sleep(delay)
@@ -44,3 +48,7 @@ def test_sigterm_at_a_random_moment_keeps_outputs_valid(tmp_path: Path, seed: in
             assert sum(1 for _ in container.decode(video=0)) == len(lines)
     started = {e["track_id"] for e in events if e["type"] == "track_started"}
     assert started == {e["track_id"] for e in events if e["type"] == "track_ended"}
+    assert (tmp_path / "events.db").exists()  # sinks open together, before the first frame
+    with sqlite3.connect(tmp_path / "events.db") as db:  # the same events, in an intact database
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert {row[0] for row in db.execute("SELECT id FROM events")} == {e["id"] for e in events}
