@@ -109,19 +109,10 @@ class Outbox:
         if not events:
             return 0
         rows = [(e.id, e.source_id, json.dumps(e.to_json(), separators=(",", ":"), default=str)) for e in events]
+        added = self._write("INSERT OR IGNORE INTO outbox (id, source, body) VALUES (?, ?, ?)", rows)
         with self._lock:
-            db = self._conn()
-            before = db.total_changes
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("INSERT OR IGNORE INTO outbox (id, source, body) VALUES (?, ?, ?)", rows)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            added = db.total_changes - before
             self._size += added
-            return added
+        return added
 
     def peek(self, limit: int, after_seq: int = 0) -> list[OutboxItem]:
         """Up to `limit` oldest events whose `seq` is greater than `after_seq` (nothing is removed)."""
@@ -135,19 +126,24 @@ class Outbox:
         keys = [(int(s),) for s in seqs]
         if not keys:
             return 0
+        removed = self._write("DELETE FROM outbox WHERE seq = ?", keys)
+        with self._lock:
+            self._size -= removed
+        return removed
+
+    def _write(self, sql: str, rows: list[tuple]) -> int:
+        """Run `sql` for every row in one transaction; returns the number of rows changed."""
         with self._lock:
             db = self._conn()
             before = db.total_changes
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany("DELETE FROM outbox WHERE seq = ?", keys)
+                db.executemany(sql, rows)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            removed = db.total_changes - before
-            self._size -= removed
-            return removed
+            return db.total_changes - before
 
     def close(self) -> None:
         """Checkpoint the WAL into the file and close (what is left stays for the next run)."""

@@ -35,15 +35,11 @@ class Tracker(Protocol):
 
     def set_frame_rate(self, frame_rate: float) -> None:
         """Scale the velocity noise for a stream of `frame_rate` frames per second."""
-        if frame_rate <= 0:
-            raise ValueError(f"frame_rate must be > 0, got {frame_rate}")
-        self.frame_rate = frame_rate
-        self.tracks.kalman.std_vel = self.std_vel * (30.0 / frame_rate) ** self.rate_exponent
+        ...
 
     def finish(self) -> list[EndedTrack]:
         """End every track (the stream ended): the not yet popped removed ones plus all live ones."""
-        t = self.tracks
-        return self.pop_ended() + t.remove(np.ones(len(t), bool))
+        ...
 
     def active_track_ids(self) -> list[int]:
         """Confirmed tracks still alive (matched or lost but not yet removed)."""
