@@ -60,11 +60,15 @@ class OpenVinoEngine:
             raise ModelError(f"{path}: backend 'openvino' runs on the CPU here, not {device}")
         if precision not in PRECISION_HINTS:
             raise ModelError(f"{path}: OpenVINO precision must be one of {', '.join(PRECISION_HINTS)}")
+        if path.suffix not in (".onnx", ".xml"):
+            raise ModelError(f"{path}: OpenVINO reads .onnx or .xml (IR) files, not '{path.suffix}'")
         self.core = ov.Core()
         try:
             self.model = self.core.read_model(str(path))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line messages
-            raise ModelError(f"{path}: not a model OpenVINO can read: {str(exc).splitlines()[0]}") from None
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            detail = lines[-1] if lines else str(exc)
+            raise ModelError(f"{path}: not a model OpenVINO can read ({detail})") from None
         self.config: dict[str, str] = {"PERFORMANCE_HINT": hint}
         if PRECISION_HINTS[precision]:
             self.config["INFERENCE_PRECISION_HINT"] = str(PRECISION_HINTS[precision])

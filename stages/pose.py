@@ -14,6 +14,7 @@ from engines.artefacts import Request, calib_from, lookup, model_file
 from engines.export import check_model_reference
 from engines.loader import load_engine
 from engines.select import resolve
+from pipeline.errors import ModelError
 from pipeline.stage import StageConfig
 from pipeline.types import Event, Packet
 from stages.models.yolo import YoloAdapter
@@ -67,9 +68,12 @@ class PoseStage:
         self.choice = choice
         request = Request(config.model, config.imgsz, choice.backend, choice.precision, choice.device)
         calib = calib_from([Path(config.calib)], config.imgsz) if config.calib else None
-        path = model_file(request, calib)
-        engine = load_engine(path, backend=choice.backend, device=choice.device, threads=config.threads,
-                             precision=choice.precision)
+        try:
+            path = model_file(request, calib)
+            engine = load_engine(path, backend=choice.backend, device=choice.device, threads=config.threads,
+                                 precision=choice.precision)
+        except ModelError as exc:
+            raise ModelError(f"{what}: {exc}") from None
         self.adapter = YoloAdapter(engine, imgsz=config.imgsz, score_min=config.score_min,
                                    iou_max=config.iou_max, max_det=config.max_det, classes=config.classes,
                                    name=what)
