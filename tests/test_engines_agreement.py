@@ -43,11 +43,24 @@ def test_engines_agreement_match_is_one_to_one_above_iou() -> None:
     assert oks(ref.keypoints[0], ref.keypoints[0], 100.0) == 1.0
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
-def test_engines_agreement_default_cpu_precision_keeps_people(vtest: Path) -> None:
+@pytest.fixture(scope="module")
+def fp32_reference(vtest: Path) -> tuple[list[np.ndarray], list[Detections]]:
+    """100 frames of vtest.mp4 + bus.jpg + zidane.jpg and ONNX Runtime FP32's detections on them."""
     pytest.importorskip("ultralytics", reason="bus.jpg/zidane.jpg and the export need ultralytics")
     from benchmarks.engines import detect, sample_images, video_frames
+    from engines.export import onnx_for
+    from engines.loader import load_engine
+    from stages.models.yolo import YoloAdapter
+
+    frames = video_frames(vtest, 100) + sample_images()
+    engine = load_engine(onnx_for("yolo11n-pose", 640), backend="onnxruntime", threads=2)
+    return frames, detect(YoloAdapter(engine), frames)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+def test_engines_agreement_default_cpu_precision_keeps_people(fp32_reference) -> None:
+    from benchmarks.engines import detect
     from engines.export import onnx_for
     from engines.loader import load_engine
     from engines.select import resolve
@@ -56,9 +69,8 @@ def test_engines_agreement_default_cpu_precision_keeps_people(vtest: Path) -> No
     choice = resolve("openvino", "auto", "cpu")
     if choice.precision == "fp32":
         pytest.skip("this CPU has no BF16: the default is FP32 itself")
-    frames = video_frames(vtest, 100) + sample_images()
+    frames, ref = fp32_reference
     onnx = onnx_for("yolo11n-pose", 640)
-    ref = detect(YoloAdapter(load_engine(onnx, backend="onnxruntime", threads=2)), frames)
     got = detect(YoloAdapter(load_engine(onnx, backend="openvino", precision=choice.precision, threads=2)),
                  frames)
     result = agreement(ref, got)
@@ -69,18 +81,14 @@ def test_engines_agreement_default_cpu_precision_keeps_people(vtest: Path) -> No
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
-def test_engines_agreement_int8_keeps_people(vtest: Path, backend: str) -> None:
-    pytest.importorskip("ultralytics", reason="bus.jpg/zidane.jpg and the export need ultralytics")
+def test_engines_agreement_int8_keeps_people(vtest: Path, fp32_reference, backend: str) -> None:
     pytest.importorskip(backend, reason=f"{backend} not installed")
-    from benchmarks.engines import detect, sample_images, video_frames
+    from benchmarks.engines import detect
     from engines.artefacts import Request, calib_from, model_file
-    from engines.export import onnx_for
     from engines.loader import load_engine
     from stages.models.yolo import YoloAdapter
 
-    frames = video_frames(vtest, 100) + sample_images()
-    ref = detect(YoloAdapter(load_engine(onnx_for("yolo11n-pose", 640), backend="onnxruntime", threads=2)),
-                 frames)
+    frames, ref = fp32_reference
     path = model_file(Request("yolo11n-pose", 640, backend, "int8"), calib_from([vtest], 640))
     got = detect(YoloAdapter(load_engine(path, backend=backend, precision="int8", threads=2)), frames)
     result = agreement(ref, got)
