@@ -21,8 +21,9 @@ from pipeline.errors import ModelError
 
 PerformanceHint = Literal["LATENCY", "THROUGHPUT"]
 # Argus precision name -> INFERENCE_PRECISION_HINT value. INT8 lives in the file; its float parts run
-# in OpenVINO's default precision (BF16 on CPUs with AVX-512 BF16 / AMX, else FP32): measured here
-# 20 ms/img against 33 ms/img with those parts forced to FP32, same agreement bounds.
+# in OpenVINO's default precision (BF16 on this CPU): on 100 frames of vtest.mp4 + bus/zidane that
+# kept all of FP32's people (recall 1.0) where forcing them to FP32 kept 0.90, for 28.2/25.2 ms/img
+# at batch 1/4 against 26.5/21.0 (640x480, 2 threads). BF16 alone ran slower than FP32 here (45 vs 31).
 PRECISION_HINTS: dict[str, str | None] = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": None}
 MAX_COMPILED_SHAPES = 8
 

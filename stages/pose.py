@@ -40,7 +40,7 @@ class PoseConfig(StageConfig):
         "the fastest CPU runtime installed (OpenVINO, else ONNX Runtime). The choice is logged.")
     precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
         "auto", description="auto: fp16 on a GPU; on a CPU int8 once `run.py build` has calibrated it, "
-        "else bf16 on OpenVINO where the CPU has it, else fp32. int8 needs calibration (run.py build).")
+        "else fp32. int8 needs calibration (run.py build).")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda:N.")
     calib: str | None = Field(None, description="Video file or image folder to calibrate INT8 on when no "
                               "INT8 model was built yet (run.py build does it from the config's sources).")

@@ -25,18 +25,15 @@ def test_engines_select_auto_without_gpu_picks_cpu_runtime_and_logs(no_gpu: None
         resolve("auto", "auto", "auto", what="stage 'pose'")
     assert choice.device == "cpu"
     assert choice.backend in ("openvino", "onnxruntime")
-    assert choice.precision in ("fp32", "bf16")  # bf16 only on OpenVINO with a BF16-capable CPU
+    assert choice.precision == "fp32"
     assert "cudaGetDeviceCount" in choice.reason
     assert len([r for r in caplog.records if "stage 'pose'" in r.message]) == 1
 
 
-def test_engines_select_auto_never_picks_int8_on_cpu(no_gpu: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(select, "_cpu_has_bf16", lambda: False)
+def test_engines_select_auto_picks_int8_on_cpu_only_once_built(no_gpu: None) -> None:
     assert resolve("openvino", "auto", "cpu").precision == "fp32"
-    assert resolve("onnxruntime", "auto", "cpu").precision == "fp32"
-    monkeypatch.setattr(select, "_cpu_has_bf16", lambda: True)
-    assert resolve("openvino", "auto", "cpu").precision == "bf16"
-    assert resolve("onnxruntime", "auto", "cpu").precision == "fp32"
+    assert resolve("openvino", "auto", "cpu", int8_built=lambda b: True).precision == "int8"
+    assert resolve("torch", "auto", "cpu", int8_built=lambda b: True).precision == "fp32"
 
 
 def test_engines_select_auto_prefers_tensorrt_with_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
