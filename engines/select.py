@@ -43,8 +43,20 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _nvidia_driver() -> bool:
+    """Whether the NVIDIA driver library loads (no driver: no CUDA for any framework)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
 def _torch_cuda() -> bool:
-    if not _installed("torch"):
+    # Importing torch costs seconds and ~700 MB of memory: only where a driver could serve it.
+    if not _installed("torch") or not _nvidia_driver():
         return False
     import torch
 
