@@ -257,8 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_interrupted = False
+
+
 def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM before the runner takes over (imports, model loading): unwind like Ctrl-C."""
+    """Ctrl-C / SIGTERM before the runner takes over (imports, model loading): unwind, exit 130."""
+    global _interrupted
+    _interrupted = True
     raise KeyboardInterrupt
 
 
@@ -266,9 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         return int(args.func(args) or 0)
     except ArgusError as exc:
+        if _interrupted:  # e.g. an import cut short by the signal surfaced as a load error
+            print("interrupted", file=sys.stderr)
+            return 130
         print(mask_secrets(str(exc)), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
