@@ -43,6 +43,8 @@ def print_summary(stats: RunStats, output_dir: str) -> None:
         reconnects = stats.reconnects.get(source_id, 0)
         console.print(f"  {source_id}: {count} frames" + (f", {dropped} dropped" if dropped else "")
                       + (f", {reconnects} reconnects" if reconnects else ""))
+    for sink, waiting in stats.outbox.items():
+        console.print(f"  sink {sink}: {waiting} events waiting in its outbox (delivered on the next run)")
     for source_id, error in stats.failed_sources.items():
         console.print(f"  [red]{source_id}: {error}[/red]")
     console.print(f"outputs in {output_dir}/")

@@ -306,6 +306,9 @@ class Runner:
             self._end_stream(source_id, None)
         for sink in self.sinks:
             self._call_sink(sink, "close")
+            waiting = getattr(sink, "outbox_size", None)
+            if waiting is not None:
+                self.stats.outbox[sink.name] = int(waiting)
         for stage in self.stages:
             stage.close()
         if self.metrics is not None:

@@ -38,6 +38,7 @@ class RunStats:
     dropped_per_source: dict[str, int] = field(default_factory=dict)
     failed_sources: dict[str, str] = field(default_factory=dict)
     reconnects: dict[str, int] = field(default_factory=dict)
+    outbox: dict[str, int] = field(default_factory=dict)  # sink name -> events left undelivered
 
     def timing(self, name: str) -> StageTiming:
         return self.stages.setdefault(name, StageTiming())
@@ -53,4 +54,5 @@ class RunStats:
             "dropped_per_source": self.dropped_per_source,
             "failed_sources": self.failed_sources,
             "reconnects": self.reconnects,
+            "outbox": self.outbox,
         }

@@ -176,3 +176,18 @@ def test_runner_closes_sinks_already_built_when_a_later_one_fails(tmp_path: Path
     with pytest.raises(SinkOpenError, match=r"^sink 'events': .*not-a-dir"):
         Runner(config, stages=[])
     assert not [t for t in th.enumerate() if t.name == "sink-webhook" and t.is_alive()]
+
+
+def test_runner_reports_undelivered_outbox(tmp_path: Path) -> None:
+    from tests.live_servers import free_port
+
+    video = write_video(tmp_path / "v.mp4", 5)
+    config = load_config(None, replace={
+        "sources": [{"id": "v", "uri": str(video)}], "output_dir": str(tmp_path), "runner": {"progress": False},
+        "sinks": [{"type": "events"}, {"type": "webhook", "url": f"http://127.0.0.1:{free_port()}/hook",
+                   "flush_timeout_s": 0.5}]})
+    runner = Runner(config, stages=[])
+    assert runner.run() == EXIT_OK
+    written = len((tmp_path / "events.jsonl").read_text().splitlines())
+    assert written == 2 and runner.stats.outbox == {"webhook": written}  # nobody listens: all wait
+    assert runner.stats.to_json()["outbox"] == {"webhook": 2}
