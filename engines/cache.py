@@ -11,10 +11,13 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -27,13 +30,31 @@ def cache_dir() -> Path:
     return path
 
 
-def file_hash(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes (hex, first 16 chars)."""
+def file_hash(path: Path, chunk: int = 1 << 20, length: int = 16) -> str:
+    """sha256 of a file's bytes (hex, first `length` chars)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()[:length]
+
+
+def _checksum_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _intact(target: Path) -> bool:
+    """Whether `target` still has the bytes it was built with (its .sha256 sidecar matches).
+
+    An entry without a sidecar (renamed into place but the sidecar not yet: the rename is atomic,
+    so the entry is whole) is adopted: its checksum is written now.
+    """
+    checksum = _checksum_path(target)
+    actual = file_hash(target, length=64)
+    if not checksum.exists():
+        checksum.write_text(actual + "\n")
+        return True
+    return checksum.read_text().strip() == actual
 
 
 def cache_key(**parts: Any) -> str:
@@ -57,19 +78,26 @@ def build_cached(target: Path, build: Callable[[Path], None],
                  is_valid: Callable[[Path], bool] = lambda p: p.stat().st_size > 0) -> Path:
     """Return `target`, building it first with `build(tmp_path)` unless a valid copy exists.
 
-    The build runs under an exclusive lock; the result is renamed into place atomically. An
-    existing file that fails `is_valid` is rebuilt (the caller logs why).
+    The build runs under an exclusive lock; the result is renamed into place atomically and its
+    sha256 is kept beside it. An existing file whose checksum no longer matches (corrupted,
+    truncated, edited) or that fails `is_valid` is rebuilt with a warning, never used.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and is_valid(target):
+    if target.exists() and _intact(target) and is_valid(target):
         return target
     with _locked(target):
-        if target.exists() and is_valid(target):  # another process built it while we waited
-            return target
+        if target.exists():
+            if _intact(target) and is_valid(target):  # another process built it while we waited
+                return target
+            log.warning("cache entry %s is corrupt or incomplete (checksum mismatch); rebuilding it", target)
         tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
         try:
             build(tmp)
+            checksum = _checksum_path(tmp)
+            checksum.write_text(file_hash(tmp, length=64) + "\n")
             os.replace(tmp, target)
+            os.replace(checksum, _checksum_path(target))
         finally:
             tmp.unlink(missing_ok=True)
+            _checksum_path(tmp).unlink(missing_ok=True)
     return target
