@@ -10,12 +10,15 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 _SMALL = 32  # up to this many rows and columns, scipy's solver is the faster one
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
+def iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float = 0.0, max_area_ratio: float = 0.0) -> np.ndarray:
     """Pairwise IoU between (N, 4) and (M, 4) xyxy boxes -> (N, M) (float64 unless both are float32).
 
     Args:
         buffer: grow every box by this fraction of its width/height on each side first
             (buffered IoU: boxes that moved a lot between frames can still overlap).
+        max_area_ratio: when > 0, pairs whose areas differ more than this many times get IoU 0: a
+            person cannot grow or shrink several-fold between two frames, so such a match is a scene
+            cut or another object (a small pedestrian's track taking over a close-up).
     """
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
@@ -27,9 +30,14 @@ def iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float = 0.0) -> np.ndarray:
     inter = wh[..., 0] * wh[..., 1]
     size_a = a[:, 2:] - a[:, :2]
     size_b = b[:, 2:] - b[:, :2]
-    union = (size_a[:, 0] * size_a[:, 1])[:, None] + (size_b[:, 0] * size_b[:, 1] - inter)
+    area_a, area_b = size_a[:, 0] * size_a[:, 1], size_b[:, 0] * size_b[:, 1]
+    union = area_a[:, None] + (area_b - inter)
     np.maximum(union, 1e-12, out=union)
-    return np.divide(inter, union, out=inter)
+    iou = np.divide(inter, union, out=inter)
+    if max_area_ratio:  # buffering scales both areas alike, so the ratio is the unbuffered one
+        ratio = area_a[:, None] / np.maximum(area_b, 1e-9)
+        iou[(ratio > max_area_ratio) | (ratio * max_area_ratio < 1.0)] = 0.0
+    return iou
 
 
 def _grow(boxes: np.ndarray, frac: float) -> np.ndarray:
@@ -114,14 +122,3 @@ def match_iou(track_xyxy: np.ndarray, det_xyxy: np.ndarray, min_iou: float,
         return _EMPTY, _EMPTY
     return linear_assignment(1.0 - iou_matrix(track_xyxy, det_xyxy, buffer), 1.0 - min_iou)
 
-
-def size_compatible(a: np.ndarray, b: np.ndarray, max_area_ratio: float) -> np.ndarray:
-    """(N, M) bool: True where box areas of (N, 4) `a` and (M, 4) `b` differ by at most `max_area_ratio`×.
-
-    A person cannot grow or shrink several-fold between two frames; a match that would need it is a
-    scene cut or a different object (e.g. a small pedestrian's track taking over a close-up).
-    """
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    ratio = area_a[:, None] / np.maximum(area_b[None, :], 1e-9)
-    return (ratio <= max_area_ratio) & (ratio * max_area_ratio >= 1.0)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from stages.tracking.association import iou_matrix, match_masked, size_compatible
+from stages.tracking.association import iou_matrix, match_masked
 from stages.tracking.base import MotionTracker
 
 _EMPTY = np.zeros(0, np.int64)
@@ -46,16 +46,11 @@ class ByteTracker(MotionTracker):
         self.tentative_iou = tentative_iou
         self.max_area_ratio = max_area_ratio
         self._pred = np.zeros((0, 4))
-        self._compatible: np.ndarray | None = None  # (T, N) size gate of the current frame
 
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = self.tracks
         self._pred = t.xyxy()  # (T, 4) predicted boxes, shared by every stage
-        iou = iou_matrix(self._pred, boxes)  # (T, N), computed once for every stage
-        self._compatible = None
-        if self.max_area_ratio and iou.size:
-            self._compatible = size_compatible(self._pred, boxes, self.max_area_ratio)
-            iou *= self._compatible
+        iou = iou_matrix(self._pred, boxes, max_area_ratio=self.max_area_ratio)  # (T, N), for every stage
         high = scores >= self.high_score
         confirmed = t.id >= 0
         free_t = np.ones(len(t), bool)
