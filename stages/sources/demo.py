@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engines.export import _package_dir
+from engines.export import package_dir
 from pipeline.errors import SourceOpenError
 from pipeline.types import Frame
 from stages.sources.base import SourceItem, StreamEnd, StreamStart
@@ -25,7 +25,7 @@ SEGMENT_FRAMES = 125  # 5 s per photo
 
 def demo_assets() -> dict[str, Path]:
     """Paths of bus.jpg and zidane.jpg inside the installed ultralytics package."""
-    folder = _package_dir("ultralytics")
+    folder = package_dir("ultralytics")
     if folder is None:
         raise FileNotFoundError("the demo clip is made from ultralytics' sample images: "
                                 "pip install 'argus-pipeline[export]'")
