@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from engines.cache import build_cached, cache_dir, cache_key, file_hash
+from engines.feature_taps import TAPS_VERSION, add_feature_outputs
 from pipeline.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -82,14 +83,15 @@ def _export_onnx(weights: Path, imgsz: int, out: Path) -> None:
                                                verbose=False)
         except Exception as exc:  # ultralytics raises many types; the message is what the user needs
             raise ModelError(f"{weights}: ONNX export failed: {exc}") from None
+        add_feature_outputs(Path(exported))
         shutil.move(str(exported), out)
 
 
 def onnx_for(model: str, imgsz: int) -> Path:
     """An ONNX file for `model`: the file itself when it is .onnx, else a cached export of the .pt.
 
-    The cache key covers the weights' hash, the export image size, the dynamic batch/shape mode
-    and the ultralytics version.
+    The cache key covers the weights' hash, the export image size, the dynamic batch/shape mode,
+    the feature-map outputs added (`feature_taps.py`) and the ultralytics version.
     """
     weights = resolve_weights(model)
     if weights.suffix == ".onnx":
@@ -101,7 +103,7 @@ def onnx_for(model: str, imgsz: int) -> Path:
     except PackageNotFoundError:
         ul_version = "absent"
     key = cache_key(weights=file_hash(weights), imgsz=imgsz, batch="dynamic", shape="dynamic",
-                    exporter=ul_version)
+                    exporter=ul_version, features=TAPS_VERSION)
     target = cache_dir() / f"{weights.stem}-{key}.onnx"
     if not target.exists():
         log.info("exporting %s to ONNX (once; cached at %s)", weights.name, target)

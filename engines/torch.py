@@ -2,7 +2,8 @@
 
 Runs an ultralytics `.pt` through its `nn.Module` (fused, eval, float) with the detection head
 switched into export mode exactly as ultralytics' exporter does, so it returns the same raw
-(B, 4 + nc + K*3, anchors) tensor as the exported ONNX file. FP16 runs under CUDA autocast.
+(B, 4 + nc + K*3, anchors) tensor as the exported ONNX file, plus the same feature maps
+(`feature_taps.py`) through forward hooks. FP16 runs under CUDA autocast.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engines.base import TensorSpec
+from engines.feature_taps import FEATURE_TAPS
 from pipeline.errors import ModelError
 
 INPUT_NAME, OUTPUT_NAME = "images", "output0"  # the names ultralytics' ONNX export gives
@@ -79,6 +81,17 @@ class TorchEngine:
         channels = 4 + len(module.names) + keypoints
         self.inputs = {INPUT_NAME: TensorSpec(INPUT_NAME, (-1, 3, -1, -1), "float32")}
         self.outputs = {OUTPUT_NAME: TensorSpec(OUTPUT_NAME, (-1, channels, -1), "float32")}
+        self._taps: dict[str, Any] = {}  # feature output name -> its module's latest output
+        layers = getattr(module, "model", None)
+        for name, (index, _stride) in FEATURE_TAPS.items():
+            if layers is not None and index < len(layers):
+                layers[index].register_forward_hook(self._tap(name))
+                self.outputs[name] = TensorSpec(name, (-1, -1, -1, -1), "float32")
+
+    def _tap(self, name: str) -> Any:
+        def hook(_module: Any, _inputs: Any, output: Any) -> None:
+            self._taps[name] = output
+        return hook
 
     def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self.torch
@@ -87,7 +100,10 @@ class TorchEngine:
                                                     enabled=self.autocast):
             y = self.module(x)
         y = y[0] if isinstance(y, list | tuple) else y           # (B, C, A)
-        return {OUTPUT_NAME: y.float().cpu().numpy()}
+        out = {OUTPUT_NAME: y.float().cpu().numpy()}
+        out.update({name: t.float().cpu().numpy() for name, t in self._taps.items()})
+        self._taps.clear()
+        return out
 
     def close(self) -> None:
         self.module = None

@@ -117,7 +117,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.pipeline import bench_pipeline
 
         source = Path(args.source or "../shared/data/video/vtest.mp4")
-        result = bench_pipeline(source, frames=args.frames, compare=args.compare or "ultralytics",
+        result = bench_pipeline(source, frames=args.frames or 200, compare=args.compare or "ultralytics",
                                 config_path=args.config, overrides=args.set or [], backend=args.backend,
                                 precision=args.precision)
     elif args.target == "engines":
@@ -132,6 +132,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         result = bench_soak(Path(args.source or "../shared/data/video/vtest.mp4"), minutes=args.minutes,
                             sources=args.sources, interval_s=args.interval, overrides=args.set or [])
+    elif args.target == "reid":
+        from benchmarks.reid import bench_reid
+
+        gaps = tuple(int(g) for g in args.gaps.split(","))
+        result = bench_reid(Path(args.source or "../shared/data/video/vtest.mp4"), start=args.start,
+                            frames=args.frames or 395, gaps=gaps, imgsz=args.imgsz)
     elif args.target == "tracker":
         from stages.tracking.bench import bench_tracker
 
@@ -170,6 +176,20 @@ def cmd_eval_mot(args: argparse.Namespace) -> int:
         for name in ("argus", "peer"):
             if name in result:
                 print(f"{name:>6}: " + "  ".join(f"{k} {v}" for k, v in result[name].items()))
+    return 0
+
+
+def cmd_train_embedding(args: argparse.Namespace) -> int:
+    from stages.tracking.train_embedding import export_head, harvest, train
+
+    for video in args.videos:
+        if not video.is_file():
+            raise ArgusError(f"video not found: {video}")
+    data = harvest(args.videos, imgsz=args.imgsz, frames=args.frames)
+    export_head(train(data, dim=args.dim, epochs=args.steps), args.out)
+    result = {"out": str(args.out), "tracks": len(set(data.labels.tolist())), "samples": len(data.labels),
+              "dim": args.dim}
+    print(json.dumps(result, indent=2) if args.json else _table(result))
     return 0
 
 
@@ -213,16 +233,22 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
 
     bench = verbs.add_parser("bench", help="benchmarks against peers, same machine, same run")
-    bench.add_argument("target", choices=["pipeline", "tracker", "engines", "soak"],
+    bench.add_argument("target", choices=["pipeline", "tracker", "engines", "soak", "reid"],
                        help="pipeline: Argus pose+track vs `yolo track` on a video; "
                             "tracker: tracker update ms/frame vs a Roboflow tracker on MOT detections; "
+                            "reid: ids kept through removed detections, with and without appearance; "
                             "soak: K looping camera-like sources for N minutes (RSS, FPS, drops)")
     bench.add_argument("--minutes", type=float, default=20.0, help="soak: duration")
     bench.add_argument("--sources", type=int, default=4, help="soak: looping sources")
     bench.add_argument("--interval", type=float, default=30.0, help="soak: seconds between samples")
     bench.add_argument("data_dir", type=Path, nargs="?", help="tracker: MOT data folder")
     bench.add_argument("--source", help="pipeline: video file (default ../shared/data/video/vtest.mp4)")
-    bench.add_argument("--frames", type=int, default=200, help="pipeline: frames to time")
+    bench.add_argument("--frames", type=int, help="pipeline: frames to time (default 200); reid: frames used "
+                       "(default 395)")
+    bench.add_argument("--start", type=int, default=400, help="reid: first frame (the default head was "
+                       "trained on vtest's frames before 400)")
+    bench.add_argument("--gaps", default="10,20,40", help="reid: gap lengths in frames, comma-separated")
+    bench.add_argument("--imgsz", type=int, default=960, help="reid: model input size")
     bench.add_argument("--tracker", default="argus", help="tracker: sort | bytetrack | argus")
     bench.add_argument("--compare", help="peer: ultralytics | ultralytics-openvino | all | none (pipeline); "
                        "bytetrack-rf | sort-rf | ocsort-rf | none (tracker)")
@@ -244,6 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--calib", type=Path, metavar="VIDEO_OR_DIR", help="INT8 calibration frames")
     build.add_argument("--json", action="store_true", help="machine-readable output")
     build.set_defaults(func=cmd_build, source=None, out=None, frames=None)
+
+    track = verbs.add_parser("track", help="tracking tools (train-embedding)")
+    track_verbs = track.add_subparsers(dest="track_verb", metavar="TOOL", required=True)
+    train = track_verbs.add_parser(
+        "train-embedding", help="learn the appearance projection head from tracklets in videos",
+        description="Run the pose model and the motion tracker over VIDEOS, then train a linear projection "
+        "of the pooled backbone features with a triplet loss on the tracklets (no labels needed) and write "
+        "it as ONNX. Use it with the track stage's embedding_head.")
+    train.add_argument("videos", type=Path, nargs="+", help="video files with several people")
+    train.add_argument("--out", type=Path, required=True, help="the head's ONNX file to write")
+    train.add_argument("--frames", type=int, help="frames per video (default: all)")
+    train.add_argument("--imgsz", type=int, default=960, help="model input size (small people need more)")
+    train.add_argument("--dim", type=int, default=64, help="embedding size")
+    train.add_argument("--steps", type=int, default=300, help="training steps")
+    train.add_argument("--json", action="store_true", help="machine-readable output")
+    train.set_defaults(func=cmd_train_embedding)
 
     mot = verbs.add_parser("eval-mot", help="score a tracker on MOTChallenge detections with TrackEval",
                            description="Track every <SEQ>/det/det.txt under DATA_DIR, write MOTChallenge "

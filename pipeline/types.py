@@ -214,6 +214,33 @@ class Event:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class FeatureMap:
+    """One frame's feature map and how frame pixels map onto it.
+
+    Attributes:
+        data: (C, h, w) float32 activations.
+        stride: input pixels per feature cell.
+        scale / pad_x / pad_y: the letterbox (input pixel = frame pixel * scale + pad).
+    """
+
+    data: np.ndarray
+    stride: int
+    scale: float
+    pad_x: float
+    pad_y: float
+
+    def to_cells(self, xyxy: np.ndarray) -> np.ndarray:
+        """(N, 4) frame-pixel boxes -> (N, 4) float feature-cell coordinates."""
+        offset = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
+        return (np.asarray(xyxy, np.float64) * self.scale + offset) / self.stride
+
+    def to_frame(self, cells: np.ndarray) -> np.ndarray:
+        """(N, 4) feature-cell boxes -> (N, 4) frame pixels (inverse of `to_cells`)."""
+        offset = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
+        return (np.asarray(cells, np.float64) * self.stride - offset) / self.scale
+
+
 @dataclass(slots=True)
 class Packet:
     """What travels between stages: one frame plus everything found on it so far.
@@ -223,6 +250,8 @@ class Packet:
         detections: people/objects found by the model stages (tracked ids filled by the track stage).
         faces: faces found inside `detections` (filled by a face stage), or None.
         events: events raised while processing this frame.
+        feature_map: the model stage's feature map of this frame, when a later stage asked for it
+            (the single-object tracker); None otherwise.
         timings: stage name -> milliseconds this frame spent in it (its share of a batch).
     """
 
@@ -230,4 +259,5 @@ class Packet:
     detections: Detections = field(default_factory=Detections.empty)
     faces: Detections | None = None
     events: list[Event] = field(default_factory=list)
+    feature_map: FeatureMap | None = None
     timings: dict[str, float] = field(default_factory=dict)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from engines.base import Engine
+from engines.feature_taps import FEATURE_PREFIX
 from pipeline.errors import ModelError
 from pipeline.types import Detections
 
@@ -95,10 +96,12 @@ class YoloAdapter:
         self.engine, self.imgsz, self.score_min, self.iou_max, self.max_det = (
             engine, imgsz, score_min, iou_max, max_det)
         self.classes = None if classes is None else np.asarray(classes, dtype=np.int64)
-        if len(engine.inputs) != 1 or len(engine.outputs) != 1:
-            raise ModelError(self._mismatch(name, "one input and one output"))
+        predictions = [s for n, s in engine.outputs.items() if not n.startswith(FEATURE_PREFIX)]
+        if len(engine.inputs) != 1 or len(predictions) != 1:
+            raise ModelError(self._mismatch(name, "one input and one output (besides feature maps)"))
         self.input = next(iter(engine.inputs.values()))
-        self.output = next(iter(engine.outputs.values()))
+        self.output = predictions[0]
+        self.feature_outputs = [n for n in engine.outputs if n.startswith(FEATURE_PREFIX)]
         if len(self.input.shape) != 4 or self.input.shape[1] not in (3, -1) or len(self.output.shape) != 3:
             raise ModelError(self._mismatch(name, "input (B,3,H,W) and output (B,C,anchors)"))
         meta = engine.metadata

@@ -6,7 +6,10 @@ On top of `ByteTracker`'s two-stage matching it adds:
   its object again instead of being replaced by a new id;
 - camera-motion compensation when frames are given (`cmc.py`): track states are warped by the
   global frame-to-frame similarity before prediction;
-- velocity noise scaled with the frame rate (`rate_exponent`), looser IoU gates (0.1).
+- velocity noise scaled with the frame rate (`rate_exponent`), looser IoU gates (0.1);
+- appearance, when detections carry embeddings (`appearance.py`): in stage 1 a track and a box
+  whose embeddings clearly disagree are never matched (no id swaps where people cross), and a
+  track lost for up to `reid_frames` is re-identified by appearance before a new id is started.
 Defaults were chosen on the MOT15 train sequences in shared/data/mot (TUD 25 fps, KITTI 10 fps)
 with one parameter set for all sequences; no ground truth is used at run time.
 """
@@ -17,7 +20,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pipeline.types import Detections
+from stages.tracking.appearance import EmbeddingHead, Gallery, normalize
 from stages.tracking.association import iou_matrix
+from stages.tracking.base import EndedTrack
 from stages.tracking.bytetrack import ByteTracker
 from stages.tracking.cmc import CameraMotion, warp_tracks
 from stages.tracking.kalman import cxcywh_to_xyxy
@@ -30,17 +36,74 @@ class ArgusTracker(ByteTracker):
         recover_buffer: fraction each box is grown on every side for the recovery stage (0 = off).
         recover_iou: minimum buffered IoU to recover a lost track.
         cmc: estimate camera motion from `image` when it is given to `update`.
+        appearance: use detections' embeddings when they have them.
+        head: projection applied to the detections' pooled features (None: use them as they are).
+        reid_frames: a lost track can be re-identified by appearance for this many frames (tracks
+            are kept that long while detections carry embeddings).
+        veto_similarity: in stage 1, a track and a box whose cosine similarity is below this are
+            never matched.
+        reid_similarity: minimum cosine similarity to re-identify a lost track.
+        reid_radius: re-identification only within this many track diagonals of the predicted
+            position, grown by `reid_radius * since / 10` (people walk on while unseen).
         other arguments: see `ByteTracker` and `MotionTracker`.
     """
 
     def __init__(self, *, recover_buffer: float = 0.2, recover_iou: float = 0.1, cmc: bool = True,
                  match_iou: float = 0.1, tentative_iou: float = 0.1, rate_exponent: float = 0.5,
+                 appearance: bool = True, head: EmbeddingHead | None = None, reid_frames: int = 90,
+                 veto_similarity: float = 0.3, reid_similarity: float = 0.7, reid_radius: float = 2.0,
                  **kwargs: float) -> None:
         super().__init__(match_iou=match_iou, tentative_iou=tentative_iou, rate_exponent=rate_exponent,
                          **kwargs)  # type: ignore[arg-type]
         self.recover_buffer = recover_buffer
         self.recover_iou = recover_iou
         self.camera = CameraMotion() if cmc else None
+        self.appearance = appearance
+        self.head = head
+        self.reid_frames = reid_frames
+        self.veto_similarity = veto_similarity
+        self.reid_similarity = reid_similarity
+        self.reid_radius = reid_radius
+        self.gallery = Gallery()
+        self._motion_lost_frames = self.lost_frames
+        self._emb: np.ndarray | None = None  # this frame's detection embeddings, unit length
+
+    def update(self, detections: Detections, frame_index: int, dt: float | None = None,
+               image: np.ndarray | None = None) -> Detections:
+        """Track one frame (see `MotionTracker.update`), with appearance when `detections` has it."""
+        emb = detections.embedding if self.appearance else None
+        self._emb = None if emb is None or not len(detections) else (
+            self.head(emb) if self.head is not None else normalize(emb))
+        self.lost_frames = (max(self._motion_lost_frames, self.reid_frames) if self._emb is not None
+                            else self._motion_lost_frames)
+        out = super().update(detections, frame_index, dt, image)
+        if self._emb is not None:
+            ids = out.track_id
+            rows = (ids >= 0) & (out.score >= self.high_score)  # only confident boxes teach the gallery
+            self.gallery.update(ids[rows], self._emb[rows])
+        return out
+
+    def pop_ended(self) -> list[EndedTrack]:
+        ended = super().pop_ended()
+        self.gallery.forget([e.track_id for e in ended])
+        return ended
+
+    def _track_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(known (T,), (T, N) cosine similarity of every track with every box)."""
+        known, emb = self.gallery.lookup(self.tracks.id)
+        if self._emb is None or not np.count_nonzero(known):
+            return known, np.zeros((len(known), 0))
+        return known, emb @ self._emb.T
+
+    def _first_stage_similarity(self, iou: np.ndarray) -> np.ndarray:
+        """IoU, with pairs whose appearance clearly disagrees set to 0."""
+        if self._emb is None:
+            return iou
+        known, cos = self._track_embeddings()
+        if not cos.shape[1]:
+            return iou
+        veto = known[:, None] & (cos < self.veto_similarity)
+        return np.where(veto, 0.0, iou) if veto.any() else iou
 
     def _compensate(self, image: np.ndarray | None) -> None:
         if self.camera is None or image is None:
@@ -61,3 +124,25 @@ class ArgusTracker(ByteTracker):
             g = self.recover_buffer
             sim = iou_matrix(cxcywh_to_xyxy(self.tracks.mean, g), cxcywh_to_xyxy(self._cxcywh, g))
             stage(lost, cand, self.recover_iou, sim)
+        if self._emb is not None:
+            self._reidentify(stage, boxes, high, confirmed, free_t, free_d)
+
+    def _reidentify(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
+                    confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
+        """5. tracks lost for a while vs confident boxes left, by appearance within a motion gate."""
+        t = self.tracks
+        lost = confirmed & free_t & (t.since > self._dt + 1e-9)
+        cand = high & free_d
+        if not np.count_nonzero(lost) or not np.count_nonzero(cand):
+            return
+        known, cos = self._track_embeddings()
+        if not cos.shape[1]:
+            return
+        pred = self._pred
+        diag = np.hypot(pred[:, 2] - pred[:, 0], pred[:, 3] - pred[:, 1])
+        radius = self.reid_radius * diag * (1.0 + t.since / 10.0)
+        centre_t = (pred[:, :2] + pred[:, 2:]) / 2
+        centre_d = (boxes[:, :2] + boxes[:, 2:]) / 2
+        dist = np.hypot(*(centre_t[:, None, :] - centre_d[None, :, :]).transpose(2, 0, 1))
+        sim = np.where(known[:, None] & (dist <= radius[:, None]), cos, 0.0)
+        stage(lost, cand, self.reid_similarity, sim)

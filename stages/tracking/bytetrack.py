@@ -70,7 +70,7 @@ class ByteTracker(MotionTracker):
 
         n_confirmed = np.count_nonzero(confirmed)
         if n_confirmed:  # 1. confirmed + lost tracks vs confident boxes
-            stage(confirmed, high, self.match_iou)
+            stage(confirmed, high, self.match_iou, self._first_stage_similarity(iou))
             low = scores >= self.low_score
             low &= ~high
             if np.count_nonzero(low):  # 2. tracks matched on the previous frame vs low-score boxes
@@ -81,6 +81,10 @@ class ByteTracker(MotionTracker):
         if not tis:
             return _EMPTY, _EMPTY
         return (np.concatenate(tis), np.concatenate(dis)) if len(tis) > 1 else (tis[0], dis[0])
+
+    def _first_stage_similarity(self, iou: np.ndarray) -> np.ndarray:
+        """Similarity of tracks and confident boxes in stage 1; subclasses fuse in appearance."""
+        return iou
 
     def _extra_stages(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
                       confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
