@@ -15,7 +15,7 @@ every configuration compared.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ def _configs(head: EmbeddingHead | None, lost_frames: int) -> dict[str, dict[str
     }
     if head is not None:
         configs["appearance"] = {**base, "appearance": True, "head": head}
+        configs["appearance + single-object"] = {**base, "appearance": True, "head": head,
+                                                  "single_object": True}
+    configs["motion + single-object"] = {**base, "appearance": False, "single_object": True}
     return configs
 
 
@@ -92,7 +95,8 @@ def _run(frames: list[_Frame], keep: list[np.ndarray], params: dict[str, Any], f
     for fr, k in zip(frames, keep, strict=True):
         det = fr.detections[k]
         ids = np.full(len(k), -1, np.int64)
-        ids[k] = tracker.update(det, fr.index).track_id
+        fmap = fr.feature_map if params.get("single_object") else None
+        ids[k] = tracker.update(det, fr.index, feature_map=fmap).track_id[:len(det)]  # carried rows after
         out.append(ids)
     return out
 
@@ -105,15 +109,20 @@ def bench_reid(video: Path, *, start: int = 400, frames: int = 395, gaps: tuple[
     return {"video": str(video), "start": start, **evaluate(seen, gaps, head, fps, imgsz)}
 
 
-def detect(video: Path, start: int, frames: int, imgsz: int, feature_maps: bool = False) -> list[_Frame]:
-    """The pose model's detections (with embeddings) on frames [start, start + frames) of `video`."""
-    pose = pose_stage(imgsz, feature_maps=feature_maps)
+def detect(video: Path, start: int, frames: int, imgsz: int) -> list[_Frame]:
+    """The pose model's detections (with embeddings) and feature maps (kept as float16 to halve
+    their memory) on frames [start, start + frames) of `video`."""
+    pose = pose_stage(imgsz, feature_maps=True)
     try:
-        return [_Frame(p.frame.index, p.detections, p.feature_map)
+        return [_Frame(p.frame.index, p.detections, _half(p.feature_map))
                 for p in tqdm(video_packets(video, pose, frames, start), total=frames, desc="detect",
                               unit="frame", leave=False)]
     finally:
         pose.close()
+
+
+def _half(fmap: FeatureMap | None) -> FeatureMap | None:
+    return None if fmap is None else replace(fmap, data=fmap.data.astype(np.float16))
 
 
 def evaluate(seen: list[_Frame], gaps: tuple[int, ...], head: EmbeddingHead | None, fps: float, imgsz: int,

@@ -20,13 +20,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pipeline.types import Detections
+from pipeline.types import Detections, FeatureMap
 from stages.tracking.appearance import EmbeddingHead, Gallery, normalize
 from stages.tracking.association import iou_matrix
 from stages.tracking.base import EndedTrack
 from stages.tracking.bytetrack import ByteTracker
 from stages.tracking.cmc import CameraMotion, warp_tracks
-from stages.tracking.kalman import cxcywh_to_xyxy
+from stages.tracking.kalman import cxcywh_to_xyxy, xyxy_to_cxcywh
+from stages.tracking.siamese_sot import SiameseSot
 
 
 class ArgusTracker(ByteTracker):
@@ -43,6 +44,10 @@ class ArgusTracker(ByteTracker):
         veto_similarity: in stage 1, a track and a box whose cosine similarity is below this are
             never matched.
         reid_similarity: minimum cosine similarity to re-identify a lost track.
+        single_object: carry a confirmed track the detector missed with the Siamese single-object
+            tracker (`siamese_sot.py`) when `update` gets the frame's feature map; the carried
+            boxes are appended to the returned rows (score = the correlation peak).
+        sot_min_peak / sot_frames: see `SiameseSot` (min_peak, max_frames).
         reid_radius: re-identification only within this many track diagonals of the predicted
             position, grown by `reid_radius * since / 10` (people walk on while unseen).
         other arguments: see `ByteTracker` and `MotionTracker`.
@@ -52,6 +57,7 @@ class ArgusTracker(ByteTracker):
                  match_iou: float = 0.1, tentative_iou: float = 0.1, rate_exponent: float = 0.5,
                  appearance: bool = True, head: EmbeddingHead | None = None, reid_frames: int = 90,
                  veto_similarity: float = 0.3, reid_similarity: float = 0.7, reid_radius: float = 2.0,
+                 single_object: bool = False, sot_min_peak: float = 0.6, sot_frames: int = 10,
                  **kwargs: float) -> None:
         super().__init__(match_iou=match_iou, tentative_iou=tentative_iou, rate_exponent=rate_exponent,
                          **kwargs)  # type: ignore[arg-type]
@@ -65,12 +71,14 @@ class ArgusTracker(ByteTracker):
         self.reid_similarity = reid_similarity
         self.reid_radius = reid_radius
         self.gallery = Gallery()
+        self.sot = SiameseSot(sot_min_peak, sot_frames) if single_object else None
         self._motion_lost_frames = self.lost_frames
         self._emb: np.ndarray | None = None  # this frame's detection embeddings, unit length
 
     def update(self, detections: Detections, frame_index: int, dt: float | None = None,
-               image: np.ndarray | None = None) -> Detections:
-        """Track one frame (see `MotionTracker.update`), with appearance when `detections` has it."""
+               image: np.ndarray | None = None, feature_map: FeatureMap | None = None) -> Detections:
+        """Track one frame (see `MotionTracker.update`), with appearance when `detections` has it,
+        and single-object tracking of missed tracks when `feature_map` is given."""
         emb = detections.embedding if self.appearance else None
         self._emb = None if emb is None or not len(detections) else (
             self.head(emb) if self.head is not None else normalize(emb))
@@ -81,11 +89,38 @@ class ArgusTracker(ByteTracker):
             ids = out.track_id
             rows = (ids >= 0) & (out.score >= self.high_score)  # only confident boxes teach the gallery
             self.gallery.update(ids[rows], self._emb[rows])
+        if self.sot is not None and feature_map is not None:
+            out = self._carry(out, feature_map, frame_index)
         return out
+
+    def _carry(self, out: Detections, fmap: FeatureMap, frame_index: int) -> Detections:
+        """Remember templates of confident matches; relocate confirmed tracks missed on this frame."""
+        assert self.sot is not None
+        ids = out.track_id
+        sure = (ids >= 0) & (out.score >= self.high_score)
+        self.sot.remember(fmap, ids[sure], out.xyxy[sure])
+        t = self.tracks
+        missed = np.flatnonzero((t.id >= 0) & (t.since > 0))
+        found = [(row, hit) for row in missed.tolist()
+                 if (hit := self.sot.locate(fmap, int(t.id[row]), t.xyxy()[row])) is not None]
+        if not found:
+            return out
+        rows = np.array([r for r, _ in found])
+        boxes = np.array([box for _, (box, _) in found], np.float32)
+        t.correct(rows, xyxy_to_cxcywh(boxes), None, frame_index)
+        n = len(rows)
+        carried = Detections(
+            xyxy=boxes, score=np.array([peak for _, (_, peak) in found], np.float32),
+            class_id=np.zeros(n, np.int32), track_id=t.id[rows].copy(),
+            keypoints=None if out.keypoints is None else np.zeros((n, *out.keypoints.shape[1:]), np.float32),
+            embedding=None if out.embedding is None else np.zeros((n, out.embedding.shape[1]), np.float32))
+        return Detections.concat([out, carried])
 
     def pop_ended(self) -> list[EndedTrack]:
         ended = super().pop_ended()
         self.gallery.forget([e.track_id for e in ended])
+        if self.sot is not None:
+            self.sot.forget([e.track_id for e in ended])
         return ended
 
     def _track_embeddings(self) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from pipeline.types import Detections
+from pipeline.types import Detections, FeatureMap
 from stages.tracking.kalman import BoxKalman, xyxy_to_cxcywh
 from stages.tracking.table import EndedTrack, TrackTable
 
@@ -25,8 +25,9 @@ class Tracker(Protocol):
     """A multi-object tracker for one stream."""
 
     def update(self, detections: Detections, frame_index: int, dt: float | None = None,
-               image: np.ndarray | None = None) -> Detections:
-        """Track one frame; `dt` in frames since the previous call (None = 1)."""
+               image: np.ndarray | None = None, feature_map: FeatureMap | None = None) -> Detections:
+        """Track one frame; `dt` in frames since the previous call (None = 1). `image` and
+        `feature_map` are for trackers that look at the frame (camera motion, single-object)."""
         ...
 
     def pop_ended(self) -> list[EndedTrack]:
@@ -91,7 +92,7 @@ class MotionTracker:
 
     # -- the protocol ---------------------------------------------------------------------
     def update(self, detections: Detections, frame_index: int, dt: float | None = None,
-               image: np.ndarray | None = None) -> Detections:
+               image: np.ndarray | None = None, feature_map: FeatureMap | None = None) -> Detections:
         """Track one frame; returns `detections` with `track_id` (N,) int64 filled (-1 = none)."""
         dt = 1.0 if dt is None else float(dt)
         if dt < 0:
