@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from engines.cache import build_cached, cache_dir, cache_key, file_hash
@@ -79,8 +80,10 @@ def _export_onnx(weights: Path, imgsz: int, out: Path) -> None:
         local = Path(tmp) / weights.name  # ultralytics writes next to the .pt: keep site-packages clean
         shutil.copy2(weights, local)
         try:
-            exported = YOLO(str(local)).export(format="onnx", imgsz=imgsz, dynamic=True, simplify=True,
-                                               verbose=False)
+            with warnings.catch_warnings():  # torch's exporter deprecation notices are not for our users
+                warnings.simplefilter("ignore", DeprecationWarning)
+                exported = YOLO(str(local)).export(format="onnx", imgsz=imgsz, dynamic=True, simplify=True,
+                                                   verbose=False)
         except Exception as exc:  # ultralytics raises many types; the message is what the user needs
             raise ModelError(f"{weights}: ONNX export failed: {exc}") from None
         add_feature_outputs(Path(exported))

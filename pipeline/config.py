@@ -93,6 +93,18 @@ class PipelineConfig(BaseModel):
     metrics: MetricsConfig | None = Field(None, description="Serve Prometheus metrics (e.g. {port: 9400}); "
                                           "off when absent.")
 
+    @field_validator("stages")
+    @classmethod
+    def _feature_maps_available(cls, stages: list[Any]) -> list[Any]:
+        maps_from = None
+        for i, stage in enumerate(stages):
+            if getattr(stage, "feature_maps", False):
+                maps_from = i
+            if getattr(stage, "single_object", False) and maps_from is None:
+                raise ValueError(f"stages.{i} ({stage.type}): single_object needs feature maps from a model "
+                                 f"stage before it: set feature_maps: true on that pose/detect stage")
+        return stages
+
     @field_validator("sources")
     @classmethod
     def _unique_ids(cls, sources: list[SourceConfig]) -> list[SourceConfig]:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pipeline.stage import StageConfig
 from pipeline.types import Event, EventType, Packet
 from stages.tracking import make_tracker
+from stages.tracking.appearance import DEFAULT_HEAD, EmbeddingHead
 from stages.tracking.base import EndedTrack, MotionTracker
 
 
@@ -54,6 +56,22 @@ class TrackConfig(StageConfig):
         "frames with sparse optical flow, for moving cameras; costs about 3-5 ms per frame on a "
         "CPU, so it is off by default (fixed cameras).")
 
+    appearance: bool = Field(
+        True, description="argus: use the appearance embeddings the model stage gives each detection "
+        "(pose/detect `embeddings: true`, the default): boxes whose appearance clearly differs from a "
+        "track are never matched to it, and lost tracks are re-identified by appearance.")
+    embedding_head: str | None = Field(
+        "builtin", description="argus: learned projection of the pooled features (ONNX from `run.py track "
+        "train-embedding`); `builtin` = the head shipped for yolo11n-pose, null = raw pooled features.")
+    reid_frames: int = Field(
+        90, ge=0, le=10_000, description="argus: frames a lost track can be re-identified by appearance "
+        "(tracks are kept this long when detections carry embeddings).")
+    single_object: bool = Field(
+        False, description="argus: carry a confirmed track the detector missed with the Siamese "
+        "single-object tracker on the model's feature map (up to 10 frames, while the correlation "
+        "peak stays >= 0.6); carried boxes are added to the results. Needs `feature_maps: true` on "
+        "the model stage.")
+
     def tracker_params(self, frame_rate: float = 30.0) -> dict[str, Any]:
         """Keyword arguments for `make_tracker(self.tracker, ...)`; unset knobs keep the tracker's
         own defaults."""
@@ -66,8 +84,22 @@ class TrackConfig(StageConfig):
                      "new_track_score": self.new_track_score, "match_iou": self.match_iou}
         params.update({k: v for k, v in extra.items() if v is not None})
         if self.tracker == "argus":
-            params["cmc"] = self.camera_motion
+            params.update(cmc=self.camera_motion, appearance=self.appearance, reid_frames=self.reid_frames,
+                          single_object=self.single_object)
         return params
+
+    def head_path(self) -> Path | None:
+        """The embedding head file to load, or None (raw features / no appearance)."""
+        if self.tracker != "argus" or not self.appearance or self.embedding_head is None:
+            return None
+        return DEFAULT_HEAD if self.embedding_head == "builtin" else Path(self.embedding_head).expanduser()
+
+    @field_validator("embedding_head")
+    @classmethod
+    def _head_exists(cls, value: str | None) -> str | None:
+        if value not in (None, "builtin") and not Path(value).expanduser().is_file():
+            raise ValueError(f"embedding head not found: {value}")
+        return value
 
 
 @dataclass
@@ -88,6 +120,8 @@ class TrackStage:
     def __init__(self, config: TrackConfig) -> None:
         self.config = config
         self._sources: dict[str, _SourceState] = {}
+        head = config.head_path()
+        self.head = EmbeddingHead(head) if head is not None else None
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         """Track every packet in order (packets of one source must arrive in frame order)."""
@@ -95,8 +129,10 @@ class TrackStage:
             frame = packet.frame
             state = self._sources.get(frame.source_id)
             if state is None:
-                state = _SourceState(make_tracker(  # type: ignore[arg-type]
-                    self.config.tracker, **self.config.tracker_params()))
+                params = self.config.tracker_params()
+                if self.head is not None:
+                    params["head"] = self.head
+                state = _SourceState(make_tracker(self.config.tracker, **params))  # type: ignore[arg-type]
                 state.first_index, state.first_frame_pts = frame.index, frame.pts_s
                 self._sources[frame.source_id] = state
             elif state.last_index == state.first_index and self.config.frame_rate is None:
@@ -108,7 +144,8 @@ class TrackStage:
             dt = 1.0 if state.last_index is None else max(frame.index - state.last_index, 1)
             state.last_index = frame.index
             image = frame.image if self.config.camera_motion else None
-            packet.detections = state.tracker.update(packet.detections, frame.index, dt, image)
+            packet.detections = state.tracker.update(packet.detections, frame.index, dt, image,
+                                                     packet.feature_map)
             for track_id in packet.detections.track_id.tolist():
                 if track_id < 0:
                     continue

@@ -73,6 +73,7 @@ class ArgusTracker(ByteTracker):
         self.gallery = Gallery()
         self.sot = SiameseSot(sot_min_peak, sot_frames) if single_object else None
         self._motion_lost_frames = self.lost_frames
+        self._seen_embeddings = False
         self._emb: np.ndarray | None = None  # this frame's detection embeddings, unit length
 
     def update(self, detections: Detections, frame_index: int, dt: float | None = None,
@@ -82,8 +83,9 @@ class ArgusTracker(ByteTracker):
         emb = detections.embedding if self.appearance else None
         self._emb = None if emb is None or not len(detections) else (
             self.head(emb) if self.head is not None else normalize(emb))
-        self.lost_frames = (max(self._motion_lost_frames, self.reid_frames) if self._emb is not None
-                            else self._motion_lost_frames)
+        if emb is not None and not self._seen_embeddings:  # from now on tracks live for re-identification
+            self._seen_embeddings = True
+            self.lost_frames = max(self._motion_lost_frames, self.reid_frames)
         out = super().update(detections, frame_index, dt, image)
         if self._emb is not None:
             ids = out.track_id
