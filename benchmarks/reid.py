@@ -15,6 +15,7 @@ every configuration compared.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -137,12 +138,14 @@ def evaluate(seen: list[_Frame], gaps: tuple[int, ...], head: EmbeddingHead | No
         keep, hidden = _hide(reference, gap)
         rows = {}
         for name, params in (configs or _configs(head, max(30, max_gap + 10))).items():
+            began = time.perf_counter()
             test = _run(seen, keep, params, fps)
+            ms = 1000 * (time.perf_counter() - began) / max(len(seen), 1)
             relinked = sum(1 for track, before, after in hidden
                            if _id_of(test, reference, before, track) >= 0
                            and _id_of(test, reference, before, track) == _id_of(test, reference, after, track))
             rows[name] = {"relinked": round(relinked / max(len(hidden), 1), 3),
-                          "idf1": round(_idf1(reference, test, keep), 4)}
+                          "idf1": round(_idf1(reference, test, keep), 4), "track_ms_per_frame": round(ms, 3)}
         result["gaps"][str(gap)] = {"tracks_hidden": len(hidden), "configs": rows}
     return result
 
