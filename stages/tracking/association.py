@@ -25,18 +25,23 @@ def iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float = 0.0, max_area_ratio
     if buffer:
         a = _grow(a, buffer)
         b = _grow(b, buffer)
-    wh = np.minimum(a[:, None, 2:], b[:, 2:]) - np.maximum(a[:, None, :2], b[:, :2])  # (N, M, 2)
+    a_lo, a_hi, b_lo, b_hi = a[:, :2], a[:, 2:], b[:, :2], b[:, 2:]  # corner views, each used twice
+    wh = np.minimum(a_hi[:, None], b_hi)  # (N, M, 2) intersection size
+    wh -= np.maximum(a_lo[:, None], b_lo)
     np.maximum(wh, 0.0, out=wh)
     inter = wh[..., 0] * wh[..., 1]
-    size_a = a[:, 2:] - a[:, :2]
-    size_b = b[:, 2:] - b[:, :2]
+    size_a = a_hi - a_lo
+    size_b = b_hi - b_lo
     area_a, area_b = size_a[:, 0] * size_a[:, 1], size_b[:, 0] * size_b[:, 1]
-    union = area_a[:, None] + (area_b - inter)
+    area_a = area_a[:, None]
+    union = area_a + (area_b - inter)
     np.maximum(union, 1e-12, out=union)
     iou = np.divide(inter, union, out=inter)
     if max_area_ratio:  # buffering scales both areas alike, so the ratio is the unbuffered one
-        ratio = area_a[:, None] / np.maximum(area_b, 1e-9)
-        iou[(ratio > max_area_ratio) | (ratio * max_area_ratio < 1.0)] = 0.0
+        ratio = area_a / np.maximum(area_b, 1e-9)
+        gate = ratio > max_area_ratio
+        gate |= ratio * max_area_ratio < 1.0
+        iou[gate] = 0.0
     return iou
 
 

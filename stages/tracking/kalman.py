@@ -17,9 +17,12 @@ velocity) blocks. Trackers keep only those 12 numbers per track, as (T, 3, 4) bl
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _WHWH = np.array([2, 3, 2, 3])  # the size component (w or h) scaling each of cx, cy, w, h
+_SCALARS = (int, float)
 H = np.hstack([np.eye(4), np.zeros((4, 4))])  # (4, 8) measurement matrix
 
 
@@ -153,13 +156,14 @@ class BoxKalman:
     def predict_blocks(self, mean: np.ndarray, var: np.ndarray, dt: float | np.ndarray = 1.0
                        ) -> np.ndarray:
         """`predict` on (T, 8) means (in place) and (T, 3, 4) covariance blocks (returned)."""
-        s = mean[:, _WHWH]
+        s = mean.take(_WHWH, 1)  # `take`: a third of the time of `mean[:, _WHWH]` on small arrays
         np.maximum(s, 1.0, out=s)
         s *= s  # (T, 4) squared box size scaling each of cx, cy, w, h
-        if isinstance(dt, int | float) or np.ndim(dt) == 0:  # one step for all: one (3, 3) matrix
+        if isinstance(dt, _SCALARS) or np.ndim(dt) == 0:  # one step for all: one (3, 3) matrix
             d = float(dt)  # type: ignore[arg-type]
             M, q = self._step(d)
-            mean[:, :4] += d * mean[:, 4:]
+            pos = mean[:, :4]
+            pos += mean[:, 4:] if d == 1.0 else d * mean[:, 4:]  # 1.0 * v is v: skip the product
             var = M @ var  # (T, 3, 4)
             var += q * s[:, None, :]
             return var
@@ -188,8 +192,8 @@ class BoxKalman:
         Per component: S = pp + r, gains kp = pp / S, kv = pv / S, then
         pp' = pp (1 - kp), pv' = pv (1 - kp), vv' = vv - kv pv.
         """
-        n = len(mean)  # mean must be C-contiguous (as fancy indexing returns): written via reshape
-        r = mean[:, _WHWH]
+        n = len(mean)  # mean must be C-contiguous (as `take` returns): written via a reshaped view
+        r = mean.take(_WHWH, 1)
         np.maximum(r, 1.0, out=r)
         r *= r
         r *= self.std_meas**2  # (T, 4) measurement variance
@@ -198,9 +202,14 @@ class BoxKalman:
         inv_s = 1.0 / (var[:, 0] + r)  # (T, 4) inverse innovation variance
         k = var[:, :2] * inv_s[:, None]  # (T, 2, 4) gains [kp | kv]
         y = z - mean[:, :4]  # (T, 4) innovation
-        mean.reshape(n, 2, 4)[:] += k * y[:, None]
-        var[:, 2] -= k[:, 1] * var[:, 1]
-        var[:, :2] *= 1.0 - k[:, :1]
+        # in-place updates on views (`x = a[...]; x -= ...`), not `a[...] -= ...`, which copies the
+        # result back onto itself
+        mean_pv = mean.reshape(n, 2, 4)
+        mean_pv += k * y[:, None]
+        vv = var[:, 2]
+        vv -= k[:, 1] * var[:, 1]
+        pp_pv = var[:, :2]
+        pp_pv *= 1.0 - k[:, :1]
 
 
 def block_cov(cov: np.ndarray) -> np.ndarray:
@@ -236,7 +245,13 @@ def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
 
 def cxcywh_to_xyxy(c: np.ndarray, grow: float = 0.0) -> np.ndarray:
     """(N, >=4) cx, cy, w, h -> (N, 4) x1, y1, x2, y2, each side moved out by `grow` x the size."""
-    if not grow:
-        return c[:, :4] @ _TO_XYXY
+    return c[:, :4] @ (_grown_to_xyxy(grow) if grow else _TO_XYXY)
+
+
+@functools.lru_cache(maxsize=8)
+def _grown_to_xyxy(grow: float) -> np.ndarray:
+    """`_TO_XYXY` with each side moved out by `grow` x the size (cached: built once per value)."""
     g = 0.5 + grow
-    return c[:, :4] @ np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-g, 0, g, 0], [0, -g, 0, g]])
+    M = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-g, 0, g, 0], [0, -g, 0, g]])
+    M.flags.writeable = False
+    return M
