@@ -59,8 +59,8 @@ class TrackTable:
         if not len(self):
             return
         mean = self.mean
-        size_vel = mean[:, 6:8]
-        size_vel[self.since != 0] = 0.0  # boolean assignment: ~1 µs less than multiplying by the mask
+        size_vel = mean[:, 6:8]  # zeroed where unmatched (copyto: ~1 µs less than `*= mask`)
+        np.copyto(size_vel, 0.0, where=(self.since != 0)[:, None])
         self.var = self.kalman.predict_blocks(mean, self.var, dt)
         size = mean[:, 2:4]
         np.maximum(size, 1.0, out=size)
