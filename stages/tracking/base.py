@@ -118,16 +118,14 @@ class MotionTracker:
 
         # remove before spawning: tentative tracks die on their first miss, confirmed ones after
         # lost_frames (tracks confirmed just now were matched, so `since` is 0 for them)
-        dead = t.since > 0
-        dead &= tentative
-        dead |= t.since > self.lost_frames
+        dead = t.since > np.where(tentative, 0.0, float(self.lost_frames))
         self._ended += t.remove(dead)
 
         free = scores >= self.new_track_score
         free[di] = False
         rows = free.nonzero()[0]
         if len(rows):
-            new = t.spawn(cxcywh[rows], frame_index)
+            new = t.spawn(cxcywh.take(rows, 0), frame_index)
             if first or self.min_hits <= 1:
                 self._confirm(np.arange(len(t)) >= new[0])
                 out[rows] = t.id[new]
