@@ -100,8 +100,8 @@ class MotionTracker:
         t = self.tracks
         self._compensate(image)
         t.predict(dt)
-        n = len(detections)
         boxes = detections.xyxy  # (N, 4) float32
+        n = len(boxes)
         scores = detections.score
         self._cxcywh = cxcywh = xyxy_to_cxcywh(boxes)  # (N, 4) float64, for subclasses too
         ti, di = self._associate(boxes, scores) if n and len(t) else (_EMPTY, _EMPTY)

@@ -239,8 +239,9 @@ class BoxKalman:
         pos += vel if d == 1.0 else d * vel  # 1.0 * v is v: skip the product
         blocks = x[2:].reshape(3, -1)  # (3, 4T) view: one (3, 3) @ (3, 4T) product for all tracks
         blocks[:] = M @ blocks  # (faster than matmul's out=, which copies the overlapping input)
-        x[2] += q[0, 0] * s  # the pos-vel block has no process noise
-        x[4] += q[2, 0] * s
+        q_pos, _, q_vel = q.ravel().tolist()  # the pos-vel block has no process noise
+        x[2] += q_pos * s
+        x[4] += q_vel * s
 
     def update_state(self, x: np.ndarray, z: np.ndarray, score: np.ndarray | None = None) -> None:
         """`update_blocks` on a (5, 4, M) state (in place) with (M, 4) cxcywh measurements."""
