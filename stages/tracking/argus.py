@@ -103,8 +103,9 @@ class ArgusTracker(ByteTracker):
         self.sot.remember(fmap, ids[sure], out.xyxy[sure])
         t = self.tracks
         missed = np.flatnonzero((t.id >= 0) & (t.since > 0))
+        predicted = t.xyxy()
         found = [(row, hit) for row in missed.tolist()
-                 if (hit := self.sot.locate(fmap, int(t.id[row]), t.xyxy()[row])) is not None]
+                 if (hit := self.sot.locate(fmap, int(t.id[row]), predicted[row])) is not None]
         if not found:
             return out
         rows = np.array([r for r, _ in found])
@@ -152,10 +153,12 @@ class ArgusTracker(ByteTracker):
     def _extra_stages(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
                       confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
         """4. lost tracks vs confident boxes left, with buffered IoU."""
-        since = self.tracks.since
-        if not self.recover_buffer or since.max() <= self._dt + 1e-9:
+        if not self.recover_buffer:
             return
-        lost = confirmed & free_t & (since > self._dt + 1e-9)
+        lost = self.tracks.since > self._dt + 1e-9
+        if not np.count_nonzero(lost):  # no track lost before this frame
+            return
+        lost &= confirmed & free_t
         cand = high & free_d
         if np.count_nonzero(lost) and np.count_nonzero(cand):
             g = self.recover_buffer

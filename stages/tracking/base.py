@@ -101,33 +101,32 @@ class MotionTracker:
         t = self.tracks
         self._compensate(image)
         t.predict(dt)
-        n = len(detections)
         boxes = detections.xyxy  # (N, 4) float32
+        n = len(boxes)
         scores = detections.score
         self._cxcywh = cxcywh = xyxy_to_cxcywh(boxes)  # (N, 4) float64, for subclasses too
         ti, di = self._associate(boxes, scores) if n and len(t) else (_EMPTY, _EMPTY)
-        t.correct(ti, cxcywh[di], scores[di] if t.kalman.score_scaled else None, frame_index)
+        t.correct(ti, cxcywh.take(di, 0), scores.take(di) if t.kalman.score_scaled else None, frame_index)
 
         first = self._calls == 0 and self.confirm_first_frame
         self._calls += 1
         tentative = t.id < 0
         if np.count_nonzero(tentative):
             self._confirm(t.hits >= self.min_hits)
-        out = np.full(n, -1, np.int64)
-        out[di] = t.id[ti]
+        out = np.empty(n, np.int64)  # empty + fill: half the time of np.full for small arrays
+        out.fill(-1)
+        out[di] = t.id.take(ti)
 
         # remove before spawning: tentative tracks die on their first miss, confirmed ones after
         # lost_frames (tracks confirmed just now were matched, so `since` is 0 for them)
-        dead = t.since > 0
-        dead &= tentative
-        dead |= t.since > self.lost_frames
+        dead = t.since > np.where(tentative, 0.0, float(self.lost_frames))
         self._ended += t.remove(dead)
 
         free = scores >= self.new_track_score
         free[di] = False
         rows = free.nonzero()[0]
         if len(rows):
-            new = t.spawn(cxcywh[rows], frame_index)
+            new = t.spawn(cxcywh.take(rows, 0), frame_index)
             if first or self.min_hits <= 1:
                 self._confirm(np.arange(len(t)) >= new[0])
                 out[rows] = t.id[new]
@@ -165,10 +164,16 @@ def _with_track_id(detections: Detections, track_id: np.ndarray) -> Detections:
     """`detections.with_columns(track_id=...)` without re-validating the untouched columns.
 
     `track_id` is built here as (N,) int64, so the result is valid by construction; skipping
-    `__post_init__` saves most of the per-frame overhead of small frames.
+    `__post_init__` saves most of the per-frame overhead of small frames. The columns are copied
+    through their slot descriptors (1.1 µs against 2.0 µs for `object.__setattr__` by name).
     """
     out = object.__new__(Detections)
-    for name in Detections.__slots__:
-        object.__setattr__(out, name, getattr(detections, name))
-    object.__setattr__(out, "track_id", track_id)
+    for column in _KEPT_COLUMNS:
+        column.__set__(out, column.__get__(detections))
+    _TRACK_ID.__set__(out, track_id)
     return out
+
+
+# slot descriptors of Detections: every column but track_id, and track_id
+_KEPT_COLUMNS = tuple(Detections.__dict__[name] for name in Detections.__slots__ if name != "track_id")
+_TRACK_ID = Detections.__dict__["track_id"]

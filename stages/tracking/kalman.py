@@ -13,13 +13,18 @@ different box components, so each (T, 8, 8) covariance stays four independent 2x
 velocity) blocks. Trackers keep only those 12 numbers per track, as (T, 3, 4) blocks
 (pos-pos, pos-vel, vel-vel), and update them in closed form (scalar innovations, no inverse);
 `predict` / `update` accept full (T, 8, 8) covariances too (the filterpy parity test uses them).
+`TrackTable` stores means and blocks together component-major, (5, 4, T), and uses the
+`*_state` methods (same arithmetic, contiguous rows).
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _WHWH = np.array([2, 3, 2, 3])  # the size component (w or h) scaling each of cx, cy, w, h
+_SCALARS = (int, float)
 H = np.hstack([np.eye(4), np.zeros((4, 4))])  # (4, 8) measurement matrix
 
 
@@ -153,13 +158,14 @@ class BoxKalman:
     def predict_blocks(self, mean: np.ndarray, var: np.ndarray, dt: float | np.ndarray = 1.0
                        ) -> np.ndarray:
         """`predict` on (T, 8) means (in place) and (T, 3, 4) covariance blocks (returned)."""
-        s = mean[:, _WHWH]
+        s = mean.take(_WHWH, 1)  # `take`: a third of the time of `mean[:, _WHWH]` on small arrays
         np.maximum(s, 1.0, out=s)
         s *= s  # (T, 4) squared box size scaling each of cx, cy, w, h
-        if isinstance(dt, int | float) or np.ndim(dt) == 0:  # one step for all: one (3, 3) matrix
+        if isinstance(dt, _SCALARS) or np.ndim(dt) == 0:  # one step for all: one (3, 3) matrix
             d = float(dt)  # type: ignore[arg-type]
             M, q = self._step(d)
-            mean[:, :4] += d * mean[:, 4:]
+            pos = mean[:, :4]
+            pos += mean[:, 4:] if d == 1.0 else d * mean[:, 4:]  # 1.0 * v is v: skip the product
             var = M @ var  # (T, 3, 4)
             var += q * s[:, None, :]
             return var
@@ -188,8 +194,8 @@ class BoxKalman:
         Per component: S = pp + r, gains kp = pp / S, kv = pv / S, then
         pp' = pp (1 - kp), pv' = pv (1 - kp), vv' = vv - kv pv.
         """
-        n = len(mean)  # mean must be C-contiguous (as fancy indexing returns): written via reshape
-        r = mean[:, _WHWH]
+        n = len(mean)  # mean must be C-contiguous (as `take` returns): written via a reshaped view
+        r = mean.take(_WHWH, 1)
         np.maximum(r, 1.0, out=r)
         r *= r
         r *= self.std_meas**2  # (T, 4) measurement variance
@@ -198,9 +204,70 @@ class BoxKalman:
         inv_s = 1.0 / (var[:, 0] + r)  # (T, 4) inverse innovation variance
         k = var[:, :2] * inv_s[:, None]  # (T, 2, 4) gains [kp | kv]
         y = z - mean[:, :4]  # (T, 4) innovation
-        mean.reshape(n, 2, 4)[:] += k * y[:, None]
-        var[:, 2] -= k[:, 1] * var[:, 1]
-        var[:, :2] *= 1.0 - k[:, :1]
+        # in-place updates on views (`x = a[...]; x -= ...`), not `a[...] -= ...`, which copies the
+        # result back onto itself
+        mean_pv = mean.reshape(n, 2, 4)
+        mean_pv += k * y[:, None]
+        vv = var[:, 2]
+        vv -= k[:, 1] * var[:, 1]
+        pp_pv = var[:, :2]
+        pp_pv *= 1.0 - k[:, :1]
+
+    # -- component-major state (what `TrackTable` keeps): (5, 4, T) --------------------------
+    # Rows pos, vel, pp, pv, vv; each a contiguous (4, T) array over cx, cy, w, h and tracks.
+    # The same arithmetic as the *_blocks methods, in the same order (bit-identical results),
+    # but every step is a ufunc on whole contiguous rows, and the covariance transition is one
+    # (3, 3) @ (3, 4T) product. numpy's per-call cost is higher on strided columns: on the 5-10
+    # tracks of a typical frame, moving `TrackTable` to this layout took the tracker from 96 to
+    # 91.5 µs per frame on the MOT benchmark (predict + correct alone: ~0.6x their time).
+
+    def initiate_state(self, z: np.ndarray) -> np.ndarray:
+        """(5, 4, N) state of new tracks from (N, 4) cxcywh measurements (see `initiate_blocks`)."""
+        n = len(z)
+        x = np.zeros((5, 4, n))
+        x[0] = z.T
+        wh = np.maximum(x[0, 2:4], 1.0)  # (2, N) w, h
+        wh *= wh
+        x[2].reshape(2, 2, n)[:] = (2 * self.std_pos) ** 2 * wh  # pos-pos of (cx, cy), (w, h)
+        x[4].reshape(2, 2, n)[:] = (10 * self.std_vel) ** 2 * wh  # vel-vel
+        return x
+
+    def predict_state(self, x: np.ndarray, dt: float) -> None:
+        """`predict_blocks` on a (5, 4, T) state, in place, for one step of `dt` frames for all."""
+        pos, vel = x[0], x[1]
+        s = pos.take(_WHWH, 0)
+        np.maximum(s, 1.0, out=s)
+        s *= s  # (4, T) squared box size scaling each of cx, cy, w, h
+        d = float(dt)
+        M, q = self._step(d)
+        pos += vel if d == 1.0 else d * vel  # 1.0 * v is v: skip the product
+        blocks = x[2:].reshape(3, -1)  # (3, 4T) view: one (3, 3) @ (3, 4T) product for all tracks
+        # assigned back (matmul's out= copies the overlapping input first and is slower); np.dot:
+        # ~0.3 µs less call overhead than `@`
+        blocks[:] = np.dot(M, blocks)
+        q_pos, _, q_vel = q.ravel().tolist()  # the pos-vel block has no process noise
+        x[2] += q_pos * s
+        x[4] += q_vel * s
+
+    def update_state(self, x: np.ndarray, z: np.ndarray, score: np.ndarray | None = None) -> None:
+        """`update_blocks` on a (5, 4, M) state (in place) with (M, 4) cxcywh measurements."""
+        pos, vel, pp, pv, vv = x  # (4, M) views
+        r = pos.take(_WHWH, 0)
+        np.maximum(r, 1.0, out=r)
+        r *= r
+        r *= self.std_meas**2  # (4, M) measurement variance
+        if self.score_scaled and score is not None:
+            r *= np.clip(1.0 - score, 0.05, 1.0) * 2.0
+        inv_s = 1.0 / (pp + r)  # inverse innovation variance
+        kp = pp * inv_s  # gains
+        kv = pv * inv_s
+        y = z.T - pos  # innovation
+        pos += kp * y
+        vel += kv * y
+        vv -= kv * pv
+        f = 1.0 - kp
+        pp *= f
+        pv *= f
 
 
 def block_cov(cov: np.ndarray) -> np.ndarray:
@@ -224,19 +291,26 @@ def _set_blocks(cov: np.ndarray, var: np.ndarray) -> None:
     flat[:, 36:72:9] = var[:, 2]
 
 
-# Box conversions as one small matrix product each (fewer numpy calls than slicing).
+# Box conversions as one small matrix product each (fewer numpy calls than slicing); `np.dot`
+# rather than `@`: the same BLAS product with ~0.3 µs less call overhead on these tiny arrays.
 _TO_CXCYWH = np.array([[0.5, 0, -1, 0], [0, 0.5, 0, -1], [0.5, 0, 1, 0], [0, 0.5, 0, 1]])
 _TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]])
 
 
 def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
     """(N, 4) x1, y1, x2, y2 -> (N, 4) cx, cy, w, h (float64)."""
-    return np.asarray(xyxy) @ _TO_CXCYWH  # float64 result whatever the input float type
+    return np.dot(xyxy, _TO_CXCYWH)  # float64 result whatever the input float type
 
 
 def cxcywh_to_xyxy(c: np.ndarray, grow: float = 0.0) -> np.ndarray:
     """(N, >=4) cx, cy, w, h -> (N, 4) x1, y1, x2, y2, each side moved out by `grow` x the size."""
-    if not grow:
-        return c[:, :4] @ _TO_XYXY
+    return np.dot(c[:, :4], _grown_to_xyxy(grow) if grow else _TO_XYXY)
+
+
+@functools.lru_cache(maxsize=8)
+def _grown_to_xyxy(grow: float) -> np.ndarray:
+    """`_TO_XYXY` with each side moved out by `grow` x the size (cached: built once per value)."""
     g = 0.5 + grow
-    return c[:, :4] @ np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-g, 0, g, 0], [0, -g, 0, g]])
+    M = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-g, 0, g, 0], [0, -g, 0, g]])
+    M.flags.writeable = False
+    return M
