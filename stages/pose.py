@@ -45,6 +45,8 @@ class PoseConfig(StageConfig):
     calib: str | None = Field(None, description="Video file or image folder to calibrate INT8 on when no "
                               "INT8 model was built yet (run.py build does it from the config's sources).")
     threads: int = Field(0, ge=0, description="CPU threads for the runtime (0 = all cores).")
+    cuda_graph: bool = Field(False, description="TensorRT: replay inference as a CUDA graph, re-captured "
+                             "when the input shape changes (fewer kernel launches for small batches).")
 
     @field_validator("model")
     @classmethod
@@ -71,7 +73,7 @@ class PoseStage:
         try:
             path = model_file(request, calib)
             engine = load_engine(path, backend=choice.backend, device=choice.device, threads=config.threads,
-                                 precision=choice.precision)
+                                 precision=choice.precision, cuda_graph=config.cuda_graph)
         except ModelError as exc:
             raise ModelError(f"{what}: {exc}") from None
         self.adapter = YoloAdapter(engine, imgsz=config.imgsz, score_min=config.score_min,
