@@ -1,6 +1,7 @@
 """Which model file each (backend, precision) runs, and building it: one explicit table.
 
-    .pt -> .onnx (fp32) -> .fp16.onnx | .int8-u8s8.onnx (ONNX Runtime and OpenVINO) | .int8-tensorrt.onnx
+    .pt -> .onnx (fp32) -> .fp16.onnx | .int8-u8s8.onnx (ONNX Runtime) | .int8-u8s8-openvino.onnx
+                        | .int8-tensorrt.onnx
                         -> .engine (TensorRT, from the fp32 / fp16 / tensorrt-int8 ONNX)
 
 INT8 needs calibration frames. `run.py build` calibrates on the config's sources or `--calib`
@@ -11,6 +12,7 @@ without re-reading the calibration source; a stage with its own `calib:` builds 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from engines.cache import cache_dir
 from engines.calibration import CalibrationSet, calibration_set
 from engines.export import onnx_for, resolve_weights
 from pipeline.errors import ModelError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +54,12 @@ def _int8(fmt: str) -> Callable[[Request, Calib | None], Path]:
     def build(r: Request, calib: Calib | None) -> Path:
         from engines import quantize
 
-        found = lookup(r, fmt)
-        if found is not None and calib is None:
-            return found
         if calib is None:
-            raise ModelError(f"model {r.model}: {r.backend} int8 needs a calibrated model: run "
-                             f"`python run.py build CONFIG --calib VIDEO_OR_DIR` (or set the stage's calib:)")
+            found = lookup(r, fmt)
+            if found is None:
+                raise ModelError(f"model {r.model}: {r.backend} int8 needs a calibrated model: run "
+                                 f"`python run.py build CONFIG --calib VIDEO_OR_DIR` (or set the stage's calib:)")
+            return found
         src = onnx_for(r.model, r.imgsz)
         path = (quantize.openvino_int8(src, calib()) if fmt == "openvino"
                 else quantize.int8_onnx(src, calib(), fmt))  # type: ignore[arg-type]
@@ -85,14 +89,17 @@ ARTEFACTS: dict[tuple[str, str], Callable[[Request, Calib | None], Path]] = {
     ("onnxruntime", "int8"): _int8("u8s8"),
     ("openvino", "fp32"): _onnx,
     ("openvino", "bf16"): _onnx,
-    ("openvino", "int8"): _int8("u8s8"),  # the same file as ONNX Runtime (NNCF's IR: recall 0.87)
+    ("openvino", "int8"): _int8("u8s8-openvino"),  # see engines.quantize (NNCF's IR: recall 0.87)
     ("torch", "fp32"): _weights,
     ("torch", "fp16"): _weights,
     ("tensorrt", "fp32"): _engine(_onnx),
     ("tensorrt", "fp16"): _engine(_fp16),
     ("tensorrt", "int8"): _engine(_int8("tensorrt")),
 }
-INT8_FORMAT = {"onnxruntime": "u8s8", "openvino": "u8s8", "tensorrt": "tensorrt"}
+INT8_FORMAT = {"onnxruntime": "u8s8", "openvino": "u8s8-openvino", "tensorrt": "tensorrt"}
+# Built by an older Argus, still used (with a warning) until `run.py build` makes the current format.
+LEGACY_FORMAT = {"u8s8-openvino": "u8s8"}
+_warned: set[str] = set()
 
 
 def model_file(request: Request, calib: Calib | None = None) -> Path:
@@ -128,10 +135,18 @@ def lookup(request: Request, fmt: str | None = None) -> Path | None:
     if fmt is None or not _index_path().exists():
         return None
     try:
-        entry = json.loads(_index_path().read_text()).get(_index_key(request, fmt))
+        index = json.loads(_index_path().read_text())
     except (json.JSONDecodeError, OSError):
         return None
-    return Path(entry) if entry and Path(entry).exists() else None
+    for candidate in (fmt, LEGACY_FORMAT.get(fmt)):
+        entry = index.get(_index_key(request, candidate)) if candidate else None
+        if entry and Path(entry).exists():
+            if candidate != fmt and entry not in _warned:
+                _warned.add(entry)
+                log.warning("model %s: running the %s INT8 file of an older build; run `python run.py build` "
+                            "again for the faster %s one", request.model, candidate, fmt)
+            return Path(entry)
+    return None
 
 
 def _record(r: Request, fmt: str, path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from engines.base import Engine
@@ -16,31 +17,41 @@ from pipeline.errors import ModelError
 log = logging.getLogger(__name__)
 
 
-def _onnxruntime(path: Path, precision: str, device: str, threads: int) -> Engine:
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """How to run a model file: precision hint, device, CPU threads, backend-specific switches."""
+
+    precision: str = "fp32"
+    device: str = "cpu"
+    threads: int = 0
+    cuda_graph: bool = False  # TensorRT only
+
+
+def _onnxruntime(path: Path, o: LoadOptions) -> Engine:
     from engines.onnxruntime import OnnxRuntimeEngine
 
-    return OnnxRuntimeEngine(path, threads=threads, device=device)
+    return OnnxRuntimeEngine(path, threads=o.threads, device=o.device)
 
 
-def _openvino(path: Path, precision: str, device: str, threads: int) -> Engine:
+def _openvino(path: Path, o: LoadOptions) -> Engine:
     from engines.openvino import OpenVinoEngine
 
-    return OpenVinoEngine(path, precision=precision, threads=threads, device=device)
+    return OpenVinoEngine(path, precision=o.precision, threads=o.threads, device=o.device)
 
 
-def _torch(path: Path, precision: str, device: str, threads: int) -> Engine:
+def _torch(path: Path, o: LoadOptions) -> Engine:
     from engines.torch import TorchEngine
 
-    return TorchEngine(path, precision=precision, device=device, threads=threads)
+    return TorchEngine(path, precision=o.precision, device=o.device, threads=o.threads)
 
 
-def _tensorrt(path: Path, precision: str, device: str, threads: int) -> Engine:
+def _tensorrt(path: Path, o: LoadOptions) -> Engine:
     from engines.tensorrt import TensorRtEngine
 
-    return TensorRtEngine(path, device=device)
+    return TensorRtEngine(path, device=o.device, cuda_graph=o.cuda_graph)
 
 
-LOADERS: dict[str, Callable[[Path, str, str, int], Engine]] = {
+LOADERS: dict[str, Callable[[Path, LoadOptions], Engine]] = {
     "onnxruntime": _onnxruntime,
     "openvino": _openvino,
     "torch": _torch,
@@ -49,11 +60,12 @@ LOADERS: dict[str, Callable[[Path, str, str, int], Engine]] = {
 
 
 def load_engine(path: Path, *, backend: str = "onnxruntime", device: str = "cpu", threads: int = 0,
-                precision: str = "fp32") -> Engine:
-    """Load the model file `path` on `backend` (precision: the hint for runtimes that take one)."""
+                precision: str = "fp32", cuda_graph: bool = False) -> Engine:
+    """Load the model file `path` on `backend` (precision: the hint for runtimes that take one;
+    cuda_graph: TensorRT replays inference as a CUDA graph per input shape)."""
     loader = LOADERS.get(backend)
     if loader is None:
         raise ModelError(f"unknown backend '{backend}' (one of {', '.join(LOADERS)})")
     if not Path(path).is_file():
         raise ModelError(f"model file not found: {path}")
-    return loader(Path(path), precision, device, threads)
+    return loader(Path(path), LoadOptions(precision, device, threads, cuda_graph))

@@ -3,14 +3,16 @@
 Precision: FP32 or BF16 through `INFERENCE_PRECISION_HINT` (the weights stay FP32 in the file);
 INT8 comes from the model file itself (Q/DQ ONNX or an NNCF-quantised IR), run with the FP32
 hint for the parts left in float. OpenVINO on CPU is fastest with static spatial shapes, so the
-model is compiled once per distinct input (H, W) with a dynamic batch (a camera wall has a
-handful of sizes, while the batcher's batch size varies call to call); each compiled model keeps
-one infer request, reused call after call.
+model is compiled once per distinct input (H, W) and performance hint, with a dynamic batch (a
+camera wall has a handful of sizes, while the batcher's batch size varies call to call); each
+compiled model keeps a pool of infer requests, reused call after call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,12 +21,13 @@ import numpy as np
 from engines.base import TensorSpec
 from pipeline.errors import ModelError
 
-PerformanceHint = Literal["LATENCY", "THROUGHPUT"]
-# Argus precision name -> INFERENCE_PRECISION_HINT value. INT8 lives in the file; its float parts run
-# in OpenVINO's default precision (BF16 on this CPU): on 100 frames of vtest.mp4 + bus/zidane that
-# kept all of FP32's people (recall 1.0) where forcing them to FP32 kept 0.90, for 28.2/25.2 ms/img
-# at batch 1/4 against 26.5/21.0 (640x480, 2 threads). BF16 alone ran slower than FP32 here (45 vs 31).
-PRECISION_HINTS: dict[str, str | None] = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": None}
+PerformanceHint = Literal["AUTO", "LATENCY", "THROUGHPUT"]
+# Argus precision name -> INFERENCE_PRECISION_HINT value. INT8 lives in the file (engines.quantize's
+# "u8s8-openvino"); its float parts (score branch, head, Concat/Split/Add) run in FP32: on 100 frames of
+# vtest.mp4 + bus/zidane that kept recall 1.0, mean OKS 0.995, score MAE 0.011 at 15.5 / 13.3 ms/img
+# (batch 1 / 8), where OpenVINO's default (BF16 on this CPU) gave 0.967, 0.996, 0.012 at 15.7 / 13.6.
+# BF16 alone ran slower than FP32 here (45 vs 31 ms/img).
+PRECISION_HINTS: dict[str, str | None] = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 MAX_COMPILED_SHAPES = 8
 
 
@@ -43,19 +46,48 @@ def _spec(port: Any, dtype: str) -> TensorSpec:
     return TensorSpec(port.get_any_name(), shape, dtype)
 
 
+class _Pool:
+    """One compiled model (one input H, W, dynamic batch) and its idle infer requests."""
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+        self.streams = max(1, int(compiled.get_property("NUM_STREAMS")))
+        self.idle: list[Any] = []
+
+    def take(self) -> Any:
+        return self.idle.pop() if self.idle else self.compiled.create_infer_request()
+
+
+@dataclass(eq=False)
+class Pending:
+    """A submitted batch: its infer requests (one per part of the batch) and the inputs they read."""
+
+    parts: list[tuple[_Pool, Any]]
+    feeds: dict[str, np.ndarray]  # share_inputs=True: kept alive until the requests finish
+    done: bool = False
+
+
 class OpenVinoEngine:
-    """An OpenVINO model behind the `Engine` protocol.
+    """An OpenVINO model behind the `Engine` protocol, with optional asynchronous `submit`/`result`.
+
+    hint "AUTO" compiles up to two models per input size, each on first use: a LATENCY one (one
+    stream, every thread on one request) for synchronous batch-1 calls, and a THROUGHPUT one (one
+    stream per core) for everything else: a synchronous batch of B >= 2 is split into one part per
+    stream, run at once and joined; `submit` starts a request and returns at once, so the caller
+    prepares the next batch (or decodes the previous one) while it runs. On this 2-core CPU (INT8,
+    640x480) two requests in flight on two streams ran 13.5 ms/img against 16-18 for batch-1 calls
+    on the LATENCY model, and batch 8 split in two 12.8 against 14-16 unsplit (same run).
 
     Args:
         path: .onnx or .xml (IR) file.
         precision: "fp32", "bf16", "fp16" or "int8" (int8 needs a quantised file).
         threads: inference threads (0 = OpenVINO's choice).
-        hint: "LATENCY" (one request, all cores on it) or "THROUGHPUT" (several streams).
+        hint: "AUTO" (above), "LATENCY" (one stream only) or "THROUGHPUT" (streams only).
         device: "cpu" (OpenVINO's GPU/NPU plugins are not wired up).
     """
 
     def __init__(self, path: Path, *, precision: str = "fp32", threads: int = 0,
-                 hint: PerformanceHint = "LATENCY", device: str = "cpu") -> None:
+                 hint: PerformanceHint = "AUTO", device: str = "cpu") -> None:
         ov = import_openvino()
         if device != "cpu":
             raise ModelError(f"{path}: backend 'openvino' runs on the CPU here, not {device}")
@@ -70,7 +102,8 @@ class OpenVinoEngine:
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
             detail = lines[-1] if lines else str(exc)
             raise ModelError(f"{path}: not a model OpenVINO can read ({detail})") from None
-        self.config: dict[str, str] = {"PERFORMANCE_HINT": hint}
+        self.hint = hint
+        self.config: dict[str, str] = {}
         if PRECISION_HINTS[precision]:
             self.config["INFERENCE_PRECISION_HINT"] = str(PRECISION_HINTS[precision])
         if threads:
@@ -80,27 +113,66 @@ class OpenVinoEngine:
         self.outputs: dict[str, TensorSpec] = {
             p.get_any_name(): _spec(p, "float32") for p in self.model.outputs}
         self.metadata: dict[str, str] = _metadata(path, self.model)
-        self._compiled: dict[tuple[tuple[int, ...], ...], Any] = {}
+        self._pools: dict[tuple[str, tuple[tuple[int, ...], ...]], _Pool] = {}
 
-    def _request(self, feeds: Mapping[str, np.ndarray]) -> Any:
+    def _pool(self, mode: str, feeds: Mapping[str, np.ndarray]) -> _Pool:
         shapes = tuple((-1, *feeds[name].shape[1:]) for name in self.inputs)  # dynamic batch only
-        request = self._compiled.get(shapes)
-        if request is None:
-            if len(self._compiled) >= MAX_COMPILED_SHAPES:
-                self._compiled.pop(next(iter(self._compiled)))
+        pool = self._pools.get((mode, shapes))
+        if pool is None:
+            if len(self._pools) >= MAX_COMPILED_SHAPES:
+                self._pools.pop(next(iter(self._pools)))
             model = self.model.clone()
             model.reshape(dict(zip(self.inputs, [list(s) for s in shapes], strict=True)))
-            request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
-            self._compiled[shapes] = request
-        return request
+            config = {"PERFORMANCE_HINT": mode, **self.config}
+            pool = self._pools[(mode, shapes)] = _Pool(self.core.compile_model(model, "CPU", config))
+        return pool
+
+    def submit(self, feeds: Mapping[str, np.ndarray], *, split: bool = False) -> Pending:
+        """Start inference on `feeds` and return at once (`split`: one part of the batch per stream)."""
+        arrays = {name: np.ascontiguousarray(feeds[name]) for name in self.inputs}
+        pool = self._pool("LATENCY" if self.hint == "LATENCY" else "THROUGHPUT", arrays)
+        batch = next(iter(arrays.values())).shape[0]
+        bounds = np.linspace(0, batch, min(pool.streams if split else 1, batch) + 1).round().astype(int)
+        pending = Pending([], arrays)
+        for lo, hi in pairwise(bounds):
+            request = pool.take()
+            request.start_async({n: a[lo:hi] for n, a in arrays.items()}, share_inputs=True)
+            pending.parts.append((pool, request))
+        return pending
+
+    def result(self, pending: Pending) -> dict[str, np.ndarray]:
+        """Wait for a submitted batch; its outputs by name (every output, batch axis first)."""
+        if pending.done:
+            raise ModelError("OpenVINO: result() was already taken for this batch")
+        pending.done = True
+        chunks: dict[str, list[np.ndarray]] = {name: [] for name in self.outputs}
+        error: Exception | None = None
+        for pool, request in pending.parts:  # every part is waited for, so no busy request goes back idle
+            try:
+                request.wait()
+                for name in self.outputs:
+                    chunks[name].append(request.get_tensor(name).data.copy())
+            except Exception as exc:  # OpenVINO raises RuntimeError subclasses
+                error = error or exc
+            pool.idle.append(request)
+        if error is not None:
+            raise error
+        return {name: parts[0] if len(parts) == 1 else np.concatenate(parts) for name, parts in chunks.items()}
 
     def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        request = self._request(feeds)
-        request.infer({name: np.ascontiguousarray(feeds[name]) for name in self.inputs}, share_inputs=True)
-        return {name: request.get_tensor(name).data.copy() for name in self.outputs}
+        batch = next(iter(feeds.values())).shape[0]
+        if self.hint == "THROUGHPUT" or (self.hint == "AUTO" and batch > 1):
+            return self.result(self.submit(feeds, split=True))
+        pool = self._pool("LATENCY", feeds)
+        request = pool.take()
+        try:
+            request.infer({name: np.ascontiguousarray(feeds[name]) for name in self.inputs}, share_inputs=True)
+            return {name: request.get_tensor(name).data.copy() for name in self.outputs}
+        finally:
+            pool.idle.append(request)
 
     def close(self) -> None:
-        self._compiled.clear()
+        self._pools.clear()
 
 
 def _metadata(path: Path, model: Any) -> dict[str, str]:

@@ -7,13 +7,22 @@ precision flags): `Runtime.deserialize_cuda_engine`, `num_io_tensors` / `get_ten
 optimisation profile's largest shapes are allocated once; one CUDA stream per engine.
 Imported lazily; `cudaGetDeviceCount()` is checked before any TensorRT object is created
 (without a usable GPU TensorRT logs "CUDA initialization failure" and later segfaults).
+
+`cuda_graph=True` replays `execute_async_v3` as a CUDA graph: for each new set of input shapes it
+runs once normally (TensorRT updates its internal state on a shape change), captures one
+`execute_async_v3` on the engine's own stream (`cudaStreamBeginCapture` / `cudaStreamEndCapture`,
+`cudaGraphInstantiate`), and from then on launches the graph (`cudaGraphLaunch`) while the shapes
+stay the same; a new shape re-captures. The graph fixes the tensor addresses, which never change
+here (buffers are allocated once). An engine that cannot be captured falls back to plain
+`execute_async_v3` with a warning. Host<->device copies stay outside the graph.
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +31,7 @@ import numpy as np
 from engines.base import TensorSpec
 from pipeline.errors import ModelError
 
+log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'argus-pipeline[tensorrt]' (tensorrt-lean and cuda-python)"
 # Every TensorRT runtime call this module makes, per class (a test checks them against the installed
 # tensorrt / tensorrt-lean, so an API removal shows up without a GPU).
@@ -32,6 +42,9 @@ RUNTIME_CALLS: dict[str, tuple[str, ...]] = {
                     "device_memory_size_v2"),
     "IExecutionContext": ("set_input_shape", "get_tensor_shape", "set_tensor_address", "execute_async_v3"),
 }
+# The cuda-python runtime calls behind `cuda_graph=True` (checked against the installed cuda-python).
+GRAPH_CALLS = ("cudaStreamBeginCapture", "cudaStreamEndCapture", "cudaGraphInstantiate", "cudaGraphLaunch",
+               "cudaGraphDestroy", "cudaGraphExecDestroy")
 
 
 def import_tensorrt() -> Any:
@@ -101,16 +114,43 @@ class _Buffer:
         self.runtime.cudaFreeHost(self.host_ptr)
 
 
+class GraphCache:
+    """The executable CUDA graph for the current input shapes: captured on first use, re-captured (the
+    old one destroyed) when the shapes change. `capture` and `destroy` do the CUDA work."""
+
+    def __init__(self, capture: Callable[[], Any], destroy: Callable[[Any], None]) -> None:
+        self._capture, self._destroy = capture, destroy
+        self.key: Hashable | None = None
+        self.graph: Any = None
+        self.captures = 0
+
+    def get(self, key: Hashable) -> Any:
+        """The graph for `key` (the input shapes), capturing it when `key` differs from the last one."""
+        if self.graph is None or key != self.key:
+            self.release()
+            self.graph = self._capture()
+            self.key = key
+            self.captures += 1
+        return self.graph
+
+    def release(self) -> None:
+        """Destroy the current graph, if any."""
+        if self.graph is not None:
+            graph, self.graph, self.key = self.graph, None, None
+            self._destroy(graph)
+
+
 class TensorRtEngine:
     """A serialized TensorRT engine behind the `Engine` protocol.
 
     Args:
         path: the .engine file (built by engines.tensorrt_build for this GPU and TensorRT version).
         device: "cuda:N".
+        cuda_graph: replay inference as a CUDA graph per input shape (see the module docstring).
     """
 
     def __init__(self, path: Path, *, device: str = "cuda:0",
-                 metadata: Mapping[str, str] | None = None) -> None:
+                 metadata: Mapping[str, str] | None = None, cuda_graph: bool = False) -> None:
         index = require_gpu(device)          # before any TensorRT object exists
         trt = import_tensorrt()
         self.cuda = cuda_runtime()
@@ -145,6 +185,49 @@ class TensorRtEngine:
             dtype = np.dtype(self.inputs.get(name, self.outputs.get(name)).dtype)
             self._buffers[name] = _Buffer(self.cuda, int(np.prod(shape)) * dtype.itemsize, dtype)
             self.context.set_tensor_address(name, int(self._buffers[name].device_ptr))
+        self.graphs = GraphCache(self._capture, self._destroy_graph) if cuda_graph else None
+
+    def _execute(self) -> None:
+        if not self.context.execute_async_v3(int(self.stream)):  # TensorRT takes the raw cudaStream_t
+            raise ModelError("TensorRT execute_async_v3 failed")
+
+    def _capture(self) -> Any:
+        """Run once for the new shapes, then capture one execute_async_v3 on the stream into a graph."""
+        cuda, stream = self.cuda, self.stream
+        self._execute()
+        check(cuda.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
+        mode = cuda.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
+        check(cuda.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
+        try:
+            enqueued = self.context.execute_async_v3(int(stream))
+        finally:  # always end the capture, or the stream stays in capture mode
+            err, graph = cuda.cudaStreamEndCapture(stream)
+        if int(err) != 0 or not enqueued:
+            if int(err) == 0:
+                cuda.cudaGraphDestroy(graph)
+            raise ModelError("execute_async_v3 failed while capturing" if int(err) == 0
+                             else f"cudaStreamEndCapture failed: {getattr(err, 'name', err)}")
+        try:
+            return check(cuda.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        finally:
+            cuda.cudaGraphDestroy(graph)  # the executable graph keeps its own copy
+
+    def _destroy_graph(self, graph_exec: Any) -> None:
+        self.cuda.cudaGraphExecDestroy(graph_exec)
+
+    def _run(self, shapes: tuple[tuple[int, ...], ...]) -> None:
+        """Inference on the stream: the CUDA graph for `shapes` when enabled, else execute_async_v3."""
+        if self.graphs is None:
+            self._execute()
+            return
+        try:
+            graph_exec = self.graphs.get(shapes)
+        except ModelError as exc:
+            log.warning("TensorRT: CUDA graph capture failed (%s); running without CUDA graphs", exc)
+            self.graphs = None
+            self._execute()
+            return
+        check(self.cuda.cudaGraphLaunch(graph_exec, self.stream), "cudaGraphLaunch")
 
     def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         cuda, stream = self.cuda, self.stream
@@ -157,8 +240,7 @@ class TensorRtEngine:
             buffer.host[: array.size] = array.astype(buffer.dtype, copy=False).ravel()
             copy = cuda.cudaMemcpyAsync(buffer.device_ptr, buffer.host_ptr, array.nbytes, h2d, stream)
             check(copy, "cudaMemcpyAsync")
-        if not self.context.execute_async_v3(int(stream)):  # TensorRT takes the raw cudaStream_t handle
-            raise ModelError("TensorRT execute_async_v3 failed")
+        self._run(tuple(tuple(feeds[name].shape) for name in self.inputs))
         shapes = {name: tuple(self.context.get_tensor_shape(name)) for name in self.outputs}
         for name, shape in shapes.items():
             buffer = self._buffers[name]
@@ -169,6 +251,8 @@ class TensorRtEngine:
                 for name, shape in shapes.items()}
 
     def close(self) -> None:
+        if getattr(self, "graphs", None) is not None:
+            self.graphs.release()
         for buffer in self._buffers.values():
             buffer.free()
         self._buffers.clear()

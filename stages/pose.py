@@ -53,6 +53,8 @@ class PoseConfig(StageConfig):
                              "people apart and re-identify them); about 0.1 ms per person.")
     feature_maps: bool = Field(False, description="Attach each frame's feature map to the packet for "
                                "later stages (the track stage's single_object tracker needs it).")
+    cuda_graph: bool = Field(False, description="TensorRT: replay inference as a CUDA graph, re-captured "
+                             "when the input shape changes (fewer kernel launches for small batches).")
 
     @field_validator("model")
     @classmethod
@@ -79,7 +81,7 @@ class PoseStage:
         try:
             path = model_file(request, calib)
             engine = load_engine(path, backend=choice.backend, device=choice.device, threads=config.threads,
-                                 precision=choice.precision)
+                                 precision=choice.precision, cuda_graph=config.cuda_graph)
         except ModelError as exc:
             raise ModelError(f"{what}: {exc}") from None
         self.adapter = YoloAdapter(engine, imgsz=config.imgsz, score_min=config.score_min,

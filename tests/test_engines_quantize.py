@@ -14,7 +14,7 @@ from pipeline.errors import ArgusError
 onnx = pytest.importorskip("onnx", reason="quantisation needs the onnx package ([export])")
 from onnx import numpy_helper  # noqa: E402
 
-from engines.quantize import HEAD_PREFIX, int8_onnx  # noqa: E402
+from engines.quantize import HEAD_PREFIX, SCORE_BRANCH_PREFIX, int8_onnx  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,22 @@ def test_engines_quantize_keeps_head_non_conv_nodes_float(model_fp32: Path, cali
     inits = _initializers(model)
     u8 = [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
     assert inits[u8[0].input[2]].dtype == np.uint8  # U8S8: uint8 activations
+
+
+def test_engines_quantize_openvino_format_leaves_conv_outputs_and_score_branch_float(
+        model_fp32: Path, calib: CalibrationSet) -> None:
+    model = onnx.load(str(int8_onnx(model_fp32, calib, "u8s8-openvino")))
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    for conv in convs:  # SiLU follows in float, so OpenVINO fuses Conv + SiLU + the next quantisation
+        assert not any(c.op_type == "QuantizeLinear" for c in consumers.get(conv.output[0], [])), conv.name
+    float_weights = {t.name for t in model.graph.initializer}  # a quantised weight comes out of a DQ node
+    score = [n for n in convs if n.name.startswith(SCORE_BRANCH_PREFIX)]
+    assert score and all(n.input[1] in float_weights for n in score)
+    assert sum(n.input[1] not in float_weights for n in convs) > 50
 
 
 def test_engines_quantize_cache_key_follows_calibration_set(model_fp32: Path, calib: CalibrationSet) -> None:

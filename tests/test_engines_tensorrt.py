@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engines import tensorrt_build
-from engines.tensorrt import RUNTIME_CALLS, gpu_count
+from engines.tensorrt import GRAPH_CALLS, RUNTIME_CALLS, GraphCache, gpu_count
 from pipeline.errors import ModelError
 
 TRT_MODULE = next((m for m in ("tensorrt", "tensorrt_lean") if importlib.util.find_spec(m)), None)
@@ -25,6 +25,38 @@ def test_engines_tensorrt_runtime_calls_exist_in_installed_tensorrt() -> None:
     assert not missing, f"{trt.__name__} {trt.__version__} lacks {missing}"
     assert hasattr(trt, "nptype")
     assert hasattr(trt.TensorIOMode, "INPUT")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cuda") is None, reason="cuda-python not installed ([tensorrt])")
+def test_engines_tensorrt_cuda_graph_calls_exist_in_installed_cuda_python() -> None:
+    from cuda.bindings import runtime  # importing needs no GPU
+
+    assert not [name for name in GRAPH_CALLS if not hasattr(runtime, name)]
+    assert hasattr(runtime.cudaStreamCaptureMode, "cudaStreamCaptureModeThreadLocal")
+
+
+def test_engines_tensorrt_graph_cache_recaptures_only_on_a_new_shape() -> None:
+    captured: list[int] = []
+    destroyed: list[int] = []
+    cache = GraphCache(lambda: captured.append(len(captured)) or captured[-1], destroyed.append)
+    a, b = ((1, 3, 480, 640),), ((4, 3, 480, 640),)
+    assert cache.get(a) == cache.get(a) == 0
+    assert cache.get(b) == 1 and destroyed == [0]
+    assert cache.get(a) == 2 and destroyed == [0, 1]
+    cache.release()
+    cache.release()
+    assert destroyed == [0, 1, 2] and cache.captures == 3
+
+
+def test_engines_tensorrt_graph_cache_failed_capture_keeps_nothing() -> None:
+    def fail() -> None:
+        raise ModelError("not capturable")
+
+    cache = GraphCache(fail, lambda graph: pytest.fail("nothing to destroy"))
+    with pytest.raises(ModelError):
+        cache.get(((1, 3, 32, 32),))
+    assert cache.graph is None and cache.key is None
+    cache.release()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="full tensorrt not installed")
@@ -107,3 +139,22 @@ def test_engines_tensorrt_runs_on_gpu(tmp_path: Path) -> None:
     engine = load_engine(path, backend="tensorrt", device="cuda:0")
     out = engine({"images": np.zeros((2, 3, 480, 640), np.float32)})["output0"]
     assert out.shape == (2, 56, 6300)
+
+
+@pytest.mark.gpu
+def test_engines_tensorrt_cuda_graph_matches_plain_execution() -> None:
+    if not gpu_count()[0]:
+        pytest.skip(f"no usable GPU: {gpu_count()[1]}")
+    if importlib.util.find_spec("tensorrt") is None:
+        pytest.skip("full tensorrt (builder) not installed")
+    from engines.export import onnx_for
+    from engines.loader import load_engine
+
+    path = tensorrt_build.build_engine(onnx_for("yolo11n-pose", 640), imgsz=640)
+    plain = load_engine(path, backend="tensorrt", device="cuda:0")
+    graphed = load_engine(path, backend="tensorrt", device="cuda:0", cuda_graph=True)
+    rng = np.random.default_rng(0)
+    for shape in [(1, 3, 480, 640), (1, 3, 480, 640), (2, 3, 384, 640), (1, 3, 480, 640)]:
+        feeds = {"images": rng.random(shape, dtype=np.float32)}
+        np.testing.assert_allclose(graphed(feeds)["output0"], plain(feeds)["output0"], rtol=1e-3, atol=1e-2)
+    assert graphed.graphs is not None and graphed.graphs.captures == 3  # new shape, new shape, back
