@@ -325,3 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        if _interrupted:  # a signal inside a native import (onnxruntime: "initialization failed")
+            print("interrupted", file=sys.stderr)
+            return 130
+        raise
