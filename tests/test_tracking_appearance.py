@@ -58,8 +58,9 @@ def test_pool_embeddings_follow_letterbox_and_stripes() -> None:
     np.testing.assert_allclose(emb[0], [1, 0, 0, 1], atol=1e-6)
 
 
-def test_argus_reidentifies_a_lost_person_by_appearance() -> None:
-    tracker = ArgusTracker(new_track_score=0.5, lost_frames=5, reid_frames=60)
+@pytest.mark.parametrize("recover_buffer", [0.2, 0.0])  # re-identification does not need recovery on
+def test_argus_reidentifies_a_lost_person_by_appearance(recover_buffer: float) -> None:
+    tracker = ArgusTracker(new_track_score=0.5, lost_frames=5, reid_frames=60, recover_buffer=recover_buffer)
     for f in range(10):
         tracker.update(_dets([[100 + 2 * f, 100, 150 + 2 * f, 220]], [RED]), f)
     first = tracker.update(_dets([[120, 100, 170, 220]], [RED]), 10).track_id[0]

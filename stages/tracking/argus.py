@@ -22,7 +22,7 @@ import numpy as np
 
 from pipeline.types import Detections, FeatureMap
 from stages.tracking.appearance import EmbeddingHead, Gallery, normalize
-from stages.tracking.association import iou_matrix
+from stages.tracking.association import center_distance_gate, iou_matrix
 from stages.tracking.base import EndedTrack
 from stages.tracking.bytetrack import ByteTracker
 from stages.tracking.cmc import CameraMotion, warp_tracks
@@ -75,6 +75,7 @@ class ArgusTracker(ByteTracker):
         self._motion_lost_frames = self.lost_frames
         self._seen_embeddings = False
         self._emb: np.ndarray | None = None  # this frame's detection embeddings, unit length
+        self._cos: tuple[np.ndarray, np.ndarray] | None = None  # this frame's `_track_embeddings`
 
     def update(self, detections: Detections, frame_index: int, dt: float | None = None,
                image: np.ndarray | None = None, feature_map: FeatureMap | None = None) -> Detections:
@@ -83,6 +84,7 @@ class ArgusTracker(ByteTracker):
         emb = detections.embedding if self.appearance else None
         self._emb = None if emb is None or not len(detections) else (
             self.head(emb) if self.head is not None else normalize(emb))
+        self._cos = None
         if emb is not None and not self._seen_embeddings:  # from now on tracks live for re-identification
             self._seen_embeddings = True
             self.lost_frames = max(self._motion_lost_frames, self.reid_frames)
@@ -127,11 +129,14 @@ class ArgusTracker(ByteTracker):
         return ended
 
     def _track_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
-        """(known (T,), (T, N) cosine similarity of every track with every box)."""
-        known, emb = self.gallery.lookup(self.tracks.id)
-        if self._emb is None or not np.count_nonzero(known):
-            return known, np.zeros((len(known), 0))
-        return known, emb @ self._emb.T
+        """(known (T,), (T, N) cosine similarity of every track with every box), computed once per
+        frame (stage 1 and re-identification see the same tracks and boxes)."""
+        if self._cos is None:
+            known, emb = self.gallery.lookup(self.tracks.id)
+            cos = emb @ self._emb.T if self._emb is not None and np.count_nonzero(known) else (
+                np.zeros((len(known), 0)))
+            self._cos = known, cos
+        return self._cos
 
     def _first_stage_similarity(self, iou: np.ndarray) -> np.ndarray:
         """IoU, with pairs whose appearance clearly disagrees set to 0."""
@@ -152,37 +157,31 @@ class ArgusTracker(ByteTracker):
 
     def _extra_stages(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
                       confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
-        """4. lost tracks vs confident boxes left, with buffered IoU."""
-        if not self.recover_buffer:
-            return
+        """4. recovery of lost tracks (buffered IoU); 5. re-identification (appearance)."""
         lost = self.tracks.since > self._dt + 1e-9
-        if not np.count_nonzero(lost):  # no track lost before this frame
+        if not np.count_nonzero(lost):  # no track lost before this frame: nothing to recover
             return
-        lost &= confirmed & free_t
-        cand = high & free_d
+        if self.recover_buffer:
+            self._recover(stage, lost & confirmed & free_t, high & free_d)
+        if self._emb is not None:  # after recovery: only what it left
+            self._reidentify(stage, boxes, lost & confirmed & free_t, high & free_d)
+
+    def _recover(self, stage: Callable[..., None], lost: np.ndarray, cand: np.ndarray) -> None:
+        """Lost tracks vs confident boxes left, with buffered IoU."""
         if np.count_nonzero(lost) and np.count_nonzero(cand):
             g = self.recover_buffer
             sim = iou_matrix(cxcywh_to_xyxy(self.tracks.mean, g), cxcywh_to_xyxy(self._cxcywh, g))
             stage(lost, cand, self.recover_iou, sim)
-        if self._emb is not None:
-            self._reidentify(stage, boxes, high, confirmed, free_t, free_d)
 
-    def _reidentify(self, stage: Callable[..., None], boxes: np.ndarray, high: np.ndarray,
-                    confirmed: np.ndarray, free_t: np.ndarray, free_d: np.ndarray) -> None:
-        """5. tracks lost for a while vs confident boxes left, by appearance within a motion gate."""
-        t = self.tracks
-        lost = confirmed & free_t & (t.since > self._dt + 1e-9)
-        cand = high & free_d
+    def _reidentify(self, stage: Callable[..., None], boxes: np.ndarray, lost: np.ndarray,
+                    cand: np.ndarray) -> None:
+        """Tracks lost for a while vs confident boxes left, by appearance within a motion gate."""
         if not np.count_nonzero(lost) or not np.count_nonzero(cand):
             return
         known, cos = self._track_embeddings()
         if not cos.shape[1]:
             return
-        pred = self._pred
-        diag = np.hypot(pred[:, 2] - pred[:, 0], pred[:, 3] - pred[:, 1])
-        radius = self.reid_radius * diag * (1.0 + t.since / 10.0)
-        centre_t = (pred[:, :2] + pred[:, 2:]) / 2
-        centre_d = (boxes[:, :2] + boxes[:, 2:]) / 2
-        dist = np.hypot(*(centre_t[:, None, :] - centre_d[None, :, :]).transpose(2, 0, 1))
-        sim = np.where(known[:, None] & (dist <= radius[:, None]), cos, 0.0)
+        ratio = self.reid_radius * (1.0 + self.tracks.since / 10.0)  # per track
+        gate = center_distance_gate(self._pred, boxes, ratio)
+        sim = np.where(known[:, None] & gate, cos, 0.0)
         stage(lost, cand, self.reid_similarity, sim)

@@ -122,14 +122,15 @@ def match_masked(sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, min_sim: f
     return _assign_clipped(np.where(valid, 1.0 - sim, limit), limit)
 
 
-def center_distance_gate(pred_xyxy: np.ndarray, det_xyxy: np.ndarray, max_ratio: float) -> np.ndarray:
-    """(N, M) bool: True where the detection centre lies within `max_ratio` times the track's
-    diagonal of the predicted centre (a cheap motion gate)."""
+def center_distance_gate(pred_xyxy: np.ndarray, det_xyxy: np.ndarray, max_ratio: float | np.ndarray
+                         ) -> np.ndarray:
+    """(N, M) bool: True where the detection centre lies within `max_ratio` (one for all, or (N,)
+    per track) times the track's diagonal of the predicted centre (a cheap motion gate)."""
     pc = (pred_xyxy[:, :2] + pred_xyxy[:, 2:]) / 2
     dc = (det_xyxy[:, :2] + det_xyxy[:, 2:]) / 2
     diag = np.hypot(pred_xyxy[:, 2] - pred_xyxy[:, 0], pred_xyxy[:, 3] - pred_xyxy[:, 1])
     dist = np.hypot(pc[:, None, 0] - dc[None, :, 0], pc[:, None, 1] - dc[None, :, 1])
-    return dist <= max_ratio * diag[:, None]
+    return dist <= np.reshape(max_ratio, (-1, 1)) * diag[:, None]
 
 
 def match_iou(track_xyxy: np.ndarray, det_xyxy: np.ndarray, min_iou: float,
