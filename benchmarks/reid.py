@@ -142,8 +142,8 @@ def evaluate(seen: list[_Frame], gaps: tuple[int, ...], head: EmbeddingHead | No
             test = _run(seen, keep, params, fps)
             ms = 1000 * (time.perf_counter() - began) / max(len(seen), 1)
             relinked = sum(1 for track, before, after in hidden
-                           if _id_of(test, reference, before, track) >= 0
-                           and _id_of(test, reference, before, track) == _id_of(test, reference, after, track))
+                           if (kept := _id_of(test, reference, before, track)) >= 0
+                           and kept == _id_of(test, reference, after, track))
             rows[name] = {"relinked": round(relinked / max(len(hidden), 1), 3),
                           "idf1": round(_idf1(reference, test, keep), 4), "track_ms_per_frame": round(ms, 3)}
         result["gaps"][str(gap)] = {"tracks_hidden": len(hidden), "configs": rows}

@@ -97,8 +97,10 @@ class PoseStage:
                                    name=what)
         self._input_name = self.adapter.input.name
         self._output_name = self.adapter.output.name
-        self._feature_name = next(iter(self.adapter.feature_outputs), None)
-        if self._feature_name is None and (config.embeddings or config.feature_maps):
+        feature_name = next(iter(self.adapter.feature_outputs), None)
+        wanted = config.embeddings or config.feature_maps
+        self._feature_name = feature_name if wanted else None  # None: features not used
+        if feature_name is None and wanted:
             log.warning("%s has no feature-map output (an ONNX file not exported by Argus): no appearance "
                         "embeddings, tracking uses motion only", what)
 
@@ -115,12 +117,12 @@ class PoseStage:
             decoded = self.adapter.postprocess(outputs[self._output_name], boxes, sizes)
             for i, (packet, detections) in enumerate(zip(packets, decoded, strict=True)):
                 packet.detections = detections
-                if self._feature_name is not None and (self.config.embeddings or self.config.feature_maps):
-                    self._attach_features(packet, outputs[self._feature_name][i], boxes[i])
+                if self._feature_name is not None:
+                    self._attach_features(packet, self._feature_name, outputs[self._feature_name][i], boxes[i])
         return list(batch)
 
-    def _attach_features(self, packet: Packet, data: np.ndarray, box: Letterbox) -> None:
-        fmap = FeatureMap(data, feature_stride(self._feature_name or ""), box.scale, box.pad_x, box.pad_y)
+    def _attach_features(self, packet: Packet, name: str, data: np.ndarray, box: Letterbox) -> None:
+        fmap = FeatureMap(data, feature_stride(name), box.scale, box.pad_x, box.pad_y)
         if self.config.embeddings:
             packet.detections = packet.detections.with_columns(
                 embedding=pool_embeddings(fmap, packet.detections.xyxy))

@@ -126,16 +126,22 @@ def test_engines_tensorrt_build_checks_gpu_before_tensorrt(monkeypatch: pytest.M
         tensorrt_build.build_engine(Path("x.onnx"), imgsz=640, device="cuda:0")
 
 
-@pytest.mark.gpu
-def test_engines_tensorrt_runs_on_gpu(tmp_path: Path) -> None:
+def _built_pose_engine() -> Path:
+    """The yolo11n-pose TensorRT engine, built (cached) on this GPU; skips without GPU or TensorRT."""
     if not gpu_count()[0]:
         pytest.skip(f"no usable GPU: {gpu_count()[1]}")
     if importlib.util.find_spec("tensorrt") is None:
         pytest.skip("full tensorrt (builder) not installed")
     from engines.export import onnx_for
+
+    return tensorrt_build.build_engine(onnx_for("yolo11n-pose", 640), imgsz=640)
+
+
+@pytest.mark.gpu
+def test_engines_tensorrt_runs_on_gpu(tmp_path: Path) -> None:
     from engines.loader import load_engine
 
-    path = tensorrt_build.build_engine(onnx_for("yolo11n-pose", 640), imgsz=640)
+    path = _built_pose_engine()
     engine = load_engine(path, backend="tensorrt", device="cuda:0")
     out = engine({"images": np.zeros((2, 3, 480, 640), np.float32)})["output0"]
     assert out.shape == (2, 56, 6300)
@@ -143,14 +149,9 @@ def test_engines_tensorrt_runs_on_gpu(tmp_path: Path) -> None:
 
 @pytest.mark.gpu
 def test_engines_tensorrt_cuda_graph_matches_plain_execution() -> None:
-    if not gpu_count()[0]:
-        pytest.skip(f"no usable GPU: {gpu_count()[1]}")
-    if importlib.util.find_spec("tensorrt") is None:
-        pytest.skip("full tensorrt (builder) not installed")
-    from engines.export import onnx_for
     from engines.loader import load_engine
 
-    path = tensorrt_build.build_engine(onnx_for("yolo11n-pose", 640), imgsz=640)
+    path = _built_pose_engine()
     plain = load_engine(path, backend="tensorrt", device="cuda:0")
     graphed = load_engine(path, backend="tensorrt", device="cuda:0", cuda_graph=True)
     rng = np.random.default_rng(0)
