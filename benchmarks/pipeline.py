@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline import Pipeline
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ArgusError
-from pipeline.runner import Runner
+from pipeline.registry import default_registry
 from pipeline.stage import Stage
-from stages.registry import build_stage
 
 log = logging.getLogger("argus.bench")
 
@@ -46,7 +46,7 @@ class _Clock:
 def _warm_up(stages: list[Stage], config: PipelineConfig) -> None:
     """Run the stages on the video's first frames once (ONNX Runtime allocates on first use)."""
     warm = config.model_copy(update={"sources": [config.sources[0].model_copy(update={"max_frames": 4})]})
-    Runner(warm, stages=stages, sinks_enabled=False).run()
+    Pipeline(warm, stages=stages, sinks_enabled=False).run()
     for stage in stages:
         stage.end_source(config.sources[0].id)
 
@@ -55,10 +55,11 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
     """Argus on the first `frames` frames of `video`, outputs off; steady-state FPS and per-stage ms."""
     config = load_config(config_path, overrides, replace={
         "sources": [{"id": "bench", "uri": str(video), "max_frames": frames}]})
-    stages = [build_stage(c) for c in config.stages]
+    stages = [default_registry().build_stage(c) for c in config.stages]
     _warm_up(stages, config)
     clock = _Clock()
-    runner = Runner(config, stages=stages, sinks_enabled=False, on_frames=clock.tick)
+    runner = Pipeline(config, stages=stages, sinks_enabled=False)
+    runner.on_frames = clock.tick
     code = runner.run()
     if code != 0:
         raise ArgusError(f"bench: the Argus run failed (exit {code}): {runner.stats.failed_sources}")

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline import Pipeline
 from pipeline.config import load_config
 from pipeline.errors import ArgusError
-from pipeline.runner import Runner
 
 log = logging.getLogger("argus.bench")
 
@@ -42,7 +42,7 @@ def bench_soak(video: Path, *, minutes: float = 20.0, sources: int = 4, interval
             "sources": [{"id": f"cam{i}", "uri": str(video), "loop": True, "realtime": True}
                         for i in range(sources)],
             "output_dir": out, "runner": {"progress": False}})
-        runner = Runner(config)
+        runner = Pipeline(config)
         thread = threading.Thread(target=runner.run, name="soak-runner")
         samples: list[dict[str, Any]] = []
         start = time.monotonic()
@@ -54,12 +54,12 @@ def bench_soak(video: Path, *, minutes: float = 20.0, sources: int = 4, interval
             frames = runner.stats.frames
             samples.append({"t_s": round(now - start, 1), "rss_mb": round(rss_mb(), 1),
                             "fps": round((frames - last_frames) / max(1e-9, now - last_t), 2),
-                            "frames": frames, "dropped": sum(q.dropped for q in runner.queues.values()),
+                            "frames": frames, "dropped": sum(r.queue.dropped for r in runner.readers.values()),
                             "output_mb": round(sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file())
                                                / 2**20, 1)})
             log.info("soak %s", samples[-1])
             last_frames, last_t = frames, now
-        runner.stop_event.set()
+        runner.stop()
         thread.join(timeout=60)
     steady = [s for s in samples if s["t_s"] >= warmup_s] or samples
     base, end = steady[0]["rss_mb"], steady[-1]["rss_mb"]

@@ -1,7 +1,9 @@
 """Pipeline configuration: YAML -> pydantic v2 models, with one-line `FILE:LINE: key.path: problem` errors.
 
-The stage and sink tables live in `stages.registry`; this module owns the top-level shape,
-`${env:VAR}` interpolation, `--set` overrides and error formatting.
+The stage and sink types come from a `Registry` (filled by plugins); this module owns the
+top-level shape, stage/sink ids, `${env:VAR}` interpolation, `--set` overrides and error formatting.
+`PipelineConfig` is the base model; `config_model_for(registry)` derives the one that validates
+`stages`/`sinks` against the registered types (and gives editors a complete JSON Schema).
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from pipeline.errors import ConfigError
 from pipeline.secrets import mask_secrets
+from pipeline.stage import StageConfig
 from pipeline.yaml_lines import Loc, line_of, load_yaml_with_lines, read_config_text
-from stages.registry import SINK_CONFIGS, STAGE_CONFIGS, SinkConfig, StageConfigUnion
+
+if TYPE_CHECKING:
+    from pipeline.registry import Registry
 
 SourceKind = Literal["auto", "video", "files", "images", "webcam", "rtsp", "demo"]
 
@@ -57,6 +62,8 @@ class RunnerConfig(BaseModel):
     max_wait_ms: float = Field(5.0, ge=0, description="Longest wait to fill a batch once a frame is ready.")
     shutdown_timeout_s: float = Field(10.0, ge=0, description="Time allowed to finish queued frames on stop.")
     progress: bool = Field(True, description="Show a progress bar on the terminal.")
+    max_stage_errors: int = Field(50, ge=1, description="End the run (exit 1) after a stage failed on this "
+                                  "many consecutive batches; fewer failures are logged, counted and skipped.")
 
 
 class MetricsConfig(BaseModel):
@@ -68,26 +75,21 @@ class MetricsConfig(BaseModel):
     host: str = Field("0.0.0.0", description="Address to listen on.")
 
 
-def _default_stages() -> list[Any]:
-    return [STAGE_CONFIGS["pose"](), STAGE_CONFIGS["track"]()]
-
-
-def _default_sinks() -> list[Any]:
-    return [SINK_CONFIGS["video"](), SINK_CONFIGS["detections"](), SINK_CONFIGS["events"]()]
-
-
 class PipelineConfig(BaseModel):
-    """A whole pipeline: sources -> stages (in order) -> sinks."""
+    """A whole pipeline: sources -> stages (in order) -> sinks.
+
+    Validate through `Registry.config_model()` (or `load_config`): this base class does not know
+    which stage and sink types exist.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     sources: list[SourceConfig] = Field(
         default_factory=lambda: [SourceConfig(id="demo", uri="demo")], min_length=1,
         description="Input streams; each gets its own reader thread and queue.")
-    stages: list[Annotated[StageConfigUnion, Field(discriminator="type")]] = Field(
-        default_factory=_default_stages, description="Processing stages, run in this order.")
-    sinks: list[Annotated[SinkConfig, Field(discriminator="type")]] = Field(
-        default_factory=_default_sinks, description="Outputs; paths are relative to `output_dir`.")
+    stages: list[StageConfig] = Field(default_factory=list, description="Processing stages, run in this order.")
+    sinks: list[StageConfig] = Field(default_factory=list, description="Outputs; paths are relative to "
+                                     "`output_dir`.")
     output_dir: str = Field("out", description="Folder for every sink's output.")
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     metrics: MetricsConfig | None = Field(None, description="Serve Prometheus metrics (e.g. {port: 9400}); "
@@ -95,14 +97,11 @@ class PipelineConfig(BaseModel):
 
     @field_validator("stages")
     @classmethod
-    def _feature_maps_available(cls, stages: list[Any]) -> list[Any]:
-        maps_from = None
+    def _stage_order(cls, stages: list[StageConfig]) -> list[StageConfig]:
         for i, stage in enumerate(stages):
-            if getattr(stage, "feature_maps", False):
-                maps_from = i
-            if getattr(stage, "single_object", False) and maps_from is None:
-                raise ValueError(f"stages.{i} ({stage.type}): single_object needs feature maps from a model "
-                                 f"stage before it: set feature_maps: true on that pose/detect stage")
+            problem = stage.check_order(stages[:i])
+            if problem:
+                raise ValueError(f"stages.{i} ({getattr(stage, 'type', '?')}): {problem}")
         return stages
 
     @field_validator("sources")
@@ -114,6 +113,66 @@ class PipelineConfig(BaseModel):
                 raise ValueError(f"source id '{source.id}' is used twice")
             seen.add(source.id)
         return sources
+
+    @model_validator(mode="after")
+    def _name_entries(self) -> PipelineConfig:
+        for key in ("stages", "sinks"):
+            assign_ids(getattr(self, key), key)
+        return self
+
+
+def assign_ids(entries: list[StageConfig], key: str) -> None:
+    """Give every entry without an `id` its type (numbered from the second of a type); ids are unique."""
+    taken = {e.id for e in entries if e.id is not None}
+    counts: dict[str, int] = {}
+    for entry in entries:
+        kind = str(getattr(entry, "type", "stage"))
+        counts[kind] = counts.get(kind, 0) + 1
+        if entry.id is None:
+            candidate, n = kind if counts[kind] == 1 else f"{kind}-{counts[kind]}", counts[kind]
+            while candidate in taken:
+                n += 1
+                candidate = f"{kind}-{n}"
+            entry.id = candidate
+            taken.add(candidate)
+    ids = [e.id for e in entries]
+    for entry_id in ids:
+        if ids.count(entry_id) > 1:
+            raise ValueError(f"{key}: id '{entry_id}' is used twice")
+
+
+def config_model_for(registry: Registry) -> type[PipelineConfig]:
+    """The PipelineConfig subclass whose stages/sinks are the registry's types (a discriminated union)."""
+
+    def union(configs: dict[str, type[StageConfig]]) -> Any:
+        models = tuple(dict.fromkeys(configs.values()))  # a model may serve several types (pose/detect)
+        if len(models) == 1:
+            return list[models[0]]  # type: ignore[valid-type]
+        return list[Annotated[Union[models], Field(discriminator="type")]]  # type: ignore[valid-type]  # noqa: UP007
+
+    stage_configs, sink_configs = registry.stage_configs(), registry.sink_configs()
+
+    def default_stages() -> list[Any]:
+        return [stage_configs[t]() for t in registry.default_stages]
+
+    def default_sinks() -> list[Any]:
+        return [sink_configs[t]() for t in registry.default_sinks]
+
+    return create_model(
+        "PipelineConfig", __base__=PipelineConfig, __doc__=PipelineConfig.__doc__,
+        stages=(union(stage_configs), Field(default_factory=default_stages,
+                                            description="Processing stages, run in this order.")),
+        sinks=(union(sink_configs), Field(default_factory=default_sinks,
+                                          description="Outputs; paths are relative to `output_dir`.")),
+    )
+
+
+def _registry(registry: Registry | None) -> Registry:
+    if registry is not None:
+        return registry
+    from pipeline.registry import default_registry
+
+    return default_registry()
 
 
 _ENV = re.compile(r"\$\{([^}]*)\}")
@@ -173,9 +232,10 @@ def apply_override(data: dict[str, Any], assignment: str) -> Loc:
     return loc
 
 
-def _materialise_defaults(data: dict[str, Any], overrides: list[str]) -> None:
+def _materialise_defaults(data: dict[str, Any], overrides: list[str], model: type[PipelineConfig]) -> None:
     """Fill default lists that an override reaches into (e.g. `stages.0.score_min` with no `stages:`)."""
-    defaults = PipelineConfig().model_dump(mode="json", exclude_unset=False)
+    defaults = model().model_dump(mode="json", exclude_unset=False, exclude={"stages": {"__all__": {"id"}},
+                                                                             "sinks": {"__all__": {"id"}}})
     for assignment in overrides:
         top = assignment.split(".", 1)[0].split("=", 1)[0]
         if top in ("stages", "sinks", "sources") and top not in data and "." in assignment.split("=")[0]:
@@ -189,10 +249,10 @@ def _suggest(model: type[BaseModel] | None, key: str) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
+def _model_at(loc: Loc, data: Any, registry: Registry) -> type[BaseModel] | None:
     """The config model class that holds the key at `loc` (used to suggest a valid name)."""
-    lists: dict[str, dict[str, type[BaseModel]] | type[BaseModel]] = {
-        "stages": STAGE_CONFIGS, "sinks": SINK_CONFIGS, "sources": SourceConfig}
+    lists: dict[str, dict[str, type[StageConfig]] | type[BaseModel]] = {
+        "stages": registry.stage_configs(), "sinks": registry.sink_configs(), "sources": SourceConfig}
     if len(loc) == 1:
         return PipelineConfig
     if loc[0] in ("runner", "metrics") and len(loc) == 2:
@@ -207,21 +267,22 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
     return None
 
 
-def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: str) -> str:
+def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: str, registry: Registry) -> str:
     loc: Loc = tuple(err["loc"])
+    stage_configs, sink_configs = registry.stage_configs(), registry.sink_configs()
     # Drop the discriminator tag pydantic inserts after a list index: ('stages', 0, 'pose', 'x').
     clean: list[str | int] = []
     for i, part in enumerate(loc):
         if i > 0 and isinstance(loc[i - 1], int) and loc[i - 2:i - 1] in (("stages",), ("sinks",)) \
-                and part in {**STAGE_CONFIGS, **SINK_CONFIGS}:
+                and part in {**stage_configs, **sink_configs}:
             continue
         clean.append(part)
     loc = tuple(clean)
     kind = err["type"]
     if kind == "extra_forbidden":
-        message = f"unknown key '{loc[-1]}'{_suggest(_model_at(loc, data), str(loc[-1]))}"
+        message = f"unknown key '{loc[-1]}'{_suggest(_model_at(loc, data, registry), str(loc[-1]))}"
     elif kind == "union_tag_invalid":
-        table = STAGE_CONFIGS if loc and loc[0] == "stages" else SINK_CONFIGS
+        table = stage_configs if loc and loc[0] == "stages" else sink_configs
         tag = err.get("input", {}).get("type") if isinstance(err.get("input"), dict) else None
         close = difflib.get_close_matches(str(tag), list(table), n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -242,7 +303,8 @@ def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: s
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None,
-                text: str | None = None, replace: dict[str, Any] | None = None) -> PipelineConfig:
+                text: str | None = None, replace: dict[str, Any] | None = None,
+                registry: Registry | None = None, name: str | None = None) -> PipelineConfig:
     """Read, interpolate, override and validate a pipeline config.
 
     Args:
@@ -250,12 +312,16 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None,
         overrides: `KEY=VALUE` strings applied after the file (`--set`).
         text: YAML text to use instead of reading `path` (tests).
         replace: top-level keys replaced before the overrides (CLI `--source`, `--out`).
+        registry: the stage/sink types (default: the installed plugins').
+        name: how errors name the text (default: the path, else `<default>`).
 
     Raises:
         ConfigError: with one line per problem, each `FILE:LINE: key.path: what is wrong`.
     """
     overrides = overrides or []
-    name = str(path) if path is not None else "<default>"
+    registry = _registry(registry)
+    model = registry.config_model()
+    name = name or (str(path) if path is not None else "<default>")
     if text is None:
         text = read_config_text(path) if path is not None else ""
     data, lines = load_yaml_with_lines(text, name)
@@ -269,12 +335,46 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None,
     for key, value in (replace or {}).items():
         data[key] = value
         lines[(key,)] = 0
-    _materialise_defaults(data, overrides)
+    _materialise_defaults(data, overrides, model)
     for assignment in overrides:
         loc = apply_override(data, assignment)
         lines[loc] = 0
+    return validate_data(data, lines, name, registry)
+
+
+def validate_data(data: Any, lines: dict[Loc, int] | None = None, name: str = "<config>",
+                  registry: Registry | None = None) -> PipelineConfig:
+    """Validate an already-parsed config mapping (the last step of `load_config`).
+
+    Raises:
+        ConfigError: one `NAME:LINE: key.path: problem` line per problem (LINE when `lines` knows it).
+    """
+    registry = _registry(registry)
+    lines = lines or {}
     try:
-        return PipelineConfig.model_validate(data)
+        return registry.config_model().model_validate(data)
     except ValidationError as exc:
-        messages = [_format_error(err, data, lines, name) for err in exc.errors()]
+        messages = [_format_error(err, data, lines, name, registry) for err in exc.errors()]
         raise ConfigError([m.replace(f"{name}:0:", "command line:") for m in messages]) from None
+
+
+def coerce_config(value: PipelineConfig | dict[str, Any] | str, registry: Registry | None = None,
+                  name: str = "<config>") -> PipelineConfig:
+    """A validated config from a config object, a mapping or YAML text (what `Pipeline.apply` takes)."""
+    registry = _registry(registry)
+    if isinstance(value, PipelineConfig):
+        return validate_data(value.model_dump(mode="json", exclude_unset=True), name=name, registry=registry)
+    if isinstance(value, str):
+        return load_config(text=value, registry=registry, name=name)
+    if isinstance(value, dict):
+        return validate_data(interpolate_config(value, name), name=name, registry=registry)
+    raise TypeError(f"expected a PipelineConfig, a dict or YAML text, got {type(value).__name__}")
+
+
+def interpolate_config(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """`${env:VAR}` filled in a config mapping; unset variables raise ConfigError."""
+    errors: list[tuple[Loc, str]] = []
+    data = interpolate_env(data, errors=errors)
+    if errors:
+        raise ConfigError([f"{name}: {'.'.join(map(str, loc))}: {msg}" for loc, msg in errors])
+    return data

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from pipeline.config import PipelineConfig, RunnerConfig, SourceConfig
-from stages.registry import SINK_CONFIGS, STAGE_CONFIGS
+from pipeline.config import RunnerConfig, SourceConfig
+from pipeline.registry import Registry, default_registry
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 
@@ -29,15 +29,18 @@ def _table(title: str, model: type[BaseModel], skip: tuple[str, ...] = ()) -> li
     return [*lines, ""]
 
 
-def config_reference() -> str:
+def config_reference(registry: Registry | None = None) -> str:
     """Every config key with its default and meaning, as Markdown tables."""
-    lines = _table("Top level", PipelineConfig) + _table("`sources[]`", SourceConfig) + _table("`runner`", RunnerConfig)
+    registry = registry or default_registry()
+    stage_configs, sink_configs = registry.stage_configs(), registry.sink_configs()
+    lines = (_table("Top level", registry.config_model()) + _table("`sources[]`", SourceConfig)
+             + _table("`runner`", RunnerConfig))
     seen: set[type[BaseModel]] = set()
-    for model in STAGE_CONFIGS.values():
+    for model in stage_configs.values():
         if model not in seen:
             seen.add(model)
-            aliases = [k for k, m in STAGE_CONFIGS.items() if m is model]
+            aliases = [k for k, m in stage_configs.items() if m is model]
             lines += _table("stage `type: " + " | ".join(aliases) + "`", model, ("type",))
-    for kind, model in SINK_CONFIGS.items():
+    for kind, model in sink_configs.items():
         lines += _table(f"sink `type: {kind}`", model, ("type",))
     return "\n".join(lines).rstrip() + "\n"

@@ -14,9 +14,10 @@ from pipeline.types import Frame
 
 
 class FrameQueue:
-    """Items from one source, in order. `notify` is shared by all queues so the batcher wakes on any put."""
+    """Items from one source, in order. `notify` is shared by all queues: every put sets it, so the
+    batcher, which clears it before scanning, never sleeps through an item put during its scan."""
 
-    def __init__(self, maxsize: int, *, drop_oldest: bool, notify: threading.Condition) -> None:
+    def __init__(self, maxsize: int, *, drop_oldest: bool, notify: threading.Event) -> None:
         self.maxsize, self.drop_oldest, self.notify = maxsize, drop_oldest, notify
         self._items: deque[Any] = deque()
         self._lock = threading.Condition()
@@ -37,8 +38,7 @@ class FrameQueue:
                         return False
             self._items.append(item)
             self.frames += is_frame
-        with self.notify:
-            self.notify.notify()
+        self.notify.set()
         return True
 
     def _drop_oldest_frame(self) -> None:

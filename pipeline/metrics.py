@@ -2,7 +2,7 @@
 
 Stage latency is a histogram observed per model call; everything else (frames, FPS, queue depth,
 drops, reconnects, outbox size) is read from the runner when Prometheus scrapes, so the hot
-path pays nothing for it. Labels are source ids and stage/sink names, never URLs.
+path pays nothing for it. Labels are source ids and stage/sink ids, never URLs.
 """
 
 from __future__ import annotations
@@ -15,21 +15,24 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pipeline.errors import ConfigError
+
 if TYPE_CHECKING:
-    from pipeline.runner import Runner
+    from pipeline.config import MetricsConfig
+    from pipeline.pipeline import Pipeline
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
 
 
-class _RunnerCollector(Collector):
-    """Reads the runner's counters at scrape time."""
+class _PipelineCollector(Collector):
+    """Reads the pipeline's counters at scrape time."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
         self.started = time.monotonic()
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        stats = self.runner.stats
+        stats = self.pipeline.stats
         frames = CounterMetricFamily("argus_frames", "Frames processed", labels=["source"])
         for source_id, count in list(stats.frames_per_source.items()):
             frames.add_metric([source_id], count)
@@ -38,9 +41,9 @@ class _RunnerCollector(Collector):
         yield GaugeMetricFamily("argus_fps", "Frames per second since the run started", value=stats.frames / elapsed)
         depth = GaugeMetricFamily("argus_queue_depth", "Frames waiting in a source's queue", labels=["source"])
         dropped = CounterMetricFamily("argus_dropped_frames", "Frames dropped by live sources", labels=["source"])
-        for source_id, queue in self.runner.queues.items():
-            depth.add_metric([source_id], queue.frames)
-            dropped.add_metric([source_id], queue.dropped)
+        for source_id, reader in list(self.pipeline.readers.items()):
+            depth.add_metric([source_id], reader.queue.frames)
+            dropped.add_metric([source_id], reader.queue.dropped)
         yield depth
         yield dropped
         reconnects = CounterMetricFamily("argus_reconnects", "Live stream reconnections", labels=["source"])
@@ -48,22 +51,33 @@ class _RunnerCollector(Collector):
             reconnects.add_metric([source_id], count)
         yield reconnects
         outbox = GaugeMetricFamily("argus_outbox_events", "Events waiting for delivery", labels=["sink"])
-        for sink in self.runner.sinks:
-            size = getattr(sink, "outbox_size", None)
+        for slot in list(self.pipeline.worker.sinks.slots):
+            size = getattr(slot.sink, "outbox_size", None)
             if size is not None:
-                outbox.add_metric([sink.name], float(size))
+                outbox.add_metric([slot.id], float(size))
         yield outbox
 
 
 class Metrics:
-    """A registry for one runner, optionally served over HTTP."""
+    """A registry for one pipeline, optionally served over HTTP."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         self.registry = CollectorRegistry()
         self.stage_latency = Histogram("argus_stage_latency_seconds", "Wall time of one stage call (a batch)",
                                        ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(_RunnerCollector(runner))
+        self.registry.register(_PipelineCollector(pipeline))
         self._server = None
+
+    def observe(self, stage_id: str, seconds: float) -> None:
+        self.stage_latency.labels(stage_id).observe(seconds)
+
+    def serve_config(self, config: MetricsConfig) -> None:
+        """Serve on the configured address; a port in use is a one-line ConfigError."""
+        try:
+            self.serve(config.port, config.host)
+        except OSError as exc:
+            raise ConfigError([f"metrics.port: cannot listen on {config.host}:{config.port}: "
+                               f"{exc.strerror or exc}"]) from None
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:
         """Start the /metrics HTTP endpoint in a daemon thread."""

@@ -47,4 +47,8 @@ def print_summary(stats: RunStats, output_dir: str) -> None:
         console.print(f"  sink {sink}: {waiting} events waiting in its outbox (delivered on the next run)")
     for source_id, error in stats.failed_sources.items():
         console.print(f"  [red]{source_id}: {error}[/red]")
+    for stage_id, count in stats.stage_errors.items():
+        console.print(f"  [red]stage {stage_id}: failed on {count} batch(es); those frames went on without it[/red]")
+    for sink_id, error in stats.failed_sinks.items():
+        console.print(f"  [red]sink {sink_id}: closed after an error: {error}[/red]")
     console.print(f"outputs in {output_dir}/")

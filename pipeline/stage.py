@@ -1,28 +1,48 @@
-"""The interface every processing stage implements, and the base of every stage config."""
+"""The interface every processing stage implements, and the base of every stage and sink config."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.types import Event, Packet
 
 
 class StageConfig(BaseModel):
-    """Base of every stage's config model: unknown keys are errors."""
+    """Base of every stage's and sink's config model: unknown keys are errors.
+
+    `id` names the stage (or sink) across config versions: hot reload matches old and new
+    entries by it. Left out, it defaults to the `type`, numbered from the second of a type on
+    (`pose`, `pose-2`).
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Name used to match this entry "
+                           "across config versions (hot reload), in stats and in logs; default: its type, "
+                           "numbered when a type repeats.")
+
+    def check_order(self, earlier: Sequence[StageConfig]) -> str | None:
+        """A problem with this stage given the stages before it (e.g. a missing input), or None."""
+        return None
 
 
 @runtime_checkable
 class Stage(Protocol):
-    """A step of the pipeline. Stages never start threads; the runner calls them in config order.
+    """A step of the pipeline. Stages never start threads; the pipeline calls them in config order,
+    from one worker thread.
 
     `process` receives a batch of packets (frames from one or several sources) and returns them,
     usually the same objects with `detections` / `events` filled. Per-source state is keyed by
-    `packet.frame.source_id`.
+    `packet.frame.source_id`. An exception is contained: the batch goes on without this stage.
+
+    Optional hooks, found by name:
+      - `reconfigure(config) -> bool`: take a changed config in place, keeping state; False (and
+        nothing changed) when the change needs a new object. Called between two batches.
+      - `take_over(old)`: a rebuilt stage inherits what must outlive the old object (e.g. the
+        track id counters), before the old one is closed.
     """
 
     name: str
@@ -34,3 +54,9 @@ class Stage(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def stage_hook(stage: Any, name: str) -> Any:
+    """The optional hook `name` of a stage, or None."""
+    hook = getattr(stage, name, None)
+    return hook if callable(hook) else None

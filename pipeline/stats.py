@@ -1,8 +1,12 @@
-"""Per-stage timing and per-source counters, summarised at the end of a run."""
+"""Per-stage timing and per-source counters, summarised at the end of a run and read live by `stats()`."""
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass, field
+
+FPS_WINDOW = 32  # frames over which a source's current FPS is measured
 
 
 @dataclass
@@ -38,10 +42,28 @@ class RunStats:
     dropped_per_source: dict[str, int] = field(default_factory=dict)
     failed_sources: dict[str, str] = field(default_factory=dict)
     reconnects: dict[str, int] = field(default_factory=dict)
-    outbox: dict[str, int] = field(default_factory=dict)  # sink name -> events left undelivered
+    outbox: dict[str, int] = field(default_factory=dict)  # sink id -> events left undelivered
+    stage_errors: dict[str, int] = field(default_factory=dict)  # stage id -> batches it failed on
+    failed_sinks: dict[str, str] = field(default_factory=dict)  # sink id -> why it was closed
+    stream_state: dict[str, str] = field(default_factory=dict)  # stream id -> starting/running/reconnecting/...
+    recent: dict[str, deque[float]] = field(default_factory=dict)  # stream id -> last frames' times
 
     def timing(self, name: str) -> StageTiming:
         return self.stages.setdefault(name, StageTiming())
+
+    def count_frame(self, source_id: str) -> None:
+        self.frames_per_source[source_id] = self.frames_per_source.get(source_id, 0) + 1
+        times = self.recent.get(source_id)
+        if times is None:
+            times = self.recent[source_id] = deque(maxlen=FPS_WINDOW)
+        times.append(time.monotonic())
+
+    def current_fps(self, source_id: str) -> float:
+        """Frames per second over the stream's last frames (0 when it has stopped delivering)."""
+        times = self.recent.get(source_id)
+        if not times or len(times) < 2 or time.monotonic() - times[-1] > 5.0:
+            return 0.0
+        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
 
     def to_json(self) -> dict:
         return {
@@ -55,4 +77,6 @@ class RunStats:
             "failed_sources": self.failed_sources,
             "reconnects": self.reconnects,
             "outbox": self.outbox,
+            "stage_errors": self.stage_errors,
+            "failed_sinks": self.failed_sinks,
         }

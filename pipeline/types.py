@@ -10,11 +10,13 @@ Coordinates are pixels in the frame's own image (x right, y down); boxes are
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,9 @@ _COLUMNS: dict[str, tuple[type, tuple[int | None, ...]]] = {
     "embedding": (np.float32, (None,)),
 }
 _KINDS = {np.float32: "f", np.int32: "iu", np.int64: "iu"}
+# names an extra column cannot take: the core columns, the `extra` field itself and the record key "box"
+_RESERVED = frozenset({*_COLUMNS, "extra", "box"})
+_NO_EXTRA: Mapping[str, np.ndarray] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +72,14 @@ class Detections:
         track_id: (N,) int64 track ids, -1 where a row belongs to no confirmed track; None before tracking.
         keypoints: (N, K, 3) float32 `x, y, confidence` per keypoint (K = 17 for COCO pose), or None.
         embedding: (N, D) float32 appearance embedding per row, or None.
+        extra: named extra per-row columns added by later stages (a face identity, an action label,
+            a flag): a read-only mapping name -> array with N rows first, any dtype; text columns
+            are object arrays of `str | None` (lists and numpy string arrays are converted).
+            Always a mapping after construction (empty when there are none). Names must be
+            identifiers other than the core column names, `extra` and `box`.
 
     Arrays of another float/int dtype are converted; wrong shapes or kinds raise ValueError.
+    Add or replace columns with `with_columns`, read any column by name with `column`.
     """
 
     xyxy: np.ndarray
@@ -77,17 +88,18 @@ class Detections:
     track_id: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     embedding: np.ndarray | None = None
+    extra: Mapping[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n = None
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _COLUMNS:
+            value = getattr(self, name)
             if value is None:
                 continue
-            dtype, tail = _COLUMNS[f.name]
+            dtype, tail = _COLUMNS[name]
             arr = np.asarray(value)
             if arr.dtype.kind not in _KINDS[dtype] and not (arr.size == 0 and arr.dtype.kind == "f"):
-                raise ValueError(f"Detections.{f.name}: expected {np.dtype(dtype).name}, got {arr.dtype}")
+                raise ValueError(f"Detections.{name}: expected {np.dtype(dtype).name}, got {arr.dtype}")
             arr = arr.astype(dtype, copy=False)
             if arr.size == 0 and arr.ndim == 1 and tail:
                 arr = arr.reshape((0, *[t or 0 for t in tail]))
@@ -95,28 +107,60 @@ class Detections:
                 t is not None and s != t for s, t in zip(arr.shape[1:], tail, strict=True)
             ):
                 want = ", ".join(["N", *[str(t) if t is not None else "*" for t in tail]])
-                raise ValueError(f"Detections.{f.name}: expected shape ({want}), got {arr.shape}")
+                raise ValueError(f"Detections.{name}: expected shape ({want}), got {arr.shape}")
             if n is None:
                 n = arr.shape[0]
             elif arr.shape[0] != n:
-                raise ValueError(f"Detections.{f.name}: has {arr.shape[0]} rows, xyxy has {n}")
-            object.__setattr__(self, f.name, arr)
+                raise ValueError(f"Detections.{name}: has {arr.shape[0]} rows, xyxy has {n}")
+            object.__setattr__(self, name, arr)
+        extra = _NO_EXTRA
+        if self.extra:
+            extra = MappingProxyType({name: _extra_column(name, value, len(self.xyxy))
+                                      for name, value in self.extra.items()})
+        object.__setattr__(self, "extra", extra)
+
+    @classmethod
+    def _build(cls, columns: Mapping[str, np.ndarray | None], extra: dict[str, np.ndarray]) -> Detections:
+        """A Detections from columns already valid together, taking ownership of the `extra` dict
+        (no checks: the per-frame fast path of indexing and `with_columns`)."""
+        out = object.__new__(cls)
+        for name, slot in _SLOTS.items():
+            slot.__set__(out, columns[name])
+        _EXTRA_SLOT.__set__(out, MappingProxyType(extra) if extra else _NO_EXTRA)
+        return out
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle and copy support (the read-only `extra` mapping itself cannot be pickled)."""
+        return _restore, (tuple(getattr(self, name) for name in _COLUMNS), dict(self.extra))
 
     def __len__(self) -> int:
         return int(self.xyxy.shape[0])
 
     def __getitem__(self, index: int | slice | np.ndarray | Sequence[int]) -> Detections:
-        """Rows by int, slice, boolean mask or index array; always returns Detections."""
+        """Rows by int, slice, boolean mask or index array; always returns Detections (extra
+        columns included)."""
         if isinstance(index, int | np.integer):
             index = slice(int(index), int(index) + 1 or None)
         elif not isinstance(index, slice):
             index = np.asarray(index)
             if index.dtype == bool and index.shape != (len(self),):
                 raise IndexError(f"boolean mask of shape {index.shape} for {len(self)} detections")
-        return Detections(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+            if index.ndim != 1 or (index.size and index.dtype.kind not in "biu"):
+                raise IndexError(f"index must be a 1-D integer array or boolean mask, got {index.dtype} "
+                                 f"of shape {index.shape}")
+            if index.size == 0:
+                index = index.astype(np.intp)
+        columns = {name: None if (col := getattr(self, name)) is None else col[index] for name in _COLUMNS}
+        return Detections._build(columns, {name: col[index] for name, col in self.extra.items()})
 
     def __iter__(self):
         raise TypeError("iterate over range(len(detections)) and index, or use the arrays directly")
+
+    def column(self, name: str) -> np.ndarray | None:
+        """The core or extra column `name`, or None when this Detections has no such column."""
+        if name in _COLUMNS:
+            return getattr(self, name)
+        return self.extra.get(name)
 
     @classmethod
     def empty(cls, num_keypoints: int | None = None, with_track_id: bool = False) -> Detections:
@@ -131,21 +175,49 @@ class Detections:
 
     @classmethod
     def concat(cls, parts: Sequence[Detections]) -> Detections:
-        """Stack rows; an optional column survives only if every part has it."""
+        """Stack rows. An optional core column survives only if every part has it; an extra column
+        present in some parts is filled for the rows of the others with a default by dtype kind:
+        bool False, signed int -1, unsigned int its maximum, float NaN, object None."""
         if not parts:
             return cls.empty()
         columns: dict[str, Any] = {}
-        for f in fields(cls):
-            values = [getattr(p, f.name) for p in parts]
-            columns[f.name] = None if any(v is None for v in values) else np.concatenate(values)
-        return cls(**columns)
+        for name in _COLUMNS:
+            values = [getattr(p, name) for p in parts]
+            columns[name] = None if any(v is None for v in values) else np.concatenate(values)
+        extra: dict[str, np.ndarray] = {}
+        for part in parts:
+            for name, col in part.extra.items():
+                if name not in extra:
+                    extra[name] = np.concatenate([
+                        p.extra[name] if name in p.extra else _filler(col, len(p)) for p in parts])
+        return cls(**columns, extra=extra)
 
-    def with_columns(self, **columns: np.ndarray | None) -> Detections:
-        """A copy with some columns replaced (validated like the constructor)."""
-        return replace(self, **columns)
+    def with_columns(self, **columns: np.ndarray | Sequence[Any] | None) -> Detections:
+        """A copy with columns replaced or added (validated like the constructor): a core name
+        replaces that core column (None drops an optional one), any other name adds or replaces
+        an extra column, and None removes that extra column."""
+        extra = dict(self.extra)
+        core: dict[str, Any] = {}
+        added: dict[str, Any] = {}
+        for name, value in columns.items():
+            if name in _COLUMNS:
+                core[name] = value
+            elif value is None:
+                extra.pop(name, None)
+            else:
+                added[name] = value
+        current = {name: getattr(self, name) for name in _COLUMNS}
+        if core:
+            return Detections(**{**current, **core}, extra={**extra, **added})
+        n = len(self)
+        extra.update({name: _extra_column(name, value, n) for name, value in added.items()})
+        return Detections._build(current, extra)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """JSON-ready rows: box, score, class_id, track_id (when tracked), keypoints (when present)."""
+        """JSON-ready rows: box, score, class_id, track_id (when tracked), keypoints (when present),
+        then every extra column under its own name (numbers as Python numbers, floats rounded to
+        4 places, NaN and infinities as None, text as str or None, per-row arrays as lists)."""
+        extras = [(name, _json_column(col)) for name, col in self.extra.items()]
         rows = []
         for i in range(len(self)):
             row: dict[str, Any] = {
@@ -158,12 +230,75 @@ class Detections:
             if self.keypoints is not None:
                 row["keypoints"] = [[round(float(x), 2), round(float(y), 2), round(float(c), 3)]
                                     for x, y, c in self.keypoints[i]]
+            for name, values in extras:
+                row[name] = values[i]
             rows.append(row)
         return rows
 
 
-def _take(column: np.ndarray | None, index: Any) -> np.ndarray | None:
-    return None if column is None else column[index]
+_SLOTS = {name: Detections.__dict__[name] for name in _COLUMNS}  # slot descriptors of the core columns
+_EXTRA_SLOT = Detections.__dict__["extra"]
+
+
+def _restore(core: tuple[np.ndarray | None, ...], extra: dict[str, np.ndarray]) -> Detections:
+    """Unpickle a Detections (see `Detections.__reduce__`)."""
+    return Detections._build(dict(zip(_COLUMNS, core, strict=True)), extra)
+
+
+def _extra_column(name: str, value: Any, n: int) -> np.ndarray:
+    """Validate one extra column: an identifier not reserved, N rows; text becomes an object array."""
+    if not isinstance(name, str) or not name.isidentifier() or name in _RESERVED:
+        raise ValueError(f"Detections: invalid extra column name {name!r} (an identifier other than "
+                         f"{', '.join(sorted(_RESERVED))})")
+    arr = np.asarray(value)
+    if arr.dtype.kind in "US":
+        arr = arr.astype(object)
+    if arr.ndim == 0:
+        raise ValueError(f"Detections.{name}: expected an array with N rows, got a scalar")
+    if arr.shape[0] != n:
+        raise ValueError(f"Detections.{name}: has {arr.shape[0]} rows, xyxy has {n}")
+    return arr
+
+
+def _filler(like: np.ndarray, n: int) -> np.ndarray:
+    """n rows shaped like `like`'s rows, holding the "missing" value of its dtype kind."""
+    shape = (n, *like.shape[1:])
+    kind = like.dtype.kind
+    if kind == "b":
+        return np.zeros(shape, bool)
+    if kind == "i":
+        return np.full(shape, -1, like.dtype)
+    if kind == "u":
+        return np.full(shape, np.iinfo(like.dtype).max, like.dtype)
+    if kind in "fc":
+        return np.full(shape, np.nan, like.dtype)
+    if kind in "mM":
+        return np.full(shape, np.datetime64("NaT") if kind == "M" else np.timedelta64("NaT"), like.dtype)
+    if kind == "O":
+        return np.full(shape, None, object)
+    return np.zeros(shape, like.dtype)
+
+
+def _json_column(column: np.ndarray) -> list[Any]:
+    """One extra column as a list of JSON-ready values, one per row."""
+    kind = column.dtype.kind
+    if kind in "biu":
+        return column.tolist()
+    if kind == "f":
+        return _json_floats(column.tolist())
+    return _json_objects(column.tolist())
+
+
+def _json_floats(values: Any) -> Any:
+    if isinstance(values, list):
+        return [_json_floats(v) for v in values]
+    return round(values, 4) if math.isfinite(values) else None
+
+
+def _json_objects(values: Any) -> Any:
+    if isinstance(values, list):
+        return [_json_objects(v) for v in values]
+    return None if values is None else str(values)
 
 
 class EventType(StrEnum):
@@ -176,6 +311,15 @@ class EventType(StrEnum):
     STREAM_RECOVERED = "stream_recovered"
     TRACK_STARTED = "track_started"
     TRACK_ENDED = "track_ended"
+    STAGE_ERROR = "stage_error"
+    SINK_ERROR = "sink_error"
+    CONFIG_APPLIED = "config_applied"
+    SOURCE_ADDED = "source_added"
+    SOURCE_REMOVED = "source_removed"
+
+
+# keys of `Event.to_json` that a payload can never overwrite
+_EVENT_KEYS = frozenset({"id", "type", "source", "wall_time", "pts_s", "frame_index", "track_id"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +332,9 @@ class Event:
         pts_s: stream time in seconds, when it is tied to a frame.
         frame_index: the frame it is tied to, if any.
         track_id: the track it concerns, if any.
-        payload: JSON-serialisable details (duration, error message, ...).
+        payload: JSON-serialisable details (duration, error message, ...); its keys must not be
+            those of the event itself (`id`, `type`, `source`, `wall_time`, `pts_s`,
+            `frame_index`, `track_id`): ValueError.
         wall_time: Unix time when it was created.
         id: unique id (sinks deduplicate by it).
     """
@@ -202,15 +348,23 @@ class Event:
     wall_time: float = field(default_factory=time.time)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
+    def __post_init__(self) -> None:
+        for key in self.payload:
+            if key in _EVENT_KEYS:
+                raise ValueError(f"Event payload key {key!r} would overwrite the event's own {key!r}")
+
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict; None fields are left out."""
+        """A JSON-ready dict; None fields are left out. The event's own keys always win over the
+        payload's (even one added to the payload after construction)."""
         out: dict[str, Any] = {"id": self.id, "type": str(self.type), "source": self.source_id,
                                "wall_time": round(self.wall_time, 3)}
         for key in ("pts_s", "frame_index", "track_id"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = round(value, 3) if isinstance(value, float) else value
-        out.update(self.payload)
+        for key, value in self.payload.items():
+            if key not in _EVENT_KEYS:
+                out[key] = value
         return out
 
 
@@ -248,7 +402,6 @@ class Packet:
     Attributes:
         frame: the decoded frame.
         detections: people/objects found by the model stages (tracked ids filled by the track stage).
-        faces: faces found inside `detections` (filled by a face stage), or None.
         events: events raised while processing this frame.
         feature_map: the model stage's feature map of this frame, when a later stage asked for it
             (the single-object tracker); None otherwise.
@@ -257,7 +410,6 @@ class Packet:
 
     frame: Frame
     detections: Detections = field(default_factory=Detections.empty)
-    faces: Detections | None = None
     events: list[Event] = field(default_factory=list)
     feature_map: FeatureMap | None = None
     timings: dict[str, float] = field(default_factory=dict)

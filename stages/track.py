@@ -3,6 +3,10 @@
 One tracker per `frame.source_id`, created on that source's first frame and dropped by
 `end_source`. The time step passed to the tracker is the difference of frame indices, so skipped
 frames (frame_interval, live sources dropping frames) are predicted over correctly.
+
+Track ids are unique per source for the whole run: the stage remembers, per source id, the next
+id its trackers would have issued, and a new tracker of that source (after a reconnect, or in a
+stage rebuilt by hot reload, see `take_over`) continues from there; ids never restart or repeat.
 """
 
 from __future__ import annotations
@@ -88,6 +92,13 @@ class TrackConfig(StageConfig):
                           single_object=self.single_object)
         return params
 
+    def check_order(self, earlier: Sequence[StageConfig]) -> str | None:
+        """single_object reads the feature maps a model stage before this one must attach."""
+        if self.single_object and not any(getattr(stage, "feature_maps", False) for stage in earlier):
+            return ("single_object needs feature maps from a model stage before it: set feature_maps: true on "
+                    "that pose/detect stage")
+        return None
+
     def head_path(self) -> Path | None:
         """The embedding head file to load, or None (raw features / no appearance)."""
         if self.tracker != "argus" or not self.appearance or self.embedding_head is None:
@@ -113,13 +124,18 @@ class _SourceState:
 
 
 class TrackStage:
-    """Fills `packet.detections.track_id` and emits TRACK_STARTED / TRACK_ENDED events."""
+    """Fills `packet.detections.track_id` and emits TRACK_STARTED / TRACK_ENDED events.
+
+    Besides the `Stage` protocol it has the two optional hooks of hot reload: `take_over` (a
+    rebuilt stage continues the old one's track ids) and `reconfigure` (thresholds in place).
+    """
 
     name = "track"
 
     def __init__(self, config: TrackConfig) -> None:
         self.config = config
         self._sources: dict[str, _SourceState] = {}
+        self._next_ids: dict[str, int] = {}  # source id -> first id of its next tracker
         head = config.head_path()
         self.head = EmbeddingHead(head) if head is not None else None
 
@@ -129,10 +145,8 @@ class TrackStage:
             frame = packet.frame
             state = self._sources.get(frame.source_id)
             if state is None:
-                params = self.config.tracker_params()
-                if self.head is not None:
-                    params["head"] = self.head
-                state = _SourceState(make_tracker(self.config.tracker, **params))  # type: ignore[arg-type]
+                tracker = self._new_tracker(self.config, first_id=self._next_ids.get(frame.source_id, 1))
+                state = _SourceState(tracker)
                 state.first_index, state.first_frame_pts = frame.index, frame.pts_s
                 self._sources[frame.source_id] = state
             elif state.last_index == state.first_index and self.config.frame_rate is None:
@@ -158,13 +172,54 @@ class TrackStage:
                 packet.events.append(self._ended(frame.source_id, state, ended))
         return list(batch)
 
+    def _new_tracker(self, config: TrackConfig, first_id: int = 1) -> MotionTracker:
+        params = config.tracker_params()
+        if self.head is not None:
+            params["head"] = self.head
+        return make_tracker(config.tracker, first_id=first_id, **params)  # type: ignore[return-value]
+
     def end_source(self, source_id: str) -> list[Event]:
-        """End every remaining track of `source_id` and forget its tracker."""
+        """End every remaining track of `source_id` and forget its tracker; a later tracker of
+        the same source continues its ids."""
         state = self._sources.pop(source_id, None)
         if state is None:
             return []
+        self._next_ids[source_id] = state.tracker.next_id
         ended = state.tracker.finish()
         return [self._ended(source_id, state, e) for e in ended]
+
+    def next_ids(self) -> dict[str, int]:
+        """Per source id, the lowest track id not issued yet (ended and live trackers)."""
+        marks = dict(self._next_ids)
+        for source_id, state in self._sources.items():
+            marks[source_id] = max(marks.get(source_id, 1), state.tracker.next_id)
+        return marks
+
+    def take_over(self, old: TrackStage) -> None:
+        """Hot-reload hook, called on a freshly built stage (before its first `process`) that
+        replaces `old`: continue `old`'s track ids per source, so they keep increasing across the
+        rebuild. The runner ends `old`'s open tracks itself (`old.end_source`) before the swap."""
+        for source_id, next_id in old.next_ids().items():
+            self._next_ids[source_id] = max(self._next_ids.get(source_id, 1), next_id)
+
+    def reconfigure(self, config: TrackConfig) -> bool:
+        """Hot-reload hook: apply `config` in place when possible and return True; every open track
+        goes on. Thresholds (high_score, low_score, new_track_score, match_iou, lost_frames,
+        min_hits, reid_frames), frame_rate (a set value applies at once; back to None keeps each
+        source's current rate), camera_motion and single_object (either starts from the next
+        frame) are taken in place. A change of `tracker`, `appearance` or `embedding_head` needs a
+        rebuild: returns False and changes nothing."""
+        old = self.config
+        if config.tracker != old.tracker or config.head_path() != old.head_path() or (
+                config.tracker == "argus" and config.appearance != old.appearance):
+            return False
+        template = self._new_tracker(config)
+        for state in self._sources.values():
+            state.tracker.adopt_settings(template)
+            if config.frame_rate is not None:
+                state.tracker.set_frame_rate(config.frame_rate)
+        self.config = config
+        return True
 
     @staticmethod
     def _ended(source_id: str, state: _SourceState, ended: EndedTrack) -> Event:
@@ -175,5 +230,6 @@ class TrackStage:
                      payload={"duration_s": duration, "frames": ended.hits})
 
     def close(self) -> None:
-        """Forget every source."""
+        """Forget every source (their id counters are kept, see `next_ids`)."""
+        self._next_ids = self.next_ids()
         self._sources.clear()

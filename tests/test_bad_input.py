@@ -17,9 +17,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline import EXIT_FAILED, EXIT_OK, Pipeline
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ConfigError, SourceOpenError
-from pipeline.runner import EXIT_FAILED, EXIT_OK, Runner
 from tests.conftest import ROOT, write_video
 
 VALID: dict[str, Any] = {
@@ -108,7 +108,7 @@ def test_damaged_video_is_an_error_naming_the_source(tmp_path: Path, clean_video
         "sinks": [{"type": "detections"}, {"type": "events"}], "output_dir": str(tmp_path / "out"),
         "runner": {"progress": False}})
     try:
-        runner: Runner | SourceOpenError = Runner(config, stages=[])
+        runner: Pipeline | SourceOpenError = Pipeline(config, stages=[])
     except SourceOpenError as exc:
         runner = exc
     if isinstance(runner, SourceOpenError):  # damage in the header: refused before the run, one line

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import Pipeline
 from pipeline.config import load_config
 from pipeline.errors import SourceOpenError
-from pipeline.runner import Runner
 from pipeline.types import Event, Packet
 from stages.sources import make_source
 from tests.conftest import VTEST, write_video
@@ -70,7 +70,7 @@ def test_rtsp_reconnects_through_three_server_restarts(stream_video: Path, tmp_p
                     {"id": "healthy", "uri": healthy.url}],
         "sinks": [{"type": "events"}], "output_dir": str(tmp_path), "runner": {"progress": False}})
     stage = ArrivalStage()
-    runner = Runner(config, stages=[stage])
+    runner = Pipeline(config, stages=[stage])
     thread = threading.Thread(target=runner.run)
     rng = random.Random(7)
     restarts: list[float] = []
@@ -86,7 +86,7 @@ def test_rtsp_reconnects_through_three_server_restarts(stream_video: Path, tmp_p
         time.sleep(5.0)
         duration = time.monotonic() - start
     finally:
-        runner.stop_event.set()
+        runner.stop()
         thread.join(timeout=30)
         flaky.kill()
         healthy.kill()

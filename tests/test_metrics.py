@@ -7,8 +7,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipeline import EXIT_OK, Pipeline
 from pipeline.config import load_config
-from pipeline.runner import EXIT_OK, Runner
 from tests.conftest import write_video
 from tests.live_servers import free_port
 from tests.test_runner import RecordingStage
@@ -20,7 +20,7 @@ def test_metrics_endpoint_during_run(tmp_path: Path) -> None:
     config = load_config(None, replace={
         "sources": [{"id": "cam1", "uri": str(video)}], "sinks": [], "output_dir": str(tmp_path),
         "metrics": {"port": port, "host": "127.0.0.1"}, "runner": {"progress": False}})
-    runner = Runner(config, stages=[RecordingStage(delay_s=0.1)])
+    runner = Pipeline(config, stages=[RecordingStage(delay_s=0.1)])
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(runner.run()))
     thread.start()
@@ -55,4 +55,4 @@ def test_metrics_port_in_use_is_a_config_error(tmp_path: Path) -> None:
             "sources": [{"id": "c", "uri": str(write_video(tmp_path / "v.mp4", 5))}], "sinks": [],
             "metrics": {"port": port, "host": "127.0.0.1"}})
         with pytest.raises(ConfigError, match=f"metrics.port: cannot listen on 127.0.0.1:{port}"):
-            Runner(config, stages=[])
+            Pipeline(config, stages=[])

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Pipeline
 from pipeline.config import load_config
 from pipeline.errors import SourceOpenError
 from pipeline.frame_queue import FrameQueue
-from pipeline.runner import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Runner
+from pipeline.source import StreamEnd
 from pipeline.types import Event, Frame, Packet
-from stages.sources.base import StreamEnd
 from tests.conftest import write_video
 
 
@@ -61,7 +61,7 @@ def test_runner_batches_across_sources_in_order(tmp_path: Path) -> None:
     stage = RecordingStage(delay_s=0.005)
     config = config_for(tmp_path, [{"id": "a", "uri": str(a)}, {"id": "b", "uri": str(b)}],
                         max_batch=4, max_wait_ms=20)
-    runner = Runner(config, stages=[stage])
+    runner = Pipeline(config, stages=[stage])
     assert runner.run() == EXIT_OK
     seen = [item for batch in stage.batches for item in batch]
     assert [i for s, i in seen if s == "a"] == list(range(30))
@@ -76,7 +76,7 @@ def test_runner_batches_across_sources_in_order(tmp_path: Path) -> None:
 def test_runner_file_source_waits_instead_of_dropping(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 40)
     config = config_for(tmp_path, [{"id": "v", "uri": str(video), "queue_size": 1}], max_batch=1)
-    runner = Runner(config, stages=[RecordingStage(delay_s=0.01)])
+    runner = Pipeline(config, stages=[RecordingStage(delay_s=0.01)])
     assert runner.run() == EXIT_OK
     assert runner.stats.frames_per_source == {"v": 40} and runner.stats.dropped_per_source == {"v": 0}
     lines = read_jsonl(tmp_path / "out" / "detections.jsonl")
@@ -87,7 +87,7 @@ def test_runner_frame_interval_and_max_frames(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 40)
     config = config_for(tmp_path, [{"id": "v", "uri": str(video), "frame_interval": 3, "max_frames": 5}])
     stage = RecordingStage()
-    assert Runner(config, stages=[stage]).run() == EXIT_OK
+    assert Pipeline(config, stages=[stage]).run() == EXIT_OK
     assert [i for batch in stage.batches for _, i in batch] == [0, 3, 6, 9, 12]
     events = read_jsonl(tmp_path / "out" / "events.jsonl")
     assert [e["type"] for e in events] == ["stream_opened", "stream_ended"]
@@ -99,7 +99,7 @@ def test_runner_truncated_file_is_stream_error_others_continue(tmp_path: Path) -
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(full[: len(full) // 2])
     config = config_for(tmp_path, [{"id": "broken", "uri": str(broken)}, {"id": "good", "uri": str(good)}])
-    runner = Runner(config, stages=[RecordingStage()])
+    runner = Pipeline(config, stages=[RecordingStage()])
     assert runner.run() == EXIT_FAILED
     assert "truncated" in runner.stats.failed_sources["broken"]
     events = read_jsonl(tmp_path / "out" / "events.jsonl")
@@ -119,7 +119,7 @@ def test_runner_truncated_file_is_stream_error_others_continue(tmp_path: Path) -
 def test_runner_missing_file_fails_before_stages_are_built(tmp_path: Path) -> None:
     config = load_config(None, replace={"sources": [{"id": "cam", "uri": str(tmp_path / "nope.mp4")}]})
     with pytest.raises(SourceOpenError) as info:
-        Runner(config)  # default stages would load the model: the error must come first
+        Pipeline(config)  # default stages would load the model: the error must come first
     assert str(info.value) == f"source 'cam': cannot open {tmp_path / 'nope.mp4'}: no such file"
     assert info.value.exit_code == 2
 
@@ -128,8 +128,8 @@ def test_runner_stop_event_ends_orderly(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 200)
     config = config_for(tmp_path, [{"id": "v", "uri": str(video)}])
     stage = RecordingStage(delay_s=0.01)
-    runner = Runner(config, stages=[stage])
-    threading.Timer(0.3, lambda: (setattr(runner, "interrupted", True), runner.stop_event.set())).start()
+    runner = Pipeline(config, stages=[stage])
+    threading.Timer(0.3, lambda: (setattr(runner, "interrupted", True), runner.stop())).start()
     assert runner.run() == EXIT_INTERRUPTED
     processed = runner.stats.frames_per_source["v"]
     assert 0 < processed < 200
@@ -139,7 +139,7 @@ def test_runner_stop_event_ends_orderly(tmp_path: Path) -> None:
 
 
 def test_frame_queue_live_drops_oldest_frames_not_markers() -> None:
-    wake = threading.Condition()
+    wake = threading.Event()
     queue = FrameQueue(2, drop_oldest=True, notify=wake)
     stop = threading.Event()
     frames = [Frame("c", i, i / 10, None) for i in range(5)]  # type: ignore[arg-type]
@@ -153,7 +153,7 @@ def test_frame_queue_live_drops_oldest_frames_not_markers() -> None:
 
 
 def test_frame_queue_file_put_blocks_until_stopped() -> None:
-    queue = FrameQueue(1, drop_oldest=False, notify=threading.Condition())
+    queue = FrameQueue(1, drop_oldest=False, notify=threading.Event())
     stop = threading.Event()
     assert queue.put(Frame("f", 0, 0.0, None), stop)  # type: ignore[arg-type]
     threading.Timer(0.1, stop.set).start()
@@ -174,7 +174,7 @@ def test_runner_closes_sinks_already_built_when_a_later_one_fails(tmp_path: Path
         "sinks": [{"type": "webhook", "url": "http://127.0.0.1:9/hook", "outbox": "outbox.db"},
                   {"type": "events", "path": events_path}]})
     with pytest.raises(SinkOpenError, match=r"^sink 'events': .*not-a-dir"):
-        Runner(config, stages=[])
+        Pipeline(config, stages=[])
     assert not [t for t in th.enumerate() if t.name == "sink-webhook" and t.is_alive()]
 
 
@@ -186,7 +186,7 @@ def test_runner_reports_undelivered_outbox(tmp_path: Path) -> None:
         "sources": [{"id": "v", "uri": str(video)}], "output_dir": str(tmp_path), "runner": {"progress": False},
         "sinks": [{"type": "events"}, {"type": "webhook", "url": f"http://127.0.0.1:{free_port()}/hook",
                    "flush_timeout_s": 0.5}]})
-    runner = Runner(config, stages=[])
+    runner = Pipeline(config, stages=[])
     assert runner.run() == EXIT_OK
     written = len((tmp_path / "events.jsonl").read_text().splitlines())
     assert written == 2 and runner.stats.outbox == {"webhook": written}  # nobody listens: all wait

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import EXIT_OK, Pipeline
 from pipeline.config import load_config
-from pipeline.runner import EXIT_OK, Runner
 from pipeline.types import Event
 from stages.sinks.mqtt import MqttSink, MqttSinkConfig
 from tests.conftest import write_video
@@ -202,7 +202,7 @@ def test_runner_publishes_every_event_it_stores(tmp_path: Path, broker: Mosquitt
                   {"type": "mqtt", "host": "127.0.0.1", "port": broker.port, "client_id": "argus-test"}],
         "runner": {"progress": False}})
     try:
-        assert Runner(config, stages=[]).run() == EXIT_OK
+        assert Pipeline(config, stages=[]).run() == EXIT_OK
         with sqlite3.connect(tmp_path / "out" / "events.db") as db:
             stored = [row[0] for row in db.execute("SELECT id FROM events ORDER BY rowid")]
         subscriber.wait_for(set(stored), timeout_s=5)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import EXIT_OK, Pipeline
 from pipeline.config import load_config
 from pipeline.errors import SinkOpenError
-from pipeline.runner import EXIT_OK, Runner
+from pipeline.registry import default_registry
 from pipeline.types import Event, EventType
-from stages.registry import build_sink
 from stages.sinks.jsonl import EventsSink, EventsSinkConfig
 from stages.sinks.outbox import Outbox
 from stages.sinks.sqlite_events import SqliteEventsSink
@@ -34,17 +34,17 @@ def read_rows(path: Path) -> list[tuple]:
 
 @pytest.mark.parametrize("name", ["events.db", "events.sqlite", "sub/events.sqlite3"])
 def test_events_path_suffix_chooses_sqlite(tmp_path: Path, name: str) -> None:
-    sink = build_sink(EventsSinkConfig(path=name), tmp_path)
+    sink = default_registry().build_sink(EventsSinkConfig(path=name), tmp_path)
     assert isinstance(sink, SqliteEventsSink)
     sink.close()
-    jsonl = build_sink(EventsSinkConfig(path="events.jsonl"), tmp_path)
+    jsonl = default_registry().build_sink(EventsSinkConfig(path="events.jsonl"), tmp_path)
     assert isinstance(jsonl, EventsSink)
     jsonl.close()
 
 
 def test_sqlite_rows_schema_indexes_integrity(tmp_path: Path) -> None:
     events = make_events(500)
-    sink = build_sink(EventsSinkConfig(path="events.db", commit_every=64), tmp_path)
+    sink = default_registry().build_sink(EventsSinkConfig(path="events.db", commit_every=64), tmp_path)
     for start in range(0, 500, 37):
         sink.write_events(events[start:start + 37])
     sink.write_events(events[:10])  # the same ids again: stored once
@@ -97,7 +97,7 @@ def test_sqlite_commits_in_batches_by_count_and_time(tmp_path: Path) -> None:
 def test_sqlite_keeps_rows_of_earlier_runs(tmp_path: Path) -> None:
     first, second = make_events(5), make_events(7)
     for batch in (first, second):
-        sink = build_sink(EventsSinkConfig(path="events.sqlite"), tmp_path)
+        sink = default_registry().build_sink(EventsSinkConfig(path="events.sqlite"), tmp_path)
         sink.write_events(batch)
         sink.close()
     assert len(read_rows(tmp_path / "events.sqlite")) == 12
@@ -109,7 +109,7 @@ def test_runner_writes_events_db(tmp_path: Path) -> None:
         "sources": [{"id": "a", "uri": str(a)}, {"id": "b", "uri": str(b)}], "output_dir": str(tmp_path / "out"),
         "sinks": [{"type": "events", "path": "events.db"}, {"type": "events", "path": "events.jsonl"}],
         "runner": {"progress": False}})
-    assert Runner(config, stages=[]).run() == EXIT_OK
+    assert Pipeline(config, stages=[]).run() == EXIT_OK
     lines = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
     with sqlite3.connect(tmp_path / "out" / "events.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -144,19 +144,19 @@ def test_unusable_paths_are_one_line_errors_naming_sink_and_key(tmp_path: Path) 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(SinkOpenError, match=r"^sink 'events': path: cannot open .*file/events\.db: ") as info:
-        build_sink(EventsSinkConfig(path="file/events.db"), tmp_path)
+        default_registry().build_sink(EventsSinkConfig(path="file/events.db"), tmp_path)
     assert info.value.exit_code == 2 and "\n" not in str(info.value)
     config = WebhookSinkConfig(url="http://user:pw@127.0.0.1:9/", outbox="file/outbox.db")
     with pytest.raises(SinkOpenError, match=r"^sink 'webhook': outbox: cannot open "):
-        build_sink(config, tmp_path)
+        default_registry().build_sink(config, tmp_path)
 
 
 def test_one_outbox_file_serves_one_sink(tmp_path: Path) -> None:
     config = WebhookSinkConfig(url="http://127.0.0.1:9/", flush_timeout_s=0)
-    first = build_sink(config, tmp_path)
+    first = default_registry().build_sink(config, tmp_path)
     try:
         with pytest.raises(SinkOpenError, match=r"outbox: .* in use by another sink or process"):
-            build_sink(config, tmp_path)
+            default_registry().build_sink(config, tmp_path)
     finally:
         first.close()
-    build_sink(config, tmp_path).close()  # free again once closed
+    default_registry().build_sink(config, tmp_path).close()  # free again once closed

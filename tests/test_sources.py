@@ -11,9 +11,9 @@ import pytest
 
 from pipeline.config import SourceConfig
 from pipeline.errors import SourceOpenError
+from pipeline.source import StreamEnd, StreamStart
 from pipeline.types import Frame
 from stages.sources import infer_kind, make_source
-from stages.sources.base import StreamEnd, StreamStart
 from tests.conftest import write_video
 
 

@@ -1,4 +1,5 @@
-"""TrackStage: per-source trackers, dt from frame indices, TRACK_STARTED / TRACK_ENDED events."""
+"""TrackStage: per-source trackers, dt from frame indices, TRACK_STARTED / TRACK_ENDED events, ids
+unique per source across reconnects and rebuilds, config changes in place."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def test_track_stage_events_started_once_and_ended_at_end_source() -> None:
     assert all(e.type == EventType.TRACK_ENDED for e in ended)
     assert all(e.payload["frames"] == 20 and e.payload["duration_s"] == pytest.approx(1.9) for e in ended)
     assert stage.end_source("a") == []
-    out = stage.process([_packet("a", 0, [_box(0)])])  # a restarted source starts from id 1 again
-    assert out[0].detections.track_id.tolist() == [1]
+    out = stage.process([_packet("a", 0, [_box(0)])])  # a restarted source continues its ids
+    assert out[0].detections.track_id.tolist() == [3]
     assert [e.track_id for e in stage.end_source("b")] == [1]
     stage.close()
 
@@ -105,3 +106,93 @@ def test_track_stage_frame_rate_from_timestamps() -> None:
     fixed.process([_packet("a", 0, [_box(0)], fps=10.0)])
     fixed.process([_packet("a", 1, [_box(1)], fps=10.0)])
     assert fixed._sources["a"].tracker.frame_rate == pytest.approx(25.0)
+
+
+def _run(stage: TrackStage, source: str, frames: range, boxes_of=lambda f: [_box(f)]) -> tuple[list, list]:
+    """(track ids per frame, events) of `stage` over `frames` of `source`."""
+    ids, events = [], []
+    for f in frames:
+        out = stage.process([_packet(source, f, boxes_of(f))])[0]
+        ids.append(out.detections.track_id.tolist())
+        events += out.events
+    return ids, events
+
+
+def _started(events: list) -> list[int]:
+    return [e.track_id for e in events if e.type == EventType.TRACK_STARTED]
+
+
+def test_track_stage_ids_continue_after_reconnects() -> None:
+    stage = TrackStage(TrackConfig(camera_motion=False))
+    two = lambda f: [_box(f), _box(f, 300)]  # noqa: E731
+    ids, events = _run(stage, "cam", range(5), two)
+    assert ids[-1] == [1, 2] and _started(events) == [1, 2]
+    _run(stage, "other", range(3))
+    assert sorted(e.track_id for e in stage.end_source("cam")) == [1, 2]  # stream_lost
+    ids, events = _run(stage, "cam", range(50, 55), two)  # frames resume: a new tracker
+    assert ids[-1] == [3, 4] and _started(events) == [3, 4]
+    ended = stage.end_source("cam")
+    assert sorted(e.track_id for e in ended) == [3, 4] and all(e.payload["frames"] == 5 for e in ended)
+    ids, events = _run(stage, "cam", range(0, 3))  # a file restarting at frame 0: still no reuse
+    assert ids[-1] == [5] and _started(events) == [5]
+    assert _run(stage, "other", range(3, 4))[0] == [[1]]  # other sources keep their own ids
+
+
+def test_track_stage_take_over_continues_ids_of_the_old_stage() -> None:
+    old = TrackStage(TrackConfig(camera_motion=False))
+    _run(old, "a", range(4), lambda f: [_box(f), _box(f, 300)])
+    _run(old, "b", range(4))
+    assert old.next_ids() == {"a": 3, "b": 2}  # live trackers count too
+    ended = old.end_source("a")  # the runner ends the old stage's tracks before the swap
+    assert sorted(e.track_id for e in ended) == [1, 2]
+    new = TrackStage(TrackConfig(camera_motion=False, tracker="bytetrack"))
+    new.take_over(old)
+    ids_a, events = _run(new, "a", range(4, 8))
+    assert ids_a[-1] == [3] and _started(events) == [3]
+    ids_b, _ = _run(new, "b", range(4, 8))
+    assert ids_b[-1] == [2]  # b was still open in the old stage: its ids go on above 1
+    assert _run(new, "c", range(2))[0][-1] == [1]  # a source the old stage never saw starts at 1
+    old.close()
+    newer = TrackStage(TrackConfig(camera_motion=False))
+    new.close()  # closing keeps the counters, a rebuild after close still continues
+    newer.take_over(new)
+    assert _run(newer, "a", range(2))[0][-1] == [4] and _run(newer, "b", range(2))[0][-1] == [3]
+
+
+def test_track_stage_reconfigure_in_place_keeps_tracks_and_changes_behaviour() -> None:
+    stage = TrackStage(TrackConfig(camera_motion=False))
+    ids, _ = _run(stage, "a", range(5))
+    assert ids[-1] == [1]
+    tracker = stage._sources["a"].tracker
+    assert stage.reconfigure(TrackConfig(camera_motion=False, new_track_score=0.95, lost_frames=5))
+    assert stage._sources["a"].tracker is tracker and tracker.new_track_score == 0.95 and tracker.lost_frames == 5
+    ids, events = _run(stage, "a", range(5, 10), lambda f: [_box(f), _box(f, 300)])
+    assert ids == [[1, -1]] * 5 and _started(events) == []  # open track goes on; 0.9 < 0.95: no new track
+    assert stage.reconfigure(TrackConfig(camera_motion=False))  # back to the defaults (0.7, 30)
+    assert tracker.new_track_score == 0.7 and tracker.lost_frames == 30
+    ids, events = _run(stage, "a", range(10, 13), lambda f: [_box(f), _box(f, 300)])
+    assert ids[-1] == [1, 2] and _started(events) == [2]
+    assert stage.reconfigure(TrackConfig(camera_motion=False, lost_frames=2))  # ends tracks sooner
+    _, events = _run(stage, "a", range(13, 17), lambda f: [])
+    assert sorted(e.track_id for e in events if e.type == EventType.TRACK_ENDED) == [1, 2]
+
+
+def test_track_stage_reconfigure_switches_and_rebuilds() -> None:
+    stage = TrackStage(TrackConfig(camera_motion=False))
+    _run(stage, "a", range(3))
+    tracker = stage._sources["a"].tracker
+    assert tracker.camera is None and tracker.sot is None
+    config = TrackConfig(camera_motion=True, single_object=True, frame_rate=12.5, high_score=0.5, match_iou=0.3)
+    assert stage.reconfigure(config) and stage.config is config
+    assert tracker.camera is not None and tracker.sot is not None
+    assert (tracker.frame_rate, tracker.high_score, tracker.match_iou) == (12.5, 0.5, 0.3)
+    assert _run(stage, "a", range(3, 5))[0][-1] == [1]
+    for rebuild in (TrackConfig(tracker="bytetrack"), TrackConfig(camera_motion=True, single_object=True,
+                                                                  appearance=False)):
+        assert not stage.reconfigure(rebuild)
+        assert stage.config is config and tracker.high_score == 0.5  # nothing changed
+    sort = TrackStage(TrackConfig(tracker="sort"))
+    _run(sort, "a", range(3))
+    assert sort.reconfigure(TrackConfig(tracker="sort", high_score=0.4, match_iou=0.5, min_hits=4))
+    t = sort._sources["a"].tracker
+    assert (t.min_score, t.new_track_score, t.min_iou, t.min_hits) == (0.4, 0.4, 0.5, 4)

@@ -138,9 +138,22 @@ def test_argus_single_object_carries_a_missed_track() -> None:
         data[:, 20:30, 20:24] = person
         out = tracker.update(_dets([box], [RED]), f, feature_map=FeatureMap(data, 4, 1.0, 0.0, 0.0))
     tid = out.track_id[0]
-    carried = tracker.update(_dets([], []), 4, feature_map=FeatureMap(data, 4, 1.0, 0.0, 0.0))
-    assert carried.track_id.tolist() == [tid]
-    np.testing.assert_allclose(carried.xyxy[0], box, atol=4)
+    assert out.extra["carried"].tolist() == [False]  # a detector row
+    other = [200, 200, 216, 240]  # a detector row alongside the carried one
+    carried = tracker.update(_dets([other], [BLUE]), 4, feature_map=FeatureMap(data, 4, 1.0, 0.0, 0.0))
+    assert carried.track_id.tolist() == [-1, tid]
+    np.testing.assert_allclose(carried.xyxy[1], box, atol=4)
+    assert carried.extra["carried"].tolist() == [False, True]
+    assert carried.extra["carried"].dtype == bool
+    assert tracker.update(_dets([], []), 5).extra["carried"].shape == (0,)  # no feature map: still there
+
+
+def test_argus_without_single_object_adds_no_carried_column() -> None:
+    tracker = ArgusTracker(new_track_score=0.5, appearance=False)
+    for f in range(3):
+        out = tracker.update(_dets([[80, 80, 96, 120]], [RED]), f,
+                             feature_map=FeatureMap(np.ones((8, 60, 60), np.float32), 4, 1.0, 0.0, 0.0))
+    assert out.track_id.tolist() == [1] and "carried" not in out.extra and out.column("carried") is None
 
 
 def test_config_single_object_needs_feature_maps() -> None:

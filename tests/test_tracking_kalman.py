@@ -1,4 +1,5 @@
-"""Batched Kalman filter vs filterpy's KalmanFilter with the same F, H, Q, R."""
+"""The production Kalman path (`TrackTable` with `BoxKalman`'s *_state methods) vs filterpy's
+KalmanFilter with the same F, H, Q, R, over predicts and updates with varying dt."""
 
 from __future__ import annotations
 
@@ -7,97 +8,103 @@ import pytest
 
 filterpy_kalman = pytest.importorskip("filterpy.kalman", reason="filterpy is the reference implementation")
 
-from stages.tracking.kalman import (  # noqa: E402
-    BoxKalman,
-    H,
-    cxcywh_to_xyxy,
-    full_cov,
-    kf_predict,
-    kf_update,
-    transition,
-    xyxy_to_cxcywh,
-)
+from stages.tracking.kalman import BoxKalman, cxcywh_to_xyxy, xyxy_to_cxcywh  # noqa: E402
+from stages.tracking.table import TrackTable  # noqa: E402
+
+_H = np.hstack([np.eye(4), np.zeros((4, 4))])
 
 
-def _reference(mean: np.ndarray, cov: np.ndarray) -> filterpy_kalman.KalmanFilter:
+def _size(x: np.ndarray) -> np.ndarray:
+    """(8,) per-state-component box size: w, h, w, h for positions and velocities (>= 1 px)."""
+    w, h = max(float(x[2]), 1.0), max(float(x[3]), 1.0)
+    return np.array([w, h, w, h, w, h, w, h])
+
+
+def _reference(z: np.ndarray, kal: BoxKalman) -> filterpy_kalman.KalmanFilter:
+    """A filterpy filter started like `BoxKalman.initiate_state`."""
     kf = filterpy_kalman.KalmanFilter(dim_x=8, dim_z=4)
-    kf.x = mean.reshape(8, 1).copy()
-    kf.P = cov.copy()
-    kf.H = H.copy()
+    kf.x = np.concatenate([z, np.zeros(4)]).reshape(8, 1)
+    s = _size(kf.x.ravel())
+    kf.P = np.diag(np.concatenate([(2 * kal.std_pos * s[:4]) ** 2, (10 * kal.std_vel * s[4:]) ** 2]))
+    kf.H = _H.copy()
     return kf
 
 
-@pytest.mark.parametrize("dt", [1.0, 0.5, 2.0, 3.7])
-def test_tracking_kalman_matches_filterpy(dt: float) -> None:
-    rng = np.random.default_rng(0)
-    kal = BoxKalman(score_scaled=True)
-    z0 = np.column_stack([rng.uniform(0, 600, 6), rng.uniform(0, 400, 6),
-                          rng.uniform(10, 80, 6), rng.uniform(20, 200, 6)])
-    mean, cov = kal.initiate(z0)
-    mean[:, 4:] = rng.normal(0, 3, (6, 4))
-    refs = [_reference(mean[i], cov[i]) for i in range(6)]
-    for step in range(5):
-        Q = kal.process_noise(mean, dt)
-        mean, cov = kal.predict(mean, cov, dt)
-        z = mean[:, :4] + rng.normal(0, 2, (6, 4))
-        scores = rng.uniform(0.3, 1.0, 6)
-        R = kal.measurement_noise(mean, scores)
+def _predict(kf: filterpy_kalman.KalmanFilter, kal: BoxKalman, dt: float, matched: bool) -> None:
+    if not matched:  # TrackTable.predict: a track unmatched last frame stops growing or shrinking
+        kf.x[6:8] = 0.0
+    s = _size(kf.x.ravel())  # Q scales with the size before the step
+    kf.F = np.eye(8)
+    kf.F[:4, 4:] = dt * np.eye(4)
+    kf.Q = np.diag(np.concatenate([(kal.std_pos * s[:4]) ** 2, (kal.std_vel * s[4:]) ** 2]) * dt)
+    kf.predict()
+
+
+def _update(kf: filterpy_kalman.KalmanFilter, kal: BoxKalman, z: np.ndarray, score: float | None) -> None:
+    r = (kal.std_meas * _size(kf.x.ravel())[:4]) ** 2  # R scales with the predicted size
+    if kal.score_scaled and score is not None:
+        r = r * np.clip(1.0 - score, 0.05, 1.0) * 2.0
+    kf.update(z.reshape(4, 1), R=np.diag(r))
+
+
+def _assert_same(table: TrackTable, refs: list) -> None:
+    assert len(table) == len(refs)
+    for i, kf in enumerate(refs):
+        np.testing.assert_allclose(table.mean[i], kf.x.ravel(), rtol=1e-6, atol=1e-9)
+        scale = np.abs(kf.P).max()  # off-block entries are 0 here and ~1e-17 in filterpy
+        np.testing.assert_allclose(table.cov[i], kf.P, rtol=1e-6, atol=1e-9 * scale)
+
+
+@pytest.mark.parametrize("score_scaled", [False, True])
+def test_tracking_kalman_track_table_matches_filterpy(score_scaled: bool) -> None:
+    rng = np.random.default_rng(7)
+    kal = BoxKalman(std_pos=0.05, std_vel=0.00625, std_meas=0.05, score_scaled=score_scaled)
+    table = TrackTable(kal)
+    refs: list = []
+    matched: list[bool] = []
+    motion: list[np.ndarray] = []  # per track: how its measured box moves per frame
+
+    def spawn(n: int, frame: int) -> None:
+        z = np.column_stack([rng.uniform(50, 600, n), rng.uniform(50, 400, n),
+                             rng.uniform(20, 80, n), rng.uniform(40, 200, n)])
+        table.spawn(z, frame)
+        refs.extend(_reference(zi, kal) for zi in z)
+        matched.extend([True] * n)
+        motion.extend(rng.normal(0, 3, (n, 4)) * [1, 1, 0.1, 0.1])
+
+    spawn(5, 0)
+    dts = [1.0, 2.0, 1.0, 0.5, 3.7, 1.0, 5.0, 1.0, 2.0, 1.0]
+    for step, dt in enumerate(dts):
+        if step == 4:
+            kal.std_vel = 0.0125  # what `MotionTracker.set_frame_rate` does for a 15 fps stream
+        table.predict(dt)
         for i, kf in enumerate(refs):
-            kf.F = transition(dt)
-            kf.Q = Q[i]
-            kf.predict()
-            np.testing.assert_allclose(mean[i], kf.x.ravel(), rtol=1e-6, atol=1e-6)
-            np.testing.assert_allclose(cov[i], kf.P, rtol=1e-6, atol=1e-6)
+            _predict(kf, kal, dt, matched[i])
+        _assert_same(table, refs)
+        # measure a random subset near each track (some frames: none), with scores
+        rows = np.flatnonzero(rng.uniform(size=len(table)) < (0.0 if step == 3 else 0.7))
+        z = table.mean[rows, :4] + np.array(motion)[rows] * dt + rng.normal(0, 2, (len(rows), 4))
+        z[:, 2:] = np.maximum(z[:, 2:], 5.0)
+        scores = rng.uniform(0.3, 1.0, len(rows))
+        table.correct(rows, z, scores if score_scaled else None, step + 1)
+        for j, row in enumerate(rows.tolist()):
+            _update(refs[row], kal, z[j], float(scores[j]) if score_scaled else None)
+        matched = [i in set(rows.tolist()) for i in range(len(refs))]
+        _assert_same(table, refs)
         if step == 2:
-            continue  # a frame without measurements
-        mean, cov = kal.update(mean, cov, z, scores)
-        for i, kf in enumerate(refs):
-            kf.update(z[i].reshape(4, 1), R=R[i])
-            np.testing.assert_allclose(mean[i], kf.x.ravel(), rtol=1e-6, atol=1e-6)
-            np.testing.assert_allclose(cov[i], kf.P, rtol=1e-6, atol=1e-6)
-
-
-def test_tracking_kalman_generic_equations_match_filterpy() -> None:
-    rng = np.random.default_rng(3)
-    F, Q, R = transition(2.0), np.diag(rng.uniform(0.1, 2, 8)), np.diag(rng.uniform(0.5, 3, 4))
-    a = rng.normal(size=(3, 8, 8))
-    cov = a @ np.swapaxes(a, 1, 2) + np.eye(8)  # full (coupled) covariances
-    mean = rng.normal(size=(3, 8))
-    z = rng.normal(size=(3, 4))
-    m1, c1 = kf_predict(mean, cov, F, Q)
-    m2, c2 = kf_update(m1, c1, z, H, np.broadcast_to(R, (3, 4, 4)))
-    for i in range(3):
-        kf = _reference(mean[i], cov[i])
-        kf.F, kf.Q, kf.R = F, Q, R
-        kf.predict()
-        np.testing.assert_allclose(m1[i], kf.x.ravel(), rtol=1e-6, atol=1e-6)
-        kf.update(z[i].reshape(4, 1))
-        np.testing.assert_allclose(m2[i], kf.x.ravel(), rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(c2[i], kf.P, rtol=1e-6, atol=1e-6)
-
-
-def test_tracking_kalman_per_track_dt() -> None:
-    kal = BoxKalman()
-    mean, cov = kal.initiate(np.array([[100.0, 100, 20, 40], [50, 60, 30, 60]]))
-    mean[:, 4] = 2.0
-    dts = np.array([1.0, 3.0])
-    m2, c2 = kal.predict(mean.copy(), cov.copy(), dts)  # predict works in place
-    for i, dt in enumerate(dts):
-        mi, ci = kal.predict(mean[i:i + 1].copy(), cov[i:i + 1].copy(), float(dt))
-        np.testing.assert_allclose(m2[i], mi[0])
-        np.testing.assert_allclose(c2[i], ci[0])
-    assert m2[1, 0] == pytest.approx(50 + 6.0)
+            spawn(3, step + 1)  # new tracks join mid-way
+        if step == 6:  # tracks leave: rows are dropped and the rest stay aligned
+            gone = np.zeros(len(table), bool)
+            gone[[0, 4]] = True
+            table.remove(gone)
+            refs = [kf for i, kf in enumerate(refs) if not gone[i]]
+            matched = [m for i, m in enumerate(matched) if not gone[i]]
+            motion = [v for i, v in enumerate(motion) if not gone[i]]
+            _assert_same(table, refs)
+    assert len(refs) == 6 and np.all(table.mean[:, 2:4] > 1.0)  # no size clamp interfered
 
 
 def test_tracking_kalman_box_conversions_roundtrip() -> None:
     xyxy = np.array([[1.0, 2, 11, 22], [0, 0, 5, 5]])
     np.testing.assert_allclose(cxcywh_to_xyxy(xyxy_to_cxcywh(xyxy)), xyxy)
-
-
-def test_tracking_kalman_blocks_match_full_covariance() -> None:
-    kal = BoxKalman()
-    z = np.array([[100.0, 100, 20, 40], [50, 60, 30, 60]])
-    mean, cov = kal.initiate(z)
-    mean_b, var = kal.initiate_blocks(z)
-    np.testing.assert_allclose(mean_b, mean)
-    np.testing.assert_allclose(full_cov(var), cov)
+    np.testing.assert_allclose(cxcywh_to_xyxy(xyxy_to_cxcywh(xyxy), 0.5), [[-4, -8, 16, 32], [-2.5, -2.5, 7.5, 7.5]])

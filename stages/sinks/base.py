@@ -5,27 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
+from pipeline.sink import Sink
+from pipeline.source import StreamStart
 from pipeline.types import Event, Packet
-from stages.sources.base import StreamStart
 
-
-class Sink(Protocol):
-    """An output. Called from the runner's thread only; must leave complete files after `close()`
-    (which the runner always calls: on success, error, Ctrl-C and SIGTERM)."""
-
-    name: str
-
-    def start_source(self, start: StreamStart) -> None: ...
-
-    def write(self, packet: Packet) -> None: ...
-
-    def write_events(self, events: Sequence[Event]) -> None: ...
-
-    def end_source(self, source_id: str) -> None: ...
-
-    def close(self) -> None: ...
+__all__ = ["LineFile", "Sink", "SinkBase", "output_path"]
 
 
 def output_path(output_dir: Path, template: str, source_id: str = "") -> Path:

@@ -81,7 +81,9 @@ class SqliteEventsSink(SinkBase):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are explicit (BEGIN ... COMMIT) below.
-            self._db: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None)
+            # Opened on the caller's thread, then used only by the pipeline's worker thread (one at a time).
+            self._db: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None,
+                                                                  check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable against a crash of the process
             self._db.executescript(SCHEMA)

@@ -1,5 +1,8 @@
 """Annotated video per source: H.264 in fragmented MP4 through PyAV, else mp4v through OpenCV.
 
+What is drawn is this sink's `annotate:` list (see `stages.annotate`), so each video output can
+draw differently (an archive with everything, a public preview blurred).
+
 Fragmented MP4 (`frag_keyframe+empty_moov`) stays playable up to the last finished fragment
 even if the process is killed outright; an orderly stop writes every frame.
 """
@@ -14,11 +17,11 @@ from typing import Literal
 import av
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pipeline.stage import StageConfig
 from pipeline.types import Packet
-from stages.annotate import draw_detections
+from stages.annotate import AnnotateSpec, annotate_frame, build_annotators, parse_annotate
 from stages.sinks.base import SinkBase, output_path
 from stages.sources.base import StreamStart
 
@@ -26,13 +29,20 @@ log = logging.getLogger(__name__)
 
 
 class VideoSinkConfig(StageConfig):
-    """An annotated MP4 per source (boxes, skeletons, track ids)."""
+    """An annotated MP4 per source (by default: boxes, skeletons, track ids and scores)."""
 
     type: Literal["video"] = "video"
     path: str = Field("{source_id}.mp4", description="File under output_dir; {source_id} is filled in.")
     codec: Literal["auto", "h264", "mp4v"] = Field("auto", description="auto = H.264 when PyAV has libx264.")
     crf: int = Field(23, ge=0, le=51, description="H.264 quality (lower = better, bigger).")
-    annotate: bool = Field(True, description="Draw detections; False writes the frames as decoded.")
+    annotate: AnnotateSpec = Field(
+        True, validate_default=True,
+        description="What to draw, in order: true = boxes, skeletons and '{track_id} {score:.2f}' labels; "
+        "false = the frames as decoded; or a list of annotators, e.g. [{type: blur, what: persons}, "
+        "{type: boxes}, {type: label, text: '{identity}'}]. Types: boxes; skeleton (min_conf); label (text: "
+        "a template over the detection's columns); blur (what: persons, style: blur|pixelate, cells).")
+
+    _annotators = field_validator("annotate", mode="before")(parse_annotate)
 
 
 class _Writer:
@@ -98,8 +108,17 @@ class VideoSink(SinkBase):
     def __init__(self, config: VideoSinkConfig, output_dir: Path) -> None:
         self.config, self.output_dir = config, output_dir
         self.codec = pick_codec(config.codec)
+        self.annotators = build_annotators(config.annotate)
         self._writers: dict[str, _Writer] = {}
         self._fps: dict[str, float] = {}
+
+    def reconfigure(self, config: VideoSinkConfig) -> bool:
+        """Take a changed `annotate:` in place, files staying open; False (nothing changed) when any
+        other setting differs (a new path, codec or quality needs new files)."""
+        if config.model_dump(exclude={"annotate", "id"}) != self.config.model_dump(exclude={"annotate", "id"}):
+            return False
+        self.annotators, self.config = build_annotators(config.annotate), config
+        return True
 
     def start_source(self, start: StreamStart) -> None:
         self._fps[start.source_id] = start.fps
@@ -113,8 +132,8 @@ class VideoSink(SinkBase):
                              self.codec, self.config.crf)
             self._writers[frame.source_id] = writer
         image = frame.image
-        if self.config.annotate:
-            image = draw_detections(image.copy(), packet.detections)
+        if self.annotators:
+            image = annotate_frame(image, packet.detections, self.annotators)
         writer.write(image, frame.pts_s)
 
     def end_source(self, source_id: str) -> None:

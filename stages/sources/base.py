@@ -1,66 +1,7 @@
-"""What a source yields: frames, framed by a start and an end marker per stream."""
+"""What a source yields; the types live in the core (`pipeline.source`) and are re-exported here."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from pipeline.source import Source, SourceItem, StreamEnd, StreamLost, StreamRecovered, StreamStart
 
-from pipeline.types import Frame
-
-
-@dataclass(frozen=True, slots=True)
-class StreamStart:
-    """A stream opened: its size, nominal frame rate and frame count (None when unknown / live)."""
-
-    source_id: str
-    uri: str
-    width: int
-    height: int
-    fps: float
-    frames: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEnd:
-    """A stream ended: normally (`error` None) or because of a decode / read failure."""
-
-    source_id: str
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StreamLost:
-    """A live stream stopped delivering; the source is reconnecting (frames resume after StreamRecovered)."""
-
-    source_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamRecovered:
-    """A lost live stream delivers again after `gap_s` seconds and `attempts` reconnection attempts."""
-
-    source_id: str
-    gap_s: float
-    attempts: int
-
-
-SourceItem = Frame | StreamStart | StreamEnd | StreamLost | StreamRecovered
-
-
-class Source(Protocol):
-    """One configured input. `open()` runs before any model loads (bad paths fail fast);
-    `items()` runs in the runner's reader thread and must return soon after `stop` is set."""
-
-    id: str
-    live: bool
-
-    def open(self) -> None: ...
-
-    def items(self, stop: threading.Event) -> Iterator[SourceItem]: ...
-
-    def total_frames(self) -> int | None: ...
-
-    def close(self) -> None: ...
+__all__ = ["Source", "SourceItem", "StreamEnd", "StreamLost", "StreamRecovered", "StreamStart"]

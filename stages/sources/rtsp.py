@@ -1,7 +1,8 @@
 """Live network streams (RTSP, HTTP, RTMP...) with automatic reconnection.
 
-When the stream fails or ends, the source yields `StreamLost`, retries with exponential back-off
-(0.5 s doubling up to `reconnect_max_s`) until the stream answers again or the run stops, then
+When the stream fails or ends (or cannot be opened at start), the source yields `StreamLost`,
+retries with exponential back-off (0.5 s doubling up to `reconnect_max_s`) until the stream
+answers again or the run stops, then
 yields `StreamRecovered` with the gap. Frame timestamps are wall-clock seconds since the first
 open, so they stay monotonic across reconnections (the camera's own clock restarts).
 """
@@ -69,8 +70,19 @@ class RtspSource:
         return None
 
     def items(self, stop: threading.Event) -> Iterator[SourceItem]:
-        if self.container is None:
-            self.open()
+        if self.container is None:  # never opened (the camera was down at start): retry like a drop
+            try:
+                self.container = self._open()
+            except DECODE_ERRORS as exc:
+                if not self.reconnect:
+                    raise SourceOpenError(self.id, self.uri, reason(exc)) from None
+                lost_at = time.monotonic()
+                yield StreamLost(self.id, f"cannot open: {reason(exc)}")
+                attempts = self._reopen(stop)
+                if attempts is None:
+                    yield StreamEnd(self.id)
+                    return
+                yield StreamRecovered(self.id, round(time.monotonic() - lost_at, 3), attempts)
         assert self.container is not None
         yield stream_start(self.id, self.uri, self.container, None)
         start, index = time.monotonic(), 0

@@ -23,7 +23,7 @@ import numpy as np
 from pipeline.types import Detections, FeatureMap
 from stages.tracking.appearance import EmbeddingHead, Gallery, normalize
 from stages.tracking.association import center_distance_gate, iou_matrix
-from stages.tracking.base import EndedTrack
+from stages.tracking.base import EndedTrack, MotionTracker
 from stages.tracking.bytetrack import ByteTracker
 from stages.tracking.cmc import CameraMotion, warp_tracks
 from stages.tracking.kalman import cxcywh_to_xyxy, xyxy_to_cxcywh
@@ -46,12 +46,18 @@ class ArgusTracker(ByteTracker):
         reid_similarity: minimum cosine similarity to re-identify a lost track.
         single_object: carry a confirmed track the detector missed with the Siamese single-object
             tracker (`siamese_sot.py`) when `update` gets the frame's feature map; the carried
-            boxes are appended to the returned rows (score = the correlation peak).
+            boxes are appended to the returned rows (score = the correlation peak, class 0, zero
+            keypoints and embedding). Every output then has a bool extra column `carried`: True
+            for those rows, False for the detector's (without single_object there is no such
+            column).
         sot_min_peak / sot_frames: see `SiameseSot` (min_peak, max_frames).
         reid_radius: re-identification only within this many track diagonals of the predicted
             position, grown by `reid_radius * since / 10` (people walk on while unseen).
         other arguments: see `ByteTracker` and `MotionTracker`.
     """
+
+    SETTINGS = (*ByteTracker.SETTINGS, "recover_buffer", "recover_iou", "reid_frames", "veto_similarity",
+                "reid_similarity", "reid_radius", "_motion_lost_frames")
 
     def __init__(self, *, recover_buffer: float = 0.2, recover_iou: float = 0.1, cmc: bool = True,
                  match_iou: float = 0.1, tentative_iou: float = 0.1, rate_exponent: float = 0.5,
@@ -93,9 +99,29 @@ class ArgusTracker(ByteTracker):
             ids = out.track_id
             rows = (ids >= 0) & (out.score >= self.high_score)  # only confident boxes teach the gallery
             self.gallery.update(ids[rows], self._emb[rows])
-        if self.sot is not None and feature_map is not None:
-            out = self._carry(out, feature_map, frame_index)
+        if self.sot is not None:
+            out = out.with_columns(carried=np.zeros(len(out), bool))
+            if feature_map is not None:
+                out = self._carry(out, feature_map, frame_index)
         return out
+
+    def adopt_settings(self, other: MotionTracker) -> None:
+        """`MotionTracker.adopt_settings`, plus camera-motion compensation and the single-object
+        tracker switched on or off (a tracker switched on starts from the next frame). The
+        appearance head is not a setting: a change of it needs a new tracker."""
+        super().adopt_settings(other)
+        assert isinstance(other, ArgusTracker)
+        if self._seen_embeddings:  # lost tracks are kept for re-identification (see `update`)
+            self.lost_frames = max(self._motion_lost_frames, self.reid_frames)
+        if (other.camera is None) != (self.camera is None):
+            self.camera = CameraMotion() if other.camera is not None else None
+        if other.sot is None:
+            self.sot = None
+        elif self.sot is None:
+            self.sot = SiameseSot(other.sot.min_peak, other.sot.max_frames, other.sot.search_margin)
+        else:
+            self.sot.min_peak, self.sot.max_frames = other.sot.min_peak, other.sot.max_frames
+            self.sot.search_margin = other.sot.search_margin
 
     def _carry(self, out: Detections, fmap: FeatureMap, frame_index: int) -> Detections:
         """Remember templates of confident matches; relocate confirmed tracks missed on this frame."""
@@ -118,7 +144,8 @@ class ArgusTracker(ByteTracker):
             xyxy=boxes, score=np.array([peak for _, (_, peak) in found], np.float32),
             class_id=np.zeros(n, np.int32), track_id=t.id[rows].copy(),
             keypoints=None if out.keypoints is None else np.zeros((n, *out.keypoints.shape[1:]), np.float32),
-            embedding=None if out.embedding is None else np.zeros((n, out.embedding.shape[1]), np.float32))
+            embedding=None if out.embedding is None else np.zeros((n, out.embedding.shape[1]), np.float32),
+            extra={"carried": np.ones(n, bool)})
         return Detections.concat([out, carried])
 
     def pop_ended(self) -> list[EndedTrack]:

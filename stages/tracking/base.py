@@ -60,14 +60,21 @@ class MotionTracker:
         frame_rate: frames per second of the stream; velocity noise per frame is scaled by
             (30 / frame_rate) ** rate_exponent, as motion between frames grows at low rates.
         rate_exponent: see `frame_rate`.
+        first_id: the id the first confirmed track gets (ids then count up from it); a stream that
+            restarts continues from the previous tracker's `next_id`.
     """
+
+    # thresholds `adopt_settings` copies; subclasses add theirs
+    SETTINGS: tuple[str, ...] = ("lost_frames", "min_hits", "new_track_score")
 
     def __init__(self, *, lost_frames: int = 30, min_hits: int = 2, new_track_score: float = 0.0,
                  std_pos: float = 0.05, std_vel: float = 0.00625, std_meas: float = 0.05,
                  score_scaled_noise: bool = False, confirm_first_frame: bool = True,
-                 frame_rate: float = 30.0, rate_exponent: float = 1.0) -> None:
+                 frame_rate: float = 30.0, rate_exponent: float = 1.0, first_id: int = 1) -> None:
         if lost_frames < 0 or min_hits < 1:
             raise ValueError(f"lost_frames must be >= 0 and min_hits >= 1, got {lost_frames}, {min_hits}")
+        if first_id < 1:
+            raise ValueError(f"first_id must be >= 1, got {first_id}")
         self.lost_frames = lost_frames
         self.min_hits = min_hits
         self.new_track_score = new_track_score
@@ -76,7 +83,7 @@ class MotionTracker:
         self.rate_exponent = rate_exponent
         self.tracks = TrackTable(BoxKalman(std_pos, std_vel, std_meas, score_scaled_noise))
         self.set_frame_rate(frame_rate)
-        self._next_id = 1
+        self._next_id = first_id
         self._ended: list[EndedTrack] = []
         self._calls = 0
         self._dt = 1.0
@@ -137,6 +144,19 @@ class MotionTracker:
         if len(rows):
             self.tracks.id[rows] = np.arange(self._next_id, self._next_id + len(rows))
             self._next_id += len(rows)
+
+    @property
+    def next_id(self) -> int:
+        """The id the next confirmed track will get (every id below it has been issued or skipped)."""
+        return self._next_id
+
+    def adopt_settings(self, other: MotionTracker) -> None:
+        """Take the thresholds (`SETTINGS`) of `other`, a tracker of the same class built from a
+        new config, keeping every track, id and the frame rate: a config change in place."""
+        if type(other) is not type(self):
+            raise TypeError(f"cannot adopt the settings of a {type(other).__name__} in a {type(self).__name__}")
+        for name in self.SETTINGS:
+            setattr(self, name, getattr(other, name))
 
     def pop_ended(self) -> list[EndedTrack]:
         """Confirmed tracks removed since the previous call."""

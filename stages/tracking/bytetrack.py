@@ -34,6 +34,9 @@ class ByteTracker(MotionTracker):
         lost_frames / min_hits and Kalman noise: see `MotionTracker`.
     """
 
+    SETTINGS = (*MotionTracker.SETTINGS, "high_score", "low_score", "match_iou", "low_match_iou",
+                "tentative_iou", "max_area_ratio")
+
     def __init__(self, *, high_score: float = 0.6, low_score: float = 0.1, new_track_score: float = 0.7,
                  match_iou: float = 0.2, low_match_iou: float = 0.5, tentative_iou: float = 0.3,
                  max_area_ratio: float = 4.0, lost_frames: int = 30, min_hits: int = 2, **kwargs: float) -> None:

@@ -20,6 +20,8 @@ class SortTracker(MotionTracker):
         lost_frames / min_hits: see `MotionTracker`.
     """
 
+    SETTINGS = (*MotionTracker.SETTINGS, "min_iou", "min_score")
+
     def __init__(self, *, min_iou: float = 0.3, min_score: float = 0.0, lost_frames: int = 30,
                  min_hits: int = 3, **kwargs: float) -> None:
         super().__init__(lost_frames=lost_frames, min_hits=min_hits, new_track_score=min_score,

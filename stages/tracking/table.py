@@ -32,8 +32,8 @@ class TrackTable:
             pixels) and tracks. Kept this way so that every Kalman step works on contiguous rows
             (`BoxKalman.predict_state` / `update_state`); `mean` and `var` are views of it.
         mean: (T, 8) float64 Kalman means (cx, cy, w, h, velocities): a writable view of `state`.
-        var: (T, 3, 4) float64 covariance blocks (`kalman.block_cov`), a writable view of `state`;
-            `cov` gives (T, 8, 8).
+        var: (T, 3, 4) float64 covariance blocks pos-pos, pos-vel, vel-vel per component, a
+            writable view of `state`; `cov` gives (T, 8, 8).
         since: (T,) float64 frames since the last match (0 right after one).
         info: (T, 4) int64 columns id, hits, first_frame, last_frame (views below), packed so
             adding and removing tracks touches few arrays.

@@ -76,20 +76,20 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline import Pipeline
     from pipeline.progress import print_summary, progress_bar
-    from pipeline.runner import Runner
 
     config = _load(args)
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    runner = Runner(config)
+    pipeline = Pipeline(config)
     show = config.runner.progress and not args.json
-    with progress_bar(runner.total_frames(), enabled=show) as advance:
-        runner.on_frames = advance
-        code = runner.run()
+    with progress_bar(pipeline.total_frames(), enabled=show) as advance:
+        pipeline.on_frames = advance
+        code = pipeline.run()
     if args.json:
-        print(json.dumps({"exit_code": code, **runner.stats.to_json()}, indent=2))
+        print(json.dumps({"exit_code": code, **pipeline.stats.to_json()}, indent=2))
     else:
-        print_summary(runner.stats, config.output_dir)
+        print_summary(pipeline.stats, config.output_dir)
     return code
 
 
@@ -106,9 +106,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
         print(config_reference(), end="")
         return 0
-    from pipeline.config import PipelineConfig
+    from pipeline.registry import default_registry
 
-    print(json.dumps(PipelineConfig.model_json_schema(), indent=2))
+    print(json.dumps(default_registry().config_model().model_json_schema(), indent=2))
     return 0
 
 

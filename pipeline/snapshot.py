@@ -1,0 +1,57 @@
+"""`Pipeline.stats()`: a JSON-ready snapshot of a running (or finished) pipeline."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.pipeline import Pipeline
+
+
+def snapshot(pipeline: Pipeline) -> dict[str, Any]:
+    """Per source (stream) frames/FPS/drops/state, per stage ms and errors, sinks, subscribers."""
+    stats, worker = pipeline.stats, pipeline.worker
+    wall = time.perf_counter() - pipeline._start_time if pipeline._started else 0.0
+    if worker.finished.is_set():
+        state = "ended"
+    elif not pipeline._started:
+        state = "created"
+    else:
+        state = "stopping" if worker.stopping.is_set() else "running"
+    sources: dict[str, dict[str, Any]] = {}
+    stream_ids = sorted({*stats.stream_state, *stats.frames_per_source})
+    for stream_id in stream_ids:
+        owner = pipeline.readers.get(stream_id.split("/")[0])
+        dropped = owner.queue.dropped if owner is not None else stats.dropped_per_source.get(stream_id, 0)
+        sources[stream_id] = {
+            "state": stats.stream_state.get(stream_id, "starting"),
+            "frames": stats.frames_per_source.get(stream_id, 0),
+            "fps": round(stats.current_fps(stream_id), 2),
+            "dropped": dropped,
+            "queued": owner.queue.frames if owner is not None else 0,
+            "reconnects": stats.reconnects.get(stream_id, 0),
+            **({"error": stats.failed_sources[stream_id]} if stream_id in stats.failed_sources else {}),
+        }
+    stages = {}
+    for slot in worker.chain.slots:
+        timing = stats.stages.get(slot.id)
+        stages[slot.id] = {"ms_per_frame": round(timing.ms_per_frame, 3) if timing else 0.0,
+                           "frames": timing.frames if timing else 0, "errors": slot.errors}
+    sinks = {slot.id: {"type": slot.type, "state": "ok"} for slot in worker.sinks.slots}
+    for sink_id, error in stats.failed_sinks.items():
+        sinks[sink_id] = {"state": "failed", "error": error}
+    timing = stats.stages.get("sinks")
+    return {
+        "state": state,
+        "version": pipeline.version,
+        "frames": stats.frames,
+        "wall_s": round(wall, 3),
+        "fps": round(stats.frames / wall, 2) if wall else 0.0,
+        "sources": sources,
+        "stages": stages,
+        "sinks": sinks,
+        "sinks_ms_per_frame": round(timing.ms_per_frame, 3) if timing else 0.0,
+        "subscribers": {"packets": [{"delivered": s.delivered, "dropped": s.dropped}
+                                    for s in worker.packet_subscribers]},
+    }

@@ -1,0 +1,109 @@
+"""Runs the stages in order over a batch, timing each and containing its failures.
+
+A stage that raises on a batch is logged once per distinct error (repeats are counted, not
+repeated), a `stage_error` event goes to every source in the batch, and the packets go on with
+what earlier stages found. Only `max_stage_errors` consecutive failures of one stage end the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pipeline.stage import Stage
+from pipeline.stats import RunStats
+from pipeline.types import Event, EventType, Packet
+
+log = logging.getLogger("argus")
+
+
+@dataclass
+class StageSlot:
+    """One stage in the chain, under its config id, with its failure counters."""
+
+    id: str
+    stage: Stage
+    errors: int = 0
+    consecutive: int = 0
+    last_error: str = ""
+    repeats: int = 0
+    sources_failed: set[str] = field(default_factory=set)
+
+
+class StageChain:
+    """The ordered stages of a running pipeline. Called from the worker thread only."""
+
+    def __init__(self, slots: list[StageSlot], stats: RunStats,
+                 observe: Callable[[str, float], None] | None = None) -> None:
+        self.slots = slots
+        self.stats = stats
+        self.observe = observe  # (stage id, seconds): the metrics histogram
+        self.max_consecutive = 0  # worst current streak of failures, for the stop rule
+
+    def process(self, packets: list[Packet]) -> list[Packet]:
+        """Every stage over the batch; a failing stage leaves the packets as they were."""
+        for slot in self.slots:
+            start = time.perf_counter()
+            try:
+                packets = slot.stage.process(packets)
+                slot.consecutive = 0
+            except Exception as exc:  # contained: the batch goes on without this stage
+                self._failed(slot, exc, packets)
+            elapsed = time.perf_counter() - start
+            self.stats.timing(slot.id).add(elapsed, len(packets))
+            if self.observe is not None:
+                self.observe(slot.id, elapsed)
+            share = 1000.0 * elapsed / max(1, len(packets))
+            for packet in packets:
+                packet.timings[slot.id] = share
+        self.max_consecutive = max((s.consecutive for s in self.slots), default=0)
+        return packets
+
+    def _failed(self, slot: StageSlot, exc: Exception, packets: Sequence[Packet]) -> None:
+        slot.errors += 1
+        slot.consecutive += 1
+        self.stats.stage_errors[slot.id] = slot.errors
+        error = f"{type(exc).__name__}: {exc}"
+        sources = sorted({p.frame.source_id for p in packets})
+        if error == slot.last_error:
+            slot.repeats += 1
+            log.debug("stage '%s' failed again (%d): %s", slot.id, slot.repeats, error)
+        else:
+            if slot.repeats:
+                log.error("stage '%s': the previous error repeated %d more times", slot.id, slot.repeats)
+            slot.last_error, slot.repeats = error, 0
+            log.error("stage '%s' failed on a batch of %s: %s (frames go on without it)",
+                      slot.id, ", ".join(sources), error)
+            log.debug("stage '%s' traceback", slot.id, exc_info=True)
+        by_source: dict[str, Packet] = {}
+        for packet in packets:
+            by_source.setdefault(packet.frame.source_id, packet)
+        for source_id, packet in by_source.items():
+            packet.events.append(Event(EventType.STAGE_ERROR, source_id, packet.frame.pts_s, packet.frame.index,
+                                       payload={"stage": slot.id, "error": error,
+                                                "consecutive": slot.consecutive}))
+
+    def end_source(self, source_id: str) -> list[Event]:
+        """Every stage forgets `source_id`; returns the events that causes (tracks ended)."""
+        events: list[Event] = []
+        for slot in self.slots:
+            try:
+                events.extend(slot.stage.end_source(source_id))
+            except Exception as exc:
+                log.error("stage '%s': ending source '%s' failed: %s: %s", slot.id, source_id,
+                          type(exc).__name__, exc)
+        return events
+
+    def summary(self) -> dict[str, int]:
+        """Stage id -> batches it failed on."""
+        return {s.id: s.errors for s in self.slots if s.errors}
+
+
+def close_stage(slot_id: str, stage: Stage) -> None:
+    """Close a stage, logging (not raising) what goes wrong."""
+    try:
+        stage.close()
+    except Exception as exc:
+        log.error("stage '%s': close failed: %s: %s", slot_id, type(exc).__name__, exc)

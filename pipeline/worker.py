@@ -1,0 +1,211 @@
+"""The worker thread: takes work from the batcher, runs the stages, feeds sinks and subscribers.
+
+It is the only thread that touches stages and sinks. Other threads change them by posting a
+command (`call`), which runs here between two batches, so a stage is never swapped mid-batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from pipeline.batcher import Batcher
+from pipeline.readers import ReaderDone
+from pipeline.sink_set import SinkSet
+from pipeline.source import StreamEnd, StreamLost, StreamMarker, StreamRecovered, StreamStart
+from pipeline.stage_chain import StageChain
+from pipeline.stats import RunStats
+from pipeline.subscription import Subscription
+from pipeline.types import Event, EventType, Frame, Packet
+
+log = logging.getLogger("argus")
+
+
+class Worker:
+    """Processing state of one running pipeline (see the module docstring)."""
+
+    def __init__(self, batcher: Batcher, chain: StageChain, sinks: SinkSet, stats: RunStats,
+                 settings: Callable[[], Any]) -> None:
+        self.batcher, self.chain, self.sinks, self.stats = batcher, chain, sinks, stats
+        self.settings = settings  # () -> the current RunnerConfig
+        self.on_frames: Callable[[int], None] | None = None
+        self.on_reader_done: Callable[[ReaderDone], None] | None = None
+        self.open_streams: dict[str, StreamStart] = {}
+        self.packet_subscribers: list[Subscription[Packet]] = []
+        self.event_subscribers: list[Subscription[Event]] = []
+        self.stopping = threading.Event()  # stop requested: readers are ending
+        self.abandon = threading.Event()  # drop every queued frame now (second Ctrl-C)
+        self.interrupted = False
+        self.keep_alive = False
+        self.holds = 0  # hot reloads in progress: do not end while a source is being replaced
+        self.fatal: str | None = None
+        self.dropped_on_stop = 0
+        self._stop_deadline: float | None = None
+        self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._command_lock = threading.Lock()
+        self.on_fatal: Callable[[], None] | None = None
+        self.thread: threading.Thread | None = None
+        self.finished = threading.Event()
+
+    # ------------------------------------------------------------------ commands
+    def call(self, fn: Callable[[], Any]) -> Future:
+        """Run `fn` on the worker thread between two batches; the future holds its result."""
+        future: Future = Future()
+        with self._command_lock:
+            if self.thread is not None and not self.finished.is_set():
+                self._commands.put((fn, future))
+                self.batcher.notify.set()
+                return future
+        try:  # not running: nothing can race with the caller
+            future.set_result(fn())
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                fn, future = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    # ------------------------------------------------------------------ loop
+    def request_stop(self) -> None:
+        if not self.stopping.is_set():
+            self._stop_deadline = time.monotonic() + self.settings().shutdown_timeout_s
+            self.stopping.set()
+        self.batcher.notify.set()
+
+    def _keep_going(self) -> bool:
+        return self.holds > 0 or (self.keep_alive and not self.stopping.is_set())
+
+    def run(self) -> None:
+        try:
+            settings = self.settings
+            for work in self.batcher.work(lambda: settings().max_batch, lambda: settings().max_wait_ms / 1000.0,
+                                          self._keep_going):
+                self._run_commands()
+                if work is None:
+                    continue
+                if isinstance(work, list):
+                    self._process(work)
+                elif isinstance(work, ReaderDone):
+                    if self.on_reader_done is not None:
+                        self.on_reader_done(work)
+                else:
+                    self.handle_marker(work)
+        finally:
+            self._shutdown()
+
+    def _process(self, frames: list[Frame]) -> None:
+        if self.abandon.is_set() or (self._stop_deadline is not None and time.monotonic() > self._stop_deadline):
+            self.dropped_on_stop += len(frames)  # shutdown took too long: drop what is left
+            return
+        packets = self.chain.process([Packet(frame) for frame in frames])
+        start = time.perf_counter()
+        for packet in packets:
+            self.sinks.call("write", packet)
+            self.emit(packet.events)
+            self.stats.count_frame(packet.frame.source_id)
+        if self.sinks.slots:
+            self.stats.timing("sinks").add(time.perf_counter() - start, len(packets))
+        self.stats.frames += len(packets)
+        with self._lock:
+            subscribers = list(self.packet_subscribers)
+        for subscription in subscribers:
+            for packet in packets:
+                subscription.put(packet, self.abandon)
+        if self.on_frames is not None:
+            self.on_frames(len(packets))
+        limit = self.settings().max_stage_errors
+        if self.chain.max_consecutive >= limit and self.fatal is None:
+            worst = max(self.chain.slots, key=lambda s: s.consecutive)
+            self.fatal = f"stage '{worst.id}' failed on {worst.consecutive} consecutive batches: {worst.last_error}"
+            log.error("%s; stopping (runner.max_stage_errors = %d)", self.fatal, limit)
+            self.request_stop()
+            if self.on_fatal is not None:
+                self.on_fatal()
+
+    # ------------------------------------------------------------------ markers and events
+    def emit(self, events: list[Event]) -> None:
+        """Events to every sink and event subscriber, in order."""
+        if not events:
+            return
+        self.sinks.events(events)
+        with self._lock:
+            subscribers = list(self.event_subscribers)
+        for subscription in subscribers:
+            for event in events:
+                subscription.put(event)
+
+    def handle_marker(self, item: StreamMarker) -> None:
+        source_id = item.source_id
+        if isinstance(item, StreamLost):
+            # Continuity is gone: stages drop the stream's state (tracks end); outputs stay open.
+            log.warning("source '%s': stream lost (%s); reconnecting", source_id, item.reason)
+            self.stats.stream_state[source_id] = "reconnecting"
+            self.stats.reconnects[source_id] = self.stats.reconnects.get(source_id, 0) + 1
+            self.emit([*self.chain.end_source(source_id),
+                       Event(EventType.STREAM_LOST, source_id, payload={"reason": item.reason})])
+        elif isinstance(item, StreamRecovered):
+            log.info("source '%s': stream recovered after %.1f s", source_id, item.gap_s)
+            self.stats.stream_state[source_id] = "running"
+            self.emit([Event(EventType.STREAM_RECOVERED, source_id,
+                             payload={"gap_s": item.gap_s, "attempts": item.attempts})])
+        elif isinstance(item, StreamStart):
+            if source_id in self.open_streams:  # a live source that never opened before: opened now
+                return
+            self.open_streams[source_id] = item
+            self.stats.stream_state[source_id] = "running"
+            self.sinks.call("start_source", item)
+            self.emit([Event(EventType.STREAM_OPENED, source_id, payload={
+                "uri": item.uri, "width": item.width, "height": item.height, "fps": round(item.fps, 3),
+                "frames": item.frames})])
+        elif isinstance(item, StreamEnd):
+            self.end_stream(source_id, item.error)
+
+    def end_stream(self, source_id: str, error: str | None) -> None:
+        self.open_streams.pop(source_id, None)
+        events = self.chain.end_source(source_id)
+        if error:
+            self.stats.failed_sources[source_id] = error
+            self.stats.stream_state[source_id] = "failed"
+            log.error("source '%s': %s", source_id, error)
+            events.append(Event(EventType.STREAM_ERROR, source_id, payload={"error": error}))
+        else:
+            self.stats.stream_state[source_id] = "ended"
+            events.append(Event(EventType.STREAM_ENDED, source_id, payload={
+                "frames": self.stats.frames_per_source.get(source_id, 0),
+                **({"reason": "interrupted"} if self.interrupted else {})}))
+        self.emit(events)
+        self.sinks.call("end_source", source_id)
+
+    # ------------------------------------------------------------------ shutdown
+    def _shutdown(self) -> None:
+        try:
+            self._run_commands()
+            for source_id in sorted(self.open_streams):
+                self.end_stream(source_id, None)
+            self.sinks.close_all()
+            for slot in self.chain.slots:
+                try:
+                    slot.stage.close()
+                except Exception as exc:
+                    log.error("stage '%s': close failed: %s: %s", slot.id, type(exc).__name__, exc)
+        finally:
+            with self._lock:
+                for subscription in [*self.packet_subscribers, *self.event_subscribers]:
+                    subscription.close()
+            with self._command_lock:
+                self.finished.set()
+            self._run_commands()  # anything posted during shutdown runs (nothing races any more)

@@ -1,0 +1,60 @@
+"""The built-in stages, sinks and sources, registered into the core's `Registry`.
+
+Found through the `argus.plugins` entry point (pyproject.toml). Adding a stage or sink = one config
+model, one class, one line here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.errors import SinkOpenError
+from pipeline.registry import Registry
+from pipeline.sink import Sink
+from pipeline.stage import StageConfig
+from stages.pose import PoseConfig, PoseStage
+from stages.sinks.jsonl import DetectionsSink, DetectionsSinkConfig, EventsSink, EventsSinkConfig
+from stages.sinks.mot import MotSink, MotSinkConfig
+from stages.sinks.mqtt import MqttSink, MqttSinkConfig
+from stages.sinks.sqlite_events import SqliteEventsSink, is_sqlite_path
+from stages.sinks.video import VideoSink, VideoSinkConfig
+from stages.sinks.webhook import WebhookSink, WebhookSinkConfig
+from stages.sources import make_source
+from stages.track import TrackConfig, TrackStage
+
+
+def events_sink(config: EventsSinkConfig, output_dir: Path) -> Sink:
+    """`type: events`: SQLite when the path ends in .db/.sqlite/.sqlite3, else JSON Lines (chosen here only)."""
+    if is_sqlite_path(config.path):
+        return SqliteEventsSink(output_dir / config.path, commit_every=config.commit_every,
+                                commit_ms=config.commit_ms)
+    return EventsSink(config, output_dir)
+
+
+def _opening(factory):
+    """A sink factory whose OSError becomes a one-line SinkOpenError naming the sink and path."""
+
+    def build(config: StageConfig, output_dir: Path) -> Sink:
+        try:
+            return factory(config, output_dir)
+        except OSError as exc:
+            where = exc.filename or getattr(config, "path", output_dir)
+            name = config.id or config.type  # type: ignore[attr-defined]
+            raise SinkOpenError(f"sink '{name}': cannot write {where}: {exc.strerror or exc}") from None
+
+    return build
+
+
+def register(registry: Registry) -> None:
+    """Add every built-in stage, sink and source kind to `registry`."""
+    registry.add_stage("pose", PoseConfig, PoseStage)
+    registry.add_stage("detect", PoseConfig, PoseStage)
+    registry.add_stage("track", TrackConfig, TrackStage)
+    for kind, config, factory in (
+            ("video", VideoSinkConfig, VideoSink), ("detections", DetectionsSinkConfig, DetectionsSink),
+            ("events", EventsSinkConfig, events_sink), ("mot", MotSinkConfig, MotSink),
+            ("mqtt", MqttSinkConfig, MqttSink), ("webhook", WebhookSinkConfig, WebhookSink)):
+        registry.add_sink(kind, config, _opening(factory))
+    registry.source_factory = make_source
+    registry.default_stages = ["pose", "track"]
+    registry.default_sinks = ["video", "detections", "events"]
