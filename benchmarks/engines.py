@@ -25,7 +25,10 @@ from engines.select import resolve
 from engines.tensorrt import gpu_count
 from pipeline.errors import ArgusError
 from pipeline.types import Detections
+from stages.models.feature_taps import TORCH_TAPS
+from stages.models.ultralytics import resolve_weights
 from stages.models.yolo import YoloAdapter
+from stages.models.yolo_recipe import yolo_recipe
 
 log = logging.getLogger("argus.bench")
 # What is worth timing on each kind of device (ONNX Runtime FP16 on a CPU only emulates FP16).
@@ -121,7 +124,7 @@ def time_interleaved(adapters: dict[tuple[str, str], YoloAdapter], frames: Seque
 
 def reference_predict(weights: Path, frames: Sequence[np.ndarray], imgsz: int) -> float:
     """ultralytics `YOLO.predict` images/s on the same frames (one by one, as its CLI does)."""
-    from engines.export import ultralytics_env
+    from engines.torch import ultralytics_env
 
     ultralytics_env()
     from ultralytics import YOLO
@@ -159,7 +162,8 @@ def bench_engines(video: Path, *, model: str = "yolo11n-pose", batches: Sequence
     frames = video_frames(video, max(agreement_frames, timing_frames))
     timing = frames[:timing_frames]
     check = frames[:agreement_frames] + sample_images()
-    calibrate = calib_from([calib or video], imgsz)
+    recipe = yolo_recipe(model, imgsz)
+    calibrate = calib_from([calib or video], recipe.preprocess)
     results: list[dict[str, Any]] = []
     detections: dict[tuple[str, str], list[Detections]] = {}
     pairs = [(b, p) for b, p in candidates(device) if (b, p) == ("onnxruntime", "fp32") or (
@@ -169,9 +173,9 @@ def bench_engines(video: Path, *, model: str = "yolo11n-pose", batches: Sequence
     for backend, precision in pairs:
         choice = resolve(backend, precision, device, what=f"bench {backend}/{precision}")
         try:
-            path = model_file(Request(model, imgsz, backend, precision, choice.device), calibrate)
+            path = model_file(Request(recipe, backend, precision, choice.device), calibrate)
             engine = load_engine(path, backend=backend, device=choice.device, threads=threads,
-                                 precision=precision)
+                                 precision=precision, taps=TORCH_TAPS)
         except ArgusError as exc:
             log.warning("bench engines: skipping %s %s: %s", backend, precision, exc)
             continue
@@ -187,8 +191,6 @@ def bench_engines(video: Path, *, model: str = "yolo11n-pose", batches: Sequence
     for key, adapter in adapters.items():
         detections[key] = detect(adapter, check)
         adapter.engine.close()
-    from engines.export import resolve_weights
-
     reference = {"images_per_s": round(reference_predict(resolve_weights(model), timing, imgsz), 2),
                  "command": f"YOLO({model}.pt).predict(frame, imgsz={imgsz}) per frame"}
     return {"model": model, "imgsz": imgsz, "device": device, "video": str(video), "results": results,

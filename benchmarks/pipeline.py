@@ -62,11 +62,11 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
     runner.on_frames = clock.tick
     code = runner.run()
     if code != 0:
-        raise ArgusError(f"bench: the Argus run failed (exit {code}): {runner.stats.failed_sources}")
-    stats = runner.stats.to_json()
+        raise ArgusError(f"bench: the Argus run failed (exit {code}): {runner.run_stats.failed_sources}")
+    stats = runner.run_stats.to_json()
     pose = next((s for s in stages if hasattr(s, "adapter")), None)
     choice = getattr(pose, "choice", None)
-    return {"fps": round(clock.fps(), 2), "frames": runner.stats.frames,
+    return {"fps": round(clock.fps(), 2), "frames": runner.run_stats.frames,
             "bare_fps": bare_fps(video, pose) if pose is not None else None,
             "engine": {"backend": choice.backend, "precision": choice.precision, "device": choice.device}
             if choice else None,
@@ -76,7 +76,7 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
 
 def run_ultralytics_track(video: Path, frames: int, weights: Path, imgsz: int) -> dict[str, Any]:
     """`yolo track` (ultralytics' default BoT-SORT tracker) on the same frames."""
-    from engines.export import ultralytics_env
+    from engines.torch import ultralytics_env
 
     ultralytics_env()
     from ultralytics import YOLO
@@ -104,7 +104,7 @@ def openvino_export(weights: Path, imgsz: int) -> Path:
     import tempfile
 
     from engines.cache import build_cached, cache_dir, cache_key, file_hash
-    from engines.export import ultralytics_env
+    from engines.torch import ultralytics_env
 
     ultralytics_env()
     key = cache_key(weights=file_hash(weights), imgsz=imgsz, format="ultralytics-openvino")
@@ -159,7 +159,7 @@ def bench_pipeline(video: Path, *, frames: int = 200, compare: str = "ultralytic
     result: dict[str, Any] = {"video": str(video), "frames": argus["frames"], "argus_fps": argus["fps"],
                               "bare_fps": argus.pop("bare_fps"), "engine": argus.pop("engine"),
                               "stages_ms_per_frame": argus["stages_ms_per_frame"], "argus": argus}
-    from engines.export import resolve_weights
+    from stages.models.ultralytics import resolve_weights
 
     pose = next(c for c in load_config(config_path, overrides).stages if c.type in ("pose", "detect"))
     peers: dict[str, Any] = {}

@@ -51,7 +51,7 @@ def bench_soak(video: Path, *, minutes: float = 20.0, sources: int = 4, interval
         while thread.is_alive() and time.monotonic() - start < minutes * 60:
             thread.join(timeout=min(interval_s, max(0.1, start + minutes * 60 - time.monotonic())))
             now = time.monotonic()
-            frames = runner.stats.frames
+            frames = runner.run_stats.frames
             samples.append({"t_s": round(now - start, 1), "rss_mb": round(rss_mb(), 1),
                             "fps": round((frames - last_frames) / max(1e-9, now - last_t), 2),
                             "frames": frames, "dropped": sum(r.queue.dropped for r in runner.readers.values()),
@@ -63,11 +63,11 @@ def bench_soak(video: Path, *, minutes: float = 20.0, sources: int = 4, interval
         thread.join(timeout=60)
     steady = [s for s in samples if s["t_s"] >= warmup_s] or samples
     base, end = steady[0]["rss_mb"], steady[-1]["rss_mb"]
-    decoded = runner.stats.frames + samples[-1]["dropped"] if samples else 0
-    return {"video": str(video), "minutes": minutes, "sources": sources, "frames": runner.stats.frames,
+    decoded = runner.run_stats.frames + samples[-1]["dropped"] if samples else 0
+    return {"video": str(video), "minutes": minutes, "sources": sources, "frames": runner.run_stats.frames,
             "fps_mean": round(sum(s["fps"] for s in steady) / len(steady), 2) if steady else 0.0,
             "dropped": samples[-1]["dropped"] if samples else 0,
             "drop_fraction": round(samples[-1]["dropped"] / decoded, 4) if decoded else 0.0,
             "rss_mb_after_warmup": base, "rss_mb_end": end,
             "rss_growth_pct": round(100.0 * (end - base) / base, 2) if base else None,
-            "failed_sources": runner.stats.failed_sources, "samples": samples}
+            "failed_sources": runner.run_stats.failed_sources, "samples": samples}

@@ -87,9 +87,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline.on_frames = advance
         code = pipeline.run()
     if args.json:
-        print(json.dumps({"exit_code": code, **pipeline.stats.to_json()}, indent=2))
+        print(json.dumps({"exit_code": code, **pipeline.run_stats.to_json()}, indent=2))
     else:
-        print_summary(pipeline.stats, config.output_dir)
+        print_summary(pipeline.run_stats, config.output_dir)
     return code
 
 
@@ -106,9 +106,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
         print(config_reference(), end="")
         return 0
-    from pipeline.registry import default_registry
+    from pipeline.config import config_model
 
-    print(json.dumps(default_registry().config_model().model_json_schema(), indent=2))
+    print(json.dumps(config_model().model_json_schema(), indent=2))
     return 0
 
 
@@ -150,7 +150,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from engines.build import build_config
+    from stages.models.build import build_config
 
     built = build_config(_load(args), calib=args.calib, report=(lambda line: None) if args.json else print)
     if args.json:

@@ -1,12 +1,15 @@
 """Which model file each (backend, precision) runs, and building it: one explicit table.
 
-    .pt -> .onnx (fp32) -> .fp16.onnx | .int8-u8s8.onnx (ONNX Runtime) | .int8-u8s8-openvino.onnx
-                        | .int8-tensorrt.onnx
-                        -> .engine (TensorRT, from the fp32 / fp16 / tensorrt-int8 ONNX)
+    weights -> .onnx (fp32) -> .fp16.onnx | .int8-u8s8.onnx (ONNX Runtime) | .int8-u8s8-openvino.onnx
+                            | .int8-tensorrt.onnx
+                            -> .engine (TensorRT, from the fp32 / fp16 / tensorrt-int8 ONNX)
 
-INT8 needs calibration frames. `run.py build` calibrates on the config's sources or `--calib`
-and records the result in a small index in the cache, so a stage finds its INT8 model later
-without re-reading the calibration source; a stage with its own `calib:` builds on demand.
+What is particular to a model (how its weights become ONNX, which nodes INT8 leaves in float, the
+TensorRT input shapes, how calibration frames become inputs) comes in a `ModelRecipe` written by
+its adapter (stages/models/yolo_recipe.py); nothing here knows a model. INT8 needs calibration
+frames. `run.py build` calibrates on the config's sources or `--calib` and records the result in a
+small index in the cache, so a stage finds its INT8 model later without re-reading the calibration
+source; a stage with its own `calib:` builds on demand.
 """
 
 from __future__ import annotations
@@ -17,21 +20,47 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engines.cache import cache_dir
-from engines.calibration import CalibrationSet, calibration_set
-from engines.export import onnx_for, resolve_weights
+from engines.calibration import CalibrationSet, Preprocess, calibration_set
 from pipeline.errors import ModelError
+
+if TYPE_CHECKING:
+    from engines.quantize import KeepFloat
+    from engines.tensorrt_build import ShapeProfile
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
-    """What a stage needs: a model at an input size, on a backend/precision/device."""
+class ModelRecipe:
+    """What the engines must know about one model (at one input size) to make its files.
 
-    model: str
-    imgsz: int
+    Attributes:
+        name: the model as the user named it (in messages).
+        key: identifies the weights and input size in the INT8 index (stable across runs).
+        onnx: returns the FP32 ONNX file, exported and cached on first call.
+        weights: returns the native weights the torch backend runs (ModelError where there are none).
+        preprocess: calibration frames -> model inputs, exactly as inference prepares them.
+        keep_float: the nodes INT8 quantisation leaves in float.
+        shapes: the TensorRT optimisation profile (smallest / typical / largest input).
+    """
+
+    name: str
+    key: str
+    onnx: Callable[[], Path]
+    weights: Callable[[], Path]
+    preprocess: Preprocess
+    keep_float: KeepFloat
+    shapes: ShapeProfile
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a stage needs: a model, on a backend/precision/device."""
+
+    model: ModelRecipe
     backend: str
     precision: str
     device: str = "cpu"
@@ -41,13 +70,13 @@ Calib = Callable[[], CalibrationSet]
 
 
 def _onnx(r: Request, _calib: Calib | None) -> Path:
-    return onnx_for(r.model, r.imgsz)
+    return r.model.onnx()
 
 
 def _fp16(r: Request, _calib: Calib | None) -> Path:
     from engines.quantize import fp16_onnx
 
-    return fp16_onnx(onnx_for(r.model, r.imgsz))
+    return fp16_onnx(r.model.onnx())
 
 
 def _int8(fmt: str) -> Callable[[Request, Calib | None], Path]:
@@ -57,29 +86,24 @@ def _int8(fmt: str) -> Callable[[Request, Calib | None], Path]:
         if calib is None:
             found = lookup(r, fmt)
             if found is None:
-                raise ModelError(f"model {r.model}: {r.backend} int8 needs a calibrated model: run "
+                raise ModelError(f"model {r.model.name}: {r.backend} int8 needs a calibrated model: run "
                                  f"`python run.py build CONFIG --calib VIDEO_OR_DIR` (or set the stage's calib:)")
             return found
-        src = onnx_for(r.model, r.imgsz)
-        path = (quantize.openvino_int8(src, calib()) if fmt == "openvino"
-                else quantize.int8_onnx(src, calib(), fmt))  # type: ignore[arg-type]
+        path = quantize.int8_onnx(r.model.onnx(), calib(), fmt, r.model.keep_float)  # type: ignore[arg-type]
         _record(r, fmt, path)
         return path
     return build
 
 
 def _weights(r: Request, _calib: Calib | None) -> Path:
-    path = resolve_weights(r.model)
-    if path.suffix != ".pt":
-        raise ModelError(f"model {r.model}: backend torch needs ultralytics .pt weights, not {path.suffix}")
-    return path
+    return r.model.weights()
 
 
 def _engine(source: Callable[[Request, Calib | None], Path]) -> Callable[[Request, Calib | None], Path]:
     def build(r: Request, calib: Calib | None) -> Path:
         from engines.tensorrt_build import build_engine
 
-        return build_engine(source(r, calib), imgsz=r.imgsz, device=r.device)
+        return build_engine(source(r, calib), shapes=r.model.shapes, device=r.device)
     return build
 
 
@@ -89,7 +113,7 @@ ARTEFACTS: dict[tuple[str, str], Callable[[Request, Calib | None], Path]] = {
     ("onnxruntime", "int8"): _int8("u8s8"),
     ("openvino", "fp32"): _onnx,
     ("openvino", "bf16"): _onnx,
-    ("openvino", "int8"): _int8("u8s8-openvino"),  # see engines.quantize (NNCF's IR: recall 0.87)
+    ("openvino", "int8"): _int8("u8s8-openvino"),  # see engines.quantize
     ("torch", "fp32"): _weights,
     ("torch", "fp16"): _weights,
     ("tensorrt", "fp32"): _engine(_onnx),
@@ -106,17 +130,18 @@ def model_file(request: Request, calib: Calib | None = None) -> Path:
     """The file `request.backend` runs at `request.precision`, built (and cached) if needed."""
     build = ARTEFACTS.get((request.backend, request.precision))
     if build is None:
-        raise ModelError(f"model {request.model}: no {request.precision} model for backend {request.backend}")
+        raise ModelError(f"model {request.model.name}: no {request.precision} model for backend {request.backend}")
     return build(request, calib)
 
 
-def calib_from(sources: Sequence[Path], imgsz: int) -> Calib:
-    """A lazy calibration set over `sources` (read only when an INT8 model must be built)."""
+def calib_from(sources: Sequence[Path], preprocess: Preprocess) -> Calib:
+    """A lazy calibration set over `sources` (read only when an INT8 model must be built), made into
+    inputs by the model's `preprocess` (its recipe's)."""
     cached: list[CalibrationSet] = []
 
     def load() -> CalibrationSet:
         if not cached:
-            cached.append(calibration_set(list(sources), imgsz=imgsz))
+            cached.append(calibration_set(list(sources), preprocess))
         return cached[0]
     return load
 
@@ -126,7 +151,7 @@ def _index_path() -> Path:
 
 
 def _index_key(r: Request, fmt: str) -> str:
-    return f"{resolve_weights(r.model).name}|{r.imgsz}|{fmt}"
+    return f"{r.model.key}|{fmt}"
 
 
 def lookup(request: Request, fmt: str | None = None) -> Path | None:
@@ -144,7 +169,7 @@ def lookup(request: Request, fmt: str | None = None) -> Path | None:
             if candidate != fmt and entry not in _warned:
                 _warned.add(entry)
                 log.warning("model %s: running the %s INT8 file of an older build; run `python run.py build` "
-                            "again for the faster %s one", request.model, candidate, fmt)
+                            "again for the faster %s one", request.model.name, candidate, fmt)
             return Path(entry)
     return None
 

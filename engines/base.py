@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,13 +34,3 @@ class Engine(Protocol):
 
     def close(self) -> None: ...
 
-
-@runtime_checkable
-class AsyncEngine(Engine, Protocol):
-    """An engine that can also start a batch and return before it finishes (OpenVINO), so the caller
-    prepares the next batch or decodes the previous one meanwhile. `result(submit(feeds))` equals
-    `engine(feeds)`; each handle's result is taken exactly once, in any order."""
-
-    def submit(self, feeds: Mapping[str, np.ndarray]) -> Any: ...
-
-    def result(self, handle: Any) -> dict[str, np.ndarray]: ...

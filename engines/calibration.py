@@ -1,12 +1,14 @@
 """Calibration frames for INT8 quantisation: real frames from a video file or an image folder.
 
-Frames are sampled evenly over the source, letterboxed exactly as inference does (rect mode),
-and hashed, so a quantised artefact's cache key changes whenever the calibration set does.
+Frames are sampled evenly over the source and turned into model inputs by the model's own
+`preprocess` (its adapter prepares them exactly as inference does), then hashed, so a quantised
+artefact's cache key changes whenever the calibration set does.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,24 +16,21 @@ import cv2
 import numpy as np
 
 from pipeline.errors import ArgusError
-from stages.models.yolo import letterbox_into, rect_input_shape
 
 MIN_CALIB_FRAMES = 32
 DEFAULT_CALIB_FRAMES = 128  # 64 frames: INT8 recall 0.77 vs FP32; 128: 0.87
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+Preprocess = Callable[[Sequence[np.ndarray]], np.ndarray]
+"""BGR uint8 frames -> the model's input batch (N, ...), prepared exactly as inference prepares it."""
 
 
 @dataclass(frozen=True)
 class CalibrationSet:
-    """Preprocessed frames (N, 3, H, W) float32 RGB 0..1, their source and content hash."""
+    """Model inputs (N, ...) float32 made from calibration frames, their source and content hash."""
 
     tensors: np.ndarray
     source: str
     digest: str
-
-    @property
-    def hw(self) -> tuple[int, int]:
-        return int(self.tensors.shape[2]), int(self.tensors.shape[3])
 
 
 def _video_frames(path: Path, count: int) -> list[np.ndarray]:
@@ -65,9 +64,9 @@ def read_frames(source: Path, count: int = DEFAULT_CALIB_FRAMES) -> list[np.ndar
     return _image_frames(source, count) if source.is_dir() else _video_frames(source, count)
 
 
-def calibration_set(sources: list[Path], *, imgsz: int = 640, count: int = DEFAULT_CALIB_FRAMES,
+def calibration_set(sources: list[Path], preprocess: Preprocess, *, count: int = DEFAULT_CALIB_FRAMES,
                     minimum: int = MIN_CALIB_FRAMES) -> CalibrationSet:
-    """Frames from `sources` (shared evenly), letterboxed to the first frame's rect input shape."""
+    """Frames from `sources` (shared evenly), made into model inputs by `preprocess`."""
     frames: list[np.ndarray] = []
     for source in sources:
         frames += read_frames(source, max(1, count // len(sources)))
@@ -75,9 +74,8 @@ def calibration_set(sources: list[Path], *, imgsz: int = 640, count: int = DEFAU
     if len(frames) < minimum:
         raise ArgusError(f"calibration needs at least {minimum} frames; {names} gave {len(frames)} "
                          f"(use a longer video or a folder of ≥{minimum} images with --calib)")
-    hw = rect_input_shape(*frames[0].shape[:2], imgsz)
-    tensors = np.empty((len(frames), 3, *hw), np.float32)
-    for i, frame in enumerate(frames):
-        letterbox_into(frame, tensors[i])
-    digest = hashlib.sha256(tensors.tobytes()).hexdigest()[:16]
+    tensors = np.ascontiguousarray(preprocess(frames), dtype=np.float32)
+    if len(tensors) != len(frames):
+        raise ValueError(f"preprocess returned {len(tensors)} inputs for {len(frames)} frames")
+    digest = hashlib.sha256(repr(tensors.shape).encode() + tensors.tobytes()).hexdigest()[:16]
     return CalibrationSet(tensors, names, digest)

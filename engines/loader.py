@@ -7,8 +7,8 @@ torch, OpenVINO or TensorRT still loads the others).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engines.base import Engine
@@ -25,6 +25,7 @@ class LoadOptions:
     device: str = "cpu"
     threads: int = 0
     cuda_graph: bool = False  # TensorRT only
+    taps: Mapping[str, int] = field(default_factory=dict)  # PyTorch only: extra outputs (engines.torch)
 
 
 def _onnxruntime(path: Path, o: LoadOptions) -> Engine:
@@ -42,7 +43,7 @@ def _openvino(path: Path, o: LoadOptions) -> Engine:
 def _torch(path: Path, o: LoadOptions) -> Engine:
     from engines.torch import TorchEngine
 
-    return TorchEngine(path, precision=o.precision, device=o.device, threads=o.threads)
+    return TorchEngine(path, precision=o.precision, device=o.device, threads=o.threads, taps=o.taps)
 
 
 def _tensorrt(path: Path, o: LoadOptions) -> Engine:
@@ -60,12 +61,13 @@ LOADERS: dict[str, Callable[[Path, LoadOptions], Engine]] = {
 
 
 def load_engine(path: Path, *, backend: str = "onnxruntime", device: str = "cpu", threads: int = 0,
-                precision: str = "fp32", cuda_graph: bool = False) -> Engine:
+                precision: str = "fp32", cuda_graph: bool = False, taps: Mapping[str, int] | None = None) -> Engine:
     """Load the model file `path` on `backend` (precision: the hint for runtimes that take one;
-    cuda_graph: TensorRT replays inference as a CUDA graph per input shape)."""
+    cuda_graph: TensorRT replays inference as a CUDA graph per input shape; taps: the intermediate
+    outputs PyTorch hooks, output name -> module index, which exported files carry themselves)."""
     loader = LOADERS.get(backend)
     if loader is None:
         raise ModelError(f"unknown backend '{backend}' (one of {', '.join(LOADERS)})")
     if not Path(path).is_file():
         raise ModelError(f"model file not found: {path}")
-    return loader(Path(path), LoadOptions(precision, device, threads, cuda_graph))
+    return loader(Path(path), LoadOptions(precision, device, threads, cuda_graph, dict(taps or {})))

@@ -1,7 +1,7 @@
 """OpenVINO backend (CPU): reads the same ONNX files as ONNX Runtime, or OpenVINO IR (.xml).
 
 Precision: FP32 or BF16 through `INFERENCE_PRECISION_HINT` (the weights stay FP32 in the file);
-INT8 comes from the model file itself (Q/DQ ONNX or an NNCF-quantised IR), run with the FP32
+INT8 comes from the model file itself (Q/DQ ONNX, or an INT8 IR made elsewhere), run with the FP32
 hint for the parts left in float. OpenVINO on CPU is fastest with static spatial shapes, so the
 model is compiled once per distinct input (H, W) and performance hint, with a dynamic batch (a
 camera wall has a handful of sizes, while the batcher's batch size varies call to call); each

@@ -1,11 +1,12 @@
 """Building TensorRT engines from ONNX: strongly typed networks (TensorRT 10 and 11 alike).
 
 The precision comes from the ONNX file (FP32, FP16 weights, or INT8 as symmetric Q/DQ made by
-engines.quantize); no builder precision flags. One optimisation profile covers a dynamic batch
-(min/opt/max) and any input size up to `imgsz` on each side (rect mode: 480x640, 384x640...).
-Building needs the full `tensorrt` package (builder, ONNX parser); running needs only tensorrt-lean.
-Engines are cached under a key that covers the ONNX hash, profile, input size, TensorRT version
-and the GPU's name and compute capability; the ONNX metadata is written next to it (.json).
+engines.quantize); no builder precision flags. One optimisation profile covers the input shapes
+the caller gives (min/opt/max; the model adapter knows them: stages/models/yolo_recipe.py gives a
+dynamic batch and any image up to imgsz on each side). Building needs the full `tensorrt` package
+(builder, ONNX parser); running needs only tensorrt-lean. Engines are cached under a key that
+covers the ONNX hash, the profile, the TensorRT version and the GPU's name and compute capability;
+the ONNX metadata is written next to it (.json).
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ BUILDER_CALLS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class BatchProfile:
-    """Dynamic batch range of an engine's optimisation profile."""
+class ShapeProfile:
+    """An engine's optimisation profile: the smallest, typical and largest shape of its input."""
 
-    min: int = 1
-    opt: int = 4
-    max: int = 8
+    min: tuple[int, ...]
+    opt: tuple[int, ...]
+    max: tuple[int, ...]
 
 
 def import_builder() -> Any:
@@ -65,14 +66,13 @@ def gpu_identity(index: int) -> dict[str, str]:
     return {"gpu": name, "cc": f"{props.major}.{props.minor}"}
 
 
-def engine_key(onnx: Path, imgsz: int, profile: BatchProfile, trt_version: str,
-               gpu: dict[str, str]) -> str:
+def engine_key(onnx: Path, shapes: ShapeProfile, trt_version: str, gpu: dict[str, str]) -> str:
     """Cache key of an engine: everything that makes a serialized engine differ."""
-    return cache_key(onnx=file_hash(onnx), imgsz=imgsz, profile=(profile.min, profile.opt, profile.max),
-                     tensorrt=trt_version, **gpu)
+    return cache_key(onnx=file_hash(onnx), shapes=(shapes.min, shapes.opt, shapes.max), tensorrt=trt_version,
+                     **gpu)
 
 
-def _build(trt: Any, onnx: Path, imgsz: int, profile: BatchProfile, out: Path) -> None:
+def _build(trt: Any, onnx: Path, shapes: ShapeProfile, out: Path) -> None:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(strongly_typed_flag(trt))
@@ -82,13 +82,11 @@ def _build(trt: Any, onnx: Path, imgsz: int, profile: BatchProfile, out: Path) -
         raise ModelError(f"{onnx}: TensorRT could not parse the ONNX file: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    shapes = builder.create_optimization_profile()
-    for i in range(network.num_inputs):
-        tensor = network.get_input(i)
-        channels = tensor.shape[1]
-        shapes.set_shape(tensor.name, (profile.min, channels, 32, 32), (profile.opt, channels, imgsz, imgsz),
-                         (profile.max, channels, imgsz, imgsz))
-    config.add_optimization_profile(shapes)
+    if network.num_inputs != 1:
+        raise ModelError(f"{onnx}: one input expected for a TensorRT build, found {network.num_inputs}")
+    profile = builder.create_optimization_profile()
+    profile.set_shape(network.get_input(0).name, shapes.min, shapes.opt, shapes.max)
+    config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise ModelError(f"{onnx}: TensorRT engine build failed (see the TensorRT log above)")
@@ -98,18 +96,15 @@ def _build(trt: Any, onnx: Path, imgsz: int, profile: BatchProfile, out: Path) -
     out.with_name(out.name + ".json").write_text(json.dumps(read_metadata(onnx)))
 
 
-def build_engine(onnx: Path, *, imgsz: int, device: str = "cuda:0",
-                 profile: BatchProfile | None = None) -> Path:
-    """A cached `.engine` for `onnx` on `device`: inputs up to imgsz x imgsz, dynamic batch per `profile`."""
-    profile = profile or BatchProfile()
+def build_engine(onnx: Path, *, shapes: ShapeProfile, device: str = "cuda:0") -> Path:
+    """A cached `.engine` for `onnx` on `device`, running any input shape within `shapes`."""
     index = require_gpu(device)          # before any TensorRT object exists
     trt = import_builder()
-    key = engine_key(onnx, imgsz, profile, trt.__version__, gpu_identity(index))
+    key = engine_key(onnx, shapes, trt.__version__, gpu_identity(index))
     target = cache_dir() / f"{onnx.stem}-{key}.engine"
     if not target.exists():
-        log.info("building TensorRT engine %s (once; up to %dx%d, batch %s..%s)", target.name, imgsz, imgsz,
-                 profile.min, profile.max)
-    path = build_cached(target, lambda tmp: _build(trt, onnx, imgsz, profile, tmp))
+        log.info("building TensorRT engine %s (once; input shapes %s to %s)", target.name, shapes.min, shapes.max)
+    path = build_cached(target, lambda tmp: _build(trt, onnx, shapes, tmp))
     meta = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}.json")
     if meta.exists():
         meta.replace(metadata_path(path))

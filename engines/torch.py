@@ -2,12 +2,14 @@
 
 Runs an ultralytics `.pt` through its `nn.Module` (fused, eval, float) with the detection head
 switched into export mode exactly as ultralytics' exporter does, so it returns the same raw
-(B, 4 + nc + K*3, anchors) tensor as the exported ONNX file, plus the same feature maps
-(`feature_taps.py`) through forward hooks. FP16 runs under CUDA autocast.
+(B, 4 + nc + K*3, anchors) tensor as the exported ONNX file, plus any intermediate module outputs
+the caller names (`taps`: the model adapter's feature maps, which its ONNX export adds as outputs)
+through forward hooks. FP16 runs under CUDA autocast.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,16 +17,20 @@ from typing import Any
 import numpy as np
 
 from engines.base import TensorSpec
-from engines.feature_taps import FEATURE_TAPS
 from pipeline.errors import ModelError
 
 INPUT_NAME, OUTPUT_NAME = "images", "output0"  # the names ultralytics' ONNX export gives
 
 
+def ultralytics_env() -> None:
+    """Keep ultralytics offline: no DNS look-ups, no pip installs at run time (set before importing it)."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+
+
 def _load_module(path: Path) -> tuple[Any, dict[str, str]]:
     """The fused eval-mode nn.Module of an ultralytics .pt, head in export mode, plus its metadata."""
-    from engines.export import ultralytics_env
-
     ultralytics_env()
     try:
         from ultralytics import YOLO
@@ -58,9 +64,12 @@ class TorchEngine:
         precision: "fp32", or "fp16" (CUDA autocast; CPU runs FP32 only).
         device: "cpu" or "cuda:N".
         threads: CPU threads for torch (0 = leave torch's setting).
+        taps: extra outputs: output name -> index (in the model's layer list) of the module whose
+            output it returns; an index past the last layer is ignored.
     """
 
-    def __init__(self, path: Path, *, precision: str = "fp32", device: str = "cpu", threads: int = 0) -> None:
+    def __init__(self, path: Path, *, precision: str = "fp32", device: str = "cpu", threads: int = 0,
+                 taps: Mapping[str, int] | None = None) -> None:
         import torch
 
         if path.suffix != ".pt":
@@ -83,7 +92,7 @@ class TorchEngine:
         self.outputs = {OUTPUT_NAME: TensorSpec(OUTPUT_NAME, (-1, channels, -1), "float32")}
         self._taps: dict[str, Any] = {}  # feature output name -> its module's latest output
         layers = getattr(module, "model", None)
-        for name, (index, _stride) in FEATURE_TAPS.items():
+        for name, index in (taps or {}).items():
             if layers is not None and index < len(layers):
                 layers[index].register_forward_hook(self._tap(name))
                 self.outputs[name] = TensorSpec(name, (-1, -1, -1, -1), "float32")

@@ -78,7 +78,7 @@ class MetricsConfig(BaseModel):
 class PipelineConfig(BaseModel):
     """A whole pipeline: sources -> stages (in order) -> sinks.
 
-    Validate through `Registry.config_model()` (or `load_config`): this base class does not know
+    Validate through `config_model(registry)` (or `load_config`): this base class does not know
     which stage and sink types exist.
     """
 
@@ -165,6 +165,18 @@ def config_model_for(registry: Registry) -> type[PipelineConfig]:
         sinks=(union(sink_configs), Field(default_factory=default_sinks,
                                           description="Outputs; paths are relative to `output_dir`.")),
     )
+
+
+_models: dict[int, tuple[Registry, int, type[PipelineConfig]]] = {}
+
+
+def config_model(registry: Registry | None = None) -> type[PipelineConfig]:
+    """The pipeline config model for `registry` (default: the installed plugins'), built once."""
+    registry = _registry(registry)
+    cached = _models.get(id(registry))
+    if cached is None or cached[0] is not registry or cached[1] != registry.generation:
+        cached = _models[id(registry)] = (registry, registry.generation, config_model_for(registry))
+    return cached[2]
 
 
 def _registry(registry: Registry | None) -> Registry:
@@ -320,7 +332,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None,
     """
     overrides = overrides or []
     registry = _registry(registry)
-    model = registry.config_model()
+    model = config_model(registry)
     name = name or (str(path) if path is not None else "<default>")
     if text is None:
         text = read_config_text(path) if path is not None else ""
@@ -352,7 +364,7 @@ def validate_data(data: Any, lines: dict[Loc, int] | None = None, name: str = "<
     registry = _registry(registry)
     lines = lines or {}
     try:
-        return registry.config_model().model_validate(data)
+        return config_model(registry).model_validate(data)
     except ValidationError as exc:
         messages = [_format_error(err, data, lines, name, registry) for err in exc.errors()]
         raise ConfigError([m.replace(f"{name}:0:", "command line:") for m in messages]) from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from pipeline.config import RunnerConfig, SourceConfig
+from pipeline.config import RunnerConfig, SourceConfig, config_model
 from pipeline.registry import Registry, default_registry
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
@@ -33,7 +33,7 @@ def config_reference(registry: Registry | None = None) -> str:
     """Every config key with its default and meaning, as Markdown tables."""
     registry = registry or default_registry()
     stage_configs, sink_configs = registry.stage_configs(), registry.sink_configs()
-    lines = (_table("Top level", registry.config_model()) + _table("`sources[]`", SourceConfig)
+    lines = (_table("Top level", config_model(registry)) + _table("`sources[]`", SourceConfig)
              + _table("`runner`", RunnerConfig))
     seen: set[type[BaseModel]] = set()
     for model in stage_configs.values():

@@ -32,7 +32,7 @@ class _PipelineCollector(Collector):
         self.started = time.monotonic()
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        stats = self.pipeline.stats
+        stats = self.pipeline.run_stats
         frames = CounterMetricFamily("argus_frames", "Frames processed", labels=["source"])
         for source_id, count in list(stats.frames_per_source.items()):
             frames.add_metric([source_id], count)

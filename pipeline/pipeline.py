@@ -69,7 +69,7 @@ class Pipeline:
         self.config = config
         self.version = 1
         self.sinks_enabled = sinks_enabled
-        self.stats = RunStats()
+        self.run_stats = RunStats()
         self._lock = threading.RLock()  # add/remove/apply, one at a time
         self._started = False
         self._start_time = 0.0
@@ -98,8 +98,9 @@ class Pipeline:
             except BaseException:
                 self._close_unstarted(slots, sinks)
                 raise
-        chain = StageChain(slots, self.stats, self.metrics.observe if self.metrics else None)
-        self.worker = Worker(self.batcher, chain, SinkSet(sinks, self.stats), self.stats, lambda: self.config.runner)
+        chain = StageChain(slots, self.run_stats, self.metrics.observe if self.metrics else None)
+        self.worker = Worker(self.batcher, chain, SinkSet(sinks, self.run_stats), self.run_stats,
+                             lambda: self.config.runner)
         self.worker.keep_alive = keep_alive
         self.worker.on_reader_done = self._reader_done
 
@@ -126,7 +127,7 @@ class Pipeline:
     def _open_reader(self, config: SourceConfig) -> SourceReader:
         source = self.registry.make_source(config)
         open_source(source, config)
-        self.stats.stream_state.setdefault(config.id, "starting")
+        self.run_stats.stream_state.setdefault(config.id, "starting")
         return SourceReader(source, config, self.batcher.notify)
 
     def _build_sinks(self, configs: list[Any], output_dir: Path) -> list[SinkSlot]:
@@ -200,7 +201,7 @@ class Pipeline:
         """Wait for the end of the run; its exit code, or None if still running after `timeout`."""
         if not self.worker.finished.wait(timeout):
             return None
-        self.stats.wall_s = time.perf_counter() - self._start_time
+        self.run_stats.wall_s = time.perf_counter() - self._start_time
         for reader in list(self.readers.values()):
             reader.join(timeout=2.0)
             self._count_drops(reader)
@@ -211,7 +212,7 @@ class Pipeline:
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        failed = self.stats.failed_sources or self.stats.failed_sinks or self.worker.fatal
+        failed = self.run_stats.failed_sources or self.run_stats.failed_sinks or self.worker.fatal
         return EXIT_FAILED if failed else EXIT_OK
 
     def run(self) -> int:
@@ -263,9 +264,9 @@ class Pipeline:
             elif previous is not None:
                 raise ConfigError([f"sources: id '{config.id}' is already running"])
             reader = self._open_reader(config)
+            self.emit([Event(EventType.SOURCE_ADDED, config.id, payload={"uri": reader.source_uri()})])
             self._attach(reader)
             self.config = self.config.model_copy(update={"sources": [*self.config.sources, config]})
-        self.emit([Event(EventType.SOURCE_ADDED, config.id, payload={"uri": reader.source_uri()})])
 
     def _attach(self, reader: SourceReader) -> None:
         self.readers[reader.id] = reader
@@ -305,7 +306,7 @@ class Pipeline:
         # a reader already detached (removed by the API): nothing else to do
 
     def _count_drops(self, reader: SourceReader) -> None:
-        self.stats.dropped_per_source[reader.id] = reader.queue.dropped
+        self.run_stats.dropped_per_source[reader.id] = reader.queue.dropped
 
     # ------------------------------------------------------------------ hot reload
     def apply(self, new_config: PipelineConfig | dict[str, Any] | str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import ArgusError
 
 if TYPE_CHECKING:
-    from pipeline.config import PipelineConfig, SourceConfig
+    from pipeline.config import SourceConfig
     from pipeline.sink import Sink
     from pipeline.source import Source
     from pipeline.stage import Stage, StageConfig
@@ -43,31 +43,23 @@ class Registry:
     source_factory: Callable[[SourceConfig], Source] | None = None
     default_stages: list[str] = field(default_factory=list)
     default_sinks: list[str] = field(default_factory=list)
-    _model: type[PipelineConfig] | None = None
+    generation: int = 0  # bumped by every registration (config models are cached per generation)
 
     def add_stage(self, type_: str, config: type[StageConfig], factory: Callable[[Any], Stage]) -> None:
         """Register a stage `type:`; `factory(config)` builds it (may load models: slow is fine)."""
         self.stages[type_] = Plugin(config, factory)
-        self._model = None
+        self.generation += 1
 
     def add_sink(self, type_: str, config: type[StageConfig], factory: Callable[[Any, Path], Sink]) -> None:
         """Register a sink `type:`; `factory(config, output_dir)` opens it."""
         self.sinks[type_] = Plugin(config, factory)
-        self._model = None
+        self.generation += 1
 
     def stage_configs(self) -> dict[str, type[StageConfig]]:
         return {name: plugin.config for name, plugin in self.stages.items()}
 
     def sink_configs(self) -> dict[str, type[StageConfig]]:
         return {name: plugin.config for name, plugin in self.sinks.items()}
-
-    def config_model(self) -> type[PipelineConfig]:
-        """The pipeline config model whose `stages`/`sinks` accept exactly the registered types."""
-        if self._model is None:
-            from pipeline.config import config_model_for
-
-            self._model = config_model_for(self)
-        return self._model
 
     def build_stage(self, config: StageConfig) -> Stage:
         return self.stages[config.type].factory(config)  # type: ignore[attr-defined]

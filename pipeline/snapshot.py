@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 def snapshot(pipeline: Pipeline) -> dict[str, Any]:
     """Per source (stream) frames/FPS/drops/state, per stage ms and errors, sinks, subscribers."""
-    stats, worker = pipeline.stats, pipeline.worker
+    stats, worker = pipeline.run_stats, pipeline.worker
     wall = time.perf_counter() - pipeline._start_time if pipeline._started else 0.0
     if worker.finished.is_set():
         state = "ended"

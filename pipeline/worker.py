@@ -36,6 +36,7 @@ class Worker:
         self.on_frames: Callable[[int], None] | None = None
         self.on_reader_done: Callable[[ReaderDone], None] | None = None
         self.open_streams: dict[str, StreamStart] = {}
+        self.last_frames: dict[str, Frame] = {}  # stream id -> its latest frame (warms up rebuilt stages)
         self.packet_subscribers: list[Subscription[Packet]] = []
         self.event_subscribers: list[Subscription[Event]] = []
         self.stopping = threading.Event()  # stop requested: readers are ending
@@ -117,6 +118,7 @@ class Worker:
             self.sinks.call("write", packet)
             self.emit(packet.events)
             self.stats.count_frame(packet.frame.source_id)
+            self.last_frames[packet.frame.source_id] = packet.frame
         if self.sinks.slots:
             self.stats.timing("sinks").add(time.perf_counter() - start, len(packets))
         self.stats.frames += len(packets)
@@ -176,6 +178,7 @@ class Worker:
 
     def end_stream(self, source_id: str, error: str | None) -> None:
         self.open_streams.pop(source_id, None)
+        self.last_frames.pop(source_id, None)
         events = self.chain.end_source(source_id)
         if error:
             self.stats.failed_sources[source_id] = error

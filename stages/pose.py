@@ -12,17 +12,21 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from engines.artefacts import Request, calib_from, lookup, model_file
-from engines.export import check_model_reference
-from engines.feature_taps import feature_stride
+from engines.base import Engine
 from engines.loader import load_engine
-from engines.select import resolve
+from engines.select import Choice, resolve
 from pipeline.errors import ModelError
 from pipeline.stage import StageConfig
 from pipeline.types import Event, FeatureMap, Packet
 from stages.models.appearance import pool_embeddings
+from stages.models.feature_taps import TORCH_TAPS, feature_stride
+from stages.models.ultralytics import check_model_reference
 from stages.models.yolo import Letterbox, YoloAdapter
+from stages.models.yolo_recipe import yolo_recipe
 
 log = logging.getLogger(__name__)
+# Settings a running stage takes in place (`reconfigure`); any other change needs a new model or engine.
+IN_PLACE = frozenset({"score_min", "iou_max", "max_det", "classes", "embeddings", "feature_maps"})
 
 
 class PoseConfig(StageConfig):
@@ -65,6 +69,24 @@ class PoseConfig(StageConfig):
         return model
 
 
+def load_model(config: PoseConfig, what: str) -> tuple[Choice, Engine]:
+    """Resolve the stage's backend and precision, make (or find) its model file and load it."""
+    try:
+        recipe = yolo_recipe(config.model, config.imgsz)
+    except ModelError as exc:
+        raise ModelError(f"{what}: {exc}") from None
+    choice = resolve(config.backend, config.precision, config.device, what=what,
+                     int8_built=lambda b: lookup(Request(recipe, b, "int8")) is not None)
+    calib = calib_from([Path(config.calib)], recipe.preprocess) if config.calib else None
+    try:
+        path = model_file(Request(recipe, choice.backend, choice.precision, choice.device), calib)
+        engine = load_engine(path, backend=choice.backend, device=choice.device, threads=config.threads,
+                             precision=choice.precision, cuda_graph=config.cuda_graph, taps=TORCH_TAPS)
+    except ModelError as exc:
+        raise ModelError(f"{what}: {exc}") from None
+    return choice, engine
+
+
 class PoseStage:
     """Runs the model once per group of same-shaped frames in a batch (frames of one camera
     share a shape, so a batch from several cameras usually needs one call per camera size).
@@ -74,35 +96,42 @@ class PoseStage:
     rounds on the 2-core CPU): 17.9 ms/frame submitting frame by frame and 17.7 in pairs, against
     17.7 for the plain call, which already splits the batch over OpenVINO's two streams (18.5 on
     the old one-stream LATENCY model). Both cores are busy with inference either way, so there
-    is nothing left to overlap here; the engine API stays for callers that have idle cores.
+    is nothing left to overlap here.
     """
 
     def __init__(self, config: PoseConfig) -> None:
         self.name = config.type
         self.config = config
-        what = f"stage '{config.type}' model {config.model}"
-        choice = resolve(config.backend, config.precision, config.device, what=what, int8_built=lambda b: (
-            lookup(Request(config.model, config.imgsz, b, "int8")) is not None))
-        self.choice = choice
-        request = Request(config.model, config.imgsz, choice.backend, choice.precision, choice.device)
-        calib = calib_from([Path(config.calib)], config.imgsz) if config.calib else None
-        try:
-            path = model_file(request, calib)
-            engine = load_engine(path, backend=choice.backend, device=choice.device, threads=config.threads,
-                                 precision=choice.precision, cuda_graph=config.cuda_graph)
-        except ModelError as exc:
-            raise ModelError(f"{what}: {exc}") from None
+        self._what = f"stage '{config.type}' model {config.model}"
+        self.choice, engine = load_model(config, self._what)
         self.adapter = YoloAdapter(engine, imgsz=config.imgsz, score_min=config.score_min,
                                    iou_max=config.iou_max, max_det=config.max_det, classes=config.classes,
-                                   name=what)
+                                   name=self._what)
         self._input_name = self.adapter.input.name
         self._output_name = self.adapter.output.name
+        self._feature_name = self._features_used(config)
+
+    def _features_used(self, config: PoseConfig) -> str | None:
+        """The feature-map output to read, or None when neither embeddings nor feature maps are wanted."""
         feature_name = next(iter(self.adapter.feature_outputs), None)
         wanted = config.embeddings or config.feature_maps
-        self._feature_name = feature_name if wanted else None  # None: features not used
         if feature_name is None and wanted:
             log.warning("%s has no feature-map output (an ONNX file not exported by Argus): no appearance "
-                        "embeddings, tracking uses motion only", what)
+                        "embeddings, tracking uses motion only", self._what)
+        return feature_name if wanted else None
+
+    def reconfigure(self, config: PoseConfig) -> bool:
+        """Take `config` in place when only `IN_PLACE` settings changed (thresholds, classes, embeddings,
+        feature maps) and return True; return False, changing nothing, when it needs another model or
+        engine (model, imgsz, backend, precision, device, threads, calib, cuda_graph, type)."""
+        if not isinstance(config, PoseConfig) or (
+                config.model_dump(exclude=IN_PLACE) != self.config.model_dump(exclude=IN_PLACE)):
+            return False
+        self.adapter.set_filters(score_min=config.score_min, iou_max=config.iou_max, max_det=config.max_det,
+                                 classes=config.classes)
+        self._feature_name = self._features_used(config)
+        self.config = config
+        return True
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         groups: dict[tuple[int, int], list[Packet]] = defaultdict(list)

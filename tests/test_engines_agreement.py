@@ -48,8 +48,8 @@ def fp32_reference(vtest: Path) -> tuple[list[np.ndarray], list[Detections]]:
     """100 frames of vtest.mp4 + bus.jpg + zidane.jpg and ONNX Runtime FP32's detections on them."""
     pytest.importorskip("ultralytics", reason="bus.jpg/zidane.jpg and the export need ultralytics")
     from benchmarks.engines import detect, sample_images, video_frames
-    from engines.export import onnx_for
     from engines.loader import load_engine
+    from stages.models.ultralytics import onnx_for
     from stages.models.yolo import YoloAdapter
 
     frames = video_frames(vtest, 100) + sample_images()
@@ -61,8 +61,8 @@ def fp32_reference(vtest: Path) -> tuple[list[np.ndarray], list[Detections]]:
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
 def test_engines_agreement_bf16_keeps_people(fp32_reference) -> None:
     from benchmarks.engines import detect
-    from engines.export import onnx_for
     from engines.loader import load_engine
+    from stages.models.ultralytics import onnx_for
     from stages.models.yolo import YoloAdapter
 
     frames, ref = fp32_reference
@@ -83,9 +83,11 @@ def test_engines_agreement_int8_keeps_people(vtest: Path, fp32_reference, backen
     from engines.artefacts import Request, calib_from, model_file
     from engines.loader import load_engine
     from stages.models.yolo import YoloAdapter
+    from stages.models.yolo_recipe import yolo_recipe
 
     frames, ref = fp32_reference
-    path = model_file(Request("yolo11n-pose", 640, backend, "int8"), calib_from([vtest], 640))
+    recipe = yolo_recipe("yolo11n-pose", 640)
+    path = model_file(Request(recipe, backend, "int8"), calib_from([vtest], recipe.preprocess))
     got = detect(YoloAdapter(load_engine(path, backend=backend, precision="int8", threads=2)), frames)
     result = agreement(ref, got)
     assert result.reference >= 20

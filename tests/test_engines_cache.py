@@ -1,4 +1,5 @@
-"""The artefact cache: built once, reused, rebuilt with a warning when the file was damaged."""
+"""The artefact cache: built once, reused, rebuilt with a warning when the file was damaged; exports cached
+under every setting the model adapter names."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engines.cache import build_cached
+from engines.export import cached_export
 
 
 def test_cache_builds_once_and_rebuilds_corrupt_entry(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -36,3 +38,25 @@ def test_cache_adopts_whole_entry_without_checksum(tmp_path: Path) -> None:
     target.write_bytes(b"built before checksums existed")
     assert build_cached(target, lambda tmp: pytest.fail("must not rebuild")) == target
     assert (tmp_path / "legacy.onnx.sha256").exists()
+
+
+def test_cached_export_runs_exporter_and_hook_once_per_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARGUS_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / "toy.pt"
+    weights.write_bytes(b"weights")
+    steps: list[str] = []
+
+    def export(src: Path, out: Path) -> None:
+        steps.append(f"export {src.name}")
+        out.write_bytes(b"onnx")
+
+    def after(out: Path) -> None:
+        steps.append("after")
+        out.write_bytes(out.read_bytes() + b"+outputs")
+
+    a = cached_export(weights, export, after=after, imgsz=640)
+    assert a.read_bytes() == b"onnx+outputs" and a.name.startswith("toy-") and a.suffix == ".onnx"
+    assert cached_export(weights, export, after=after, imgsz=640) == a
+    assert steps == ["export toy.pt", "after"]
+    b = cached_export(weights, export, imgsz=320)  # another setting: another file, no hook this time
+    assert b != a and b.read_bytes() == b"onnx" and len(steps) == 3

@@ -8,9 +8,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from engines.export import onnx_for, resolve_weights
 from engines.loader import load_engine
 from pipeline.types import Detections
+from stages.models.ultralytics import onnx_for, resolve_weights
 from stages.models.yolo import YoloAdapter
 
 pytest.importorskip("ultralytics", reason="parity needs ultralytics (the PyTorch reference and the images)")

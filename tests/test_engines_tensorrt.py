@@ -106,24 +106,36 @@ class _Recorder:
 def test_engines_tensorrt_build_uses_strongly_typed_profile(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("engines.onnxruntime.read_metadata", lambda path: {"kpt_shape": "[17, 3]"})
+    from stages.models.yolo_recipe import tensorrt_shapes
+
     trt = _Recorder()
     out = tmp_path / "m.engine"
-    tensorrt_build._build(trt, Path("m.onnx"), 640, tensorrt_build.BatchProfile(1, 4, 8), out)
+    tensorrt_build._build(trt, Path("m.onnx"), tensorrt_shapes(640), out)
     names = [c[0] for c in trt.calls]
     assert ("create_network", 2) in trt.calls  # 1 << STRONGLY_TYPED, nothing else
     assert not any("set_flag" in n for n in names), "strongly typed: no precision flags"
     shape = next(c for c in trt.calls if c[0] == "set_shape")
-    assert shape[2:] == ((1, 3, 32, 32), (4, 3, 640, 640), (8, 3, 640, 640))
+    assert shape[1:] == ("images", (1, 3, 32, 32), (4, 3, 640, 640), (8, 3, 640, 640))
     assert out.read_bytes() == b"plan"
     assert "kpt_shape" in (tmp_path / "m.engine.json").read_text()
+
+
+def test_engines_tensorrt_build_wants_one_input(tmp_path: Path) -> None:
+    trt = _Recorder()
+    trt.Builder.num_inputs = 2  # the network the recorder's parser "reads"
+    shapes = tensorrt_build.ShapeProfile((1, 3, 32, 32), (1, 3, 64, 64), (1, 3, 64, 64))
+    with pytest.raises(ModelError, match=r"one input expected.*found 2"):
+        tensorrt_build._build(trt, Path("m.onnx"), shapes, tmp_path / "m.engine")
+    assert not (tmp_path / "m.engine").exists()
 
 
 def test_engines_tensorrt_build_checks_gpu_before_tensorrt(monkeypatch: pytest.MonkeyPatch) -> None:
     if gpu_count()[0]:
         pytest.skip("a GPU is present")
     monkeypatch.setattr(tensorrt_build, "import_builder", lambda: pytest.fail("TensorRT used without a GPU"))
+    shapes = tensorrt_build.ShapeProfile((1, 3, 32, 32), (1, 3, 64, 64), (1, 3, 64, 64))
     with pytest.raises(ModelError, match="needs a usable GPU"):
-        tensorrt_build.build_engine(Path("x.onnx"), imgsz=640, device="cuda:0")
+        tensorrt_build.build_engine(Path("x.onnx"), shapes=shapes, device="cuda:0")
 
 
 def _built_pose_engine() -> Path:
@@ -132,9 +144,10 @@ def _built_pose_engine() -> Path:
         pytest.skip(f"no usable GPU: {gpu_count()[1]}")
     if importlib.util.find_spec("tensorrt") is None:
         pytest.skip("full tensorrt (builder) not installed")
-    from engines.export import onnx_for
+    from stages.models.ultralytics import onnx_for
+    from stages.models.yolo_recipe import tensorrt_shapes
 
-    return tensorrt_build.build_engine(onnx_for("yolo11n-pose", 640), imgsz=640)
+    return tensorrt_build.build_engine(onnx_for("yolo11n-pose", 640), shapes=tensorrt_shapes(640))
 
 
 @pytest.mark.gpu

@@ -69,8 +69,8 @@ def test_runner_batches_across_sources_in_order(tmp_path: Path) -> None:
     assert max(len(b) for b in stage.batches) <= 4
     assert any({s for s, _ in batch} == {"a", "b"} for batch in stage.batches)
     assert sorted(stage.ended) == ["a", "b"]
-    assert runner.stats.frames_per_source == {"a": 30, "b": 20}
-    assert runner.stats.dropped_per_source == {"a": 0, "b": 0}
+    assert runner.run_stats.frames_per_source == {"a": 30, "b": 20}
+    assert runner.run_stats.dropped_per_source == {"a": 0, "b": 0}
 
 
 def test_runner_file_source_waits_instead_of_dropping(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_runner_file_source_waits_instead_of_dropping(tmp_path: Path) -> None:
     config = config_for(tmp_path, [{"id": "v", "uri": str(video), "queue_size": 1}], max_batch=1)
     runner = Pipeline(config, stages=[RecordingStage(delay_s=0.01)])
     assert runner.run() == EXIT_OK
-    assert runner.stats.frames_per_source == {"v": 40} and runner.stats.dropped_per_source == {"v": 0}
+    assert runner.run_stats.frames_per_source == {"v": 40} and runner.run_stats.dropped_per_source == {"v": 0}
     lines = read_jsonl(tmp_path / "out" / "detections.jsonl")
     assert [line["frame"] for line in lines] == list(range(40))
 
@@ -101,7 +101,7 @@ def test_runner_truncated_file_is_stream_error_others_continue(tmp_path: Path) -
     config = config_for(tmp_path, [{"id": "broken", "uri": str(broken)}, {"id": "good", "uri": str(good)}])
     runner = Pipeline(config, stages=[RecordingStage()])
     assert runner.run() == EXIT_FAILED
-    assert "truncated" in runner.stats.failed_sources["broken"]
+    assert "truncated" in runner.run_stats.failed_sources["broken"]
     events = read_jsonl(tmp_path / "out" / "events.jsonl")
     errors = [e for e in events if e["type"] == "stream_error"]
     assert len(errors) == 1 and errors[0]["source"] == "broken" and "truncated" in errors[0]["error"]
@@ -131,7 +131,7 @@ def test_runner_stop_event_ends_orderly(tmp_path: Path) -> None:
     runner = Pipeline(config, stages=[stage])
     threading.Timer(0.3, lambda: (setattr(runner, "interrupted", True), runner.stop())).start()
     assert runner.run() == EXIT_INTERRUPTED
-    processed = runner.stats.frames_per_source["v"]
+    processed = runner.run_stats.frames_per_source["v"]
     assert 0 < processed < 200
     events = read_jsonl(tmp_path / "out" / "events.jsonl")
     assert events[-1]["type"] == "stream_ended" and events[-1]["reason"] == "interrupted"
@@ -189,5 +189,5 @@ def test_runner_reports_undelivered_outbox(tmp_path: Path) -> None:
     runner = Pipeline(config, stages=[])
     assert runner.run() == EXIT_OK
     written = len((tmp_path / "events.jsonl").read_text().splitlines())
-    assert written == 2 and runner.stats.outbox == {"webhook": written}  # nobody listens: all wait
-    assert runner.stats.to_json()["outbox"] == {"webhook": 2}
+    assert written == 2 and runner.run_stats.outbox == {"webhook": written}  # nobody listens: all wait
+    assert runner.run_stats.to_json()["outbox"] == {"webhook": 2}

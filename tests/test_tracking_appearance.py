@@ -183,12 +183,13 @@ def test_builtin_head_gives_unit_embeddings() -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None, reason="needs ultralytics to export")
 def test_exported_model_has_feature_maps_on_every_cpu_backend() -> None:
-    from engines.export import onnx_for, resolve_weights
     from engines.loader import load_engine
+    from stages.models.feature_taps import TORCH_TAPS
+    from stages.models.ultralytics import onnx_for, resolve_weights
 
     x = np.random.default_rng(0).random((1, 3, 256, 320), np.float32)
     onnx = load_engine(onnx_for("yolo11n-pose", 640), backend="onnxruntime", threads=2)
-    torch = load_engine(resolve_weights("yolo11n-pose"), backend="torch", threads=2)
+    torch = load_engine(resolve_weights("yolo11n-pose"), backend="torch", threads=2, taps=TORCH_TAPS)
     a, b = onnx({"images": x})["feat_s4"], torch({"images": x})["feat_s4"]
     assert a.shape == (1, 64, 64, 80)
     np.testing.assert_allclose(a, b, atol=1e-3)

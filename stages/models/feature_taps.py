@@ -1,10 +1,11 @@
 """Backbone feature maps as extra model outputs, for appearance embeddings without a second network.
 
-An exported ultralytics ONNX file has one output (the predictions). `add_feature_outputs` adds
-intermediate activations as further outputs named `feat_s{stride}` (the stride in input pixels is
-part of the name, so consumers need no side table). Each backend then returns them with the
-predictions in the same call: ONNX Runtime, OpenVINO and TensorRT read the extended file, and the
-PyTorch backend hooks the same module (`FEATURE_TAPS`).
+An exported ultralytics ONNX file has one output (the predictions). `add_feature_outputs` (run
+after the export, stages/models/ultralytics.py) adds intermediate activations as further outputs
+named `feat_s{stride}` (the stride in input pixels is part of the name, so consumers need no side
+table). Each backend then returns them with the predictions in the same call: ONNX Runtime,
+OpenVINO and TensorRT read the extended file, and the PyTorch backend hooks the same modules
+(`TORCH_TAPS`, given to `engines.loader.load_engine(taps=...)`).
 
 The tap is the output of ultralytics module 2 (the first C3k2 block, stride 4, 64 channels in the n
 models): early features keep clothing colour and texture, which tell people apart. On 500 frames of
@@ -22,6 +23,8 @@ from typing import Any
 FEATURE_TAPS: dict[str, tuple[int, int]] = {"feat_s4": (2, 4)}
 FEATURE_PREFIX = "feat_s"
 TAPS_VERSION = "s4-v1"  # part of the export cache key: change it whenever FEATURE_TAPS changes
+# output name -> module index, as the PyTorch backend takes them
+TORCH_TAPS: dict[str, int] = {name: module for name, (module, _stride) in FEATURE_TAPS.items()}
 
 
 def feature_stride(name: str) -> int:

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from engines.base import Engine
-from engines.feature_taps import FEATURE_PREFIX
 from pipeline.errors import ModelError
 from pipeline.types import Detections
+from stages.models.feature_taps import FEATURE_PREFIX
 
 PAD_VALUE = 114
 
@@ -59,6 +59,12 @@ def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
     return Letterbox(scale, float(left), float(top))
 
 
+def letterbox_batch(images: Sequence[np.ndarray], hw: tuple[int, int]) -> tuple[np.ndarray, list[Letterbox]]:
+    """Images (H, W, 3 BGR uint8) -> batch (B, 3, h, w) float32 RGB 0..1 and their letterboxes."""
+    batch = np.empty((len(images), 3, *hw), dtype=np.float32)
+    return batch, [letterbox_into(img, batch[i]) for i, img in enumerate(images)]
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> np.ndarray:
     """Greedy non-maximum suppression. boxes (N, 4) xyxy, scores (N,). Returns kept indices, best first."""
     order = np.argsort(-scores, kind="stable")
@@ -93,9 +99,8 @@ class YoloAdapter:
     def __init__(self, engine: Engine, *, imgsz: int = 640, score_min: float = 0.25,
                  iou_max: float = 0.7, max_det: int = 300, classes: Sequence[int] | None = None,
                  name: str = "model") -> None:
-        self.engine, self.imgsz, self.score_min, self.iou_max, self.max_det = (
-            engine, imgsz, score_min, iou_max, max_det)
-        self.classes = None if classes is None else np.asarray(classes, dtype=np.int64)
+        self.engine, self.imgsz = engine, imgsz
+        self.set_filters(score_min=score_min, iou_max=iou_max, max_det=max_det, classes=classes)
         predictions = [s for n, s in engine.outputs.items() if not n.startswith(FEATURE_PREFIX)]
         if len(engine.inputs) != 1 or len(predictions) != 1:
             raise ModelError(self._mismatch(name, "one input and one output (besides feature maps)"))
@@ -115,6 +120,12 @@ class YoloAdapter:
             raise ModelError(self._mismatch(name, f"output with {channels} channels"))
         self.fixed_hw = (self.input.shape[2], self.input.shape[3]) if min(self.input.shape[2:]) > 0 else None
 
+    def set_filters(self, *, score_min: float, iou_max: float, max_det: int,
+                    classes: Sequence[int] | None) -> None:
+        """Set the decoding thresholds (score, NMS IoU, detections per image, classes kept)."""
+        self.score_min, self.iou_max, self.max_det = score_min, iou_max, max_det
+        self.classes = None if classes is None else np.asarray(classes, dtype=np.int64)
+
     def _mismatch(self, name: str, expected: str) -> str:
         found = "; ".join(s.describe() for s in [*self.engine.inputs.values(), *self.engine.outputs.values()])
         return f"{name}: ONNX inputs/outputs do not match the YOLO adapter: expected {expected}, found {found}"
@@ -125,8 +136,7 @@ class YoloAdapter:
 
     def preprocess(self, images: Sequence[np.ndarray], hw: tuple[int, int]) -> tuple[np.ndarray, list[Letterbox]]:
         """Images (H, W, 3 BGR uint8) -> batch (B, 3, h, w) float32 RGB 0..1 and their letterboxes."""
-        batch = np.empty((len(images), 3, *hw), dtype=np.float32)
-        return batch, [letterbox_into(img, batch[i]) for i, img in enumerate(images)]
+        return letterbox_batch(images, hw)
 
     def postprocess(self, output: np.ndarray, boxes: Sequence[Letterbox],
                     sizes: Sequence[tuple[int, int]]) -> list[Detections]:
