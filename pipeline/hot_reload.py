@@ -70,7 +70,7 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
     try:
         for source in new.sources:
             if source.id in plan.sources.added or source.id in plan.sources.changed:
-                opened[source.id] = pipeline._open_reader(source)
+                opened[source.id] = pipeline.sources.open(source)
         slots = {slot.id: slot for slot in worker.chain.slots}
         in_place = [i for i in plan.stages.changed if i in slots]
         reconfigured = worker.call(lambda: _reconfigure(slots, in_place, new_stage_configs)).result()
@@ -130,7 +130,7 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
         reader = opened.get(source.id)
         if reader is not None:
             pipeline.emit([Event(EventType.SOURCE_ADDED, source.id, payload={"uri": reader.source_uri()})])
-            pipeline._attach(reader)
+            pipeline.sources.attach(reader)
     pipeline.config = new
     pipeline.version += 1
     changed = _report(plan, reconfigured, sinks_reconfigured)

@@ -33,9 +33,10 @@ from pipeline.batcher import Batcher
 from pipeline.config import PipelineConfig, SourceConfig, coerce_config, load_config
 from pipeline.errors import ArgusError, ConfigError
 from pipeline.metrics import Metrics
-from pipeline.readers import ReaderDone, SourceReader, open_source
+from pipeline.readers import SourceReader
 from pipeline.registry import Registry, default_registry
 from pipeline.sink_set import SinkSet, SinkSlot
+from pipeline.source_set import SourceSet
 from pipeline.stage import Stage
 from pipeline.stage_chain import StageChain, StageSlot
 from pipeline.stats import RunStats
@@ -73,14 +74,14 @@ class Pipeline:
         self._lock = threading.RLock()  # add/remove/apply, one at a time
         self._started = False
         self._start_time = 0.0
-        self.readers: dict[str, SourceReader] = {}
-        notify = threading.Event()
-        self.batcher = Batcher(notify)
+        self.batcher = Batcher(threading.Event())
+        self.sources = SourceSet(self.registry, self.batcher, self.run_stats,
+                                 lambda: not self.worker.finished.is_set())
         slots: list[StageSlot] = []
         sinks: list[SinkSlot] = []
         try:
             for source_config in config.sources:  # fail fast on bad files, before any model loads
-                self.readers[source_config.id] = self._open_reader(source_config)
+                self.sources.attach(self.sources.open(source_config))
             if stages is not None:
                 slots = [StageSlot(getattr(s, "name", f"stage{i}"), s) for i, s in enumerate(stages)]
             else:
@@ -102,11 +103,15 @@ class Pipeline:
         self.worker = Worker(self.batcher, chain, SinkSet(sinks, self.run_stats), self.run_stats,
                              lambda: self.config.runner)
         self.worker.keep_alive = keep_alive
-        self.worker.on_reader_done = self._reader_done
+        self.worker.on_reader_done = self.sources.reader_done
+
+    @property
+    def readers(self) -> dict[str, SourceReader]:
+        """Source id -> its reader (queue depth, drops)."""
+        return self.sources.readers
 
     def _close_unstarted(self, slots: list[StageSlot], sinks: list[SinkSlot]) -> None:
-        for reader in self.readers.values():
-            reader.source.close()
+        self.sources.close_unstarted()
         for slot in slots:
             slot.stage.close()
         for sink in sinks:
@@ -124,12 +129,6 @@ class Pipeline:
         """A pipeline from a config object, a mapping or YAML text."""
         return cls(coerce_config(value, kwargs.get("registry")), **kwargs)
 
-    def _open_reader(self, config: SourceConfig) -> SourceReader:
-        source = self.registry.make_source(config)
-        open_source(source, config)
-        self.run_stats.stream_state.setdefault(config.id, "starting")
-        return SourceReader(source, config, self.batcher.notify)
-
     def _build_sinks(self, configs: list[Any], output_dir: Path) -> list[SinkSlot]:
         output_dir.mkdir(parents=True, exist_ok=True)
         slots: list[SinkSlot] = []
@@ -145,14 +144,7 @@ class Pipeline:
 
     def total_frames(self) -> int | None:
         """Frames the run will process, when every source is finite and knows its length."""
-        total = 0
-        for reader in self.readers.values():
-            count = reader.source.total_frames()
-            if count is None:
-                return None
-            count = -(-count // reader.config.frame_interval)
-            total += min(count, reader.config.max_frames) if reader.config.max_frames else count
-        return total
+        return self.sources.total_frames()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -179,32 +171,24 @@ class Pipeline:
             raise ArgusError("pipeline already started")
         self._started = True
         self._start_time = time.perf_counter()
-        self.worker.on_fatal = self._stop_readers
+        self.worker.on_fatal = self.sources.stop_all
         self.worker.thread = threading.Thread(target=self.worker.run, name="argus-worker", daemon=True)
         with self._lock:
-            for reader in self.readers.values():
-                self.batcher.attach(reader)
-                reader.start()
+            self.sources.start()
         self.worker.thread.start()
         return self
 
     def stop(self) -> None:
         """Orderly stop: readers end their streams, queued frames are finished, sinks closed."""
         self.worker.request_stop()
-        self._stop_readers()
-
-    def _stop_readers(self) -> None:
-        for reader in list(self.readers.values()):  # no lock: also called from the worker thread
-            reader.stop()
+        self.sources.stop_all()
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the end of the run; its exit code, or None if still running after `timeout`."""
         if not self.worker.finished.wait(timeout):
             return None
         self.run_stats.wall_s = time.perf_counter() - self._start_time
-        for reader in list(self.readers.values()):
-            reader.join(timeout=2.0)
-            self._count_drops(reader)
+        self.sources.join_all(timeout=2.0)
         if self.metrics is not None:
             self.metrics.close()
         return self.exit_code()
@@ -258,55 +242,25 @@ class Pipeline:
             config = _source_config(source)
             if self.worker.finished.is_set():
                 raise ArgusError(f"source '{config.id}': the pipeline has already ended")
-            previous = self.readers.get(config.id)
-            if previous is not None and previous.removed.is_set():  # ended on its own: may start again
-                del self.readers[config.id]
-            elif previous is not None:
+            if self.sources.running(config.id) is not None:  # one that ended on its own may start again
                 raise ConfigError([f"sources: id '{config.id}' is already running"])
-            reader = self._open_reader(config)
+            reader = self.sources.open(config)
             self.emit([Event(EventType.SOURCE_ADDED, config.id, payload={"uri": reader.source_uri()})])
-            self._attach(reader)
+            self.sources.attach(reader)
             self.config = self.config.model_copy(update={"sources": [*self.config.sources, config]})
-
-    def _attach(self, reader: SourceReader) -> None:
-        self.readers[reader.id] = reader
-        if self._started:
-            self.batcher.attach(reader)
-            reader.start()
 
     def remove_source(self, source_id: str, timeout: float | None = None) -> None:
         """End a source while running: its streams end (tracks ended, stream_ended), its outputs are
         closed, then `source_removed`. Waits until it is gone (at most `timeout` seconds)."""
         with self._lock:
-            reader = self.readers.get(source_id)
+            reader = self.sources.readers.get(source_id)
             if reader is None:
                 raise ConfigError([f"sources: no running source with id '{source_id}'"])
-            self._detach(reader, timeout)
+            limit = timeout if timeout is not None else self.config.runner.shutdown_timeout_s + 5.0
+            self.sources.detach(reader, limit)
             self.config = self.config.model_copy(update={
                 "sources": [s for s in self.config.sources if s.id != source_id]})
         self.emit([Event(EventType.SOURCE_REMOVED, source_id)])
-
-    def _detach(self, reader: SourceReader, timeout: float | None) -> None:
-        reader.stop()
-        if self._started and not self.worker.finished.is_set():
-            limit = timeout if timeout is not None else self.config.runner.shutdown_timeout_s + 5.0
-            if not reader.removed.wait(limit):
-                log.warning("source '%s': still ending after %.0f s", reader.id, limit)
-        else:
-            reader.source.close()
-        if self.readers.get(reader.id) is reader:
-            del self.readers[reader.id]
-
-    def _reader_done(self, done: ReaderDone) -> None:
-        for reader in list(self.readers.values()):
-            if reader.key == done.key:
-                self._count_drops(reader)
-                reader.removed.set()
-                return
-        # a reader already detached (removed by the API): nothing else to do
-
-    def _count_drops(self, reader: SourceReader) -> None:
-        self.run_stats.dropped_per_source[reader.id] = reader.queue.dropped
 
     # ------------------------------------------------------------------ hot reload
     def apply(self, new_config: PipelineConfig | dict[str, Any] | str) -> dict[str, Any]:
