@@ -109,14 +109,16 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
                                              old_sink_configs)).result()
         raise
 
-    def swap() -> None:
-        _swap_stages(pipeline, new, built)
+    def swap() -> list[StageSlot]:
+        retired = _swap_stages(pipeline, new, built)
         if pipeline.sinks_enabled:
             _swap_sinks(pipeline, new, plan, sinks)
         kept_sources = [s for s in pipeline.config.sources if s.id not in plan.sources.removed]
         pipeline.config = new.model_copy(update={"sources": kept_sources})
+        return retired
 
-    worker.call(swap).result()
+    for slot in worker.call(swap).result():  # closed here, off the worker (releasing a model takes time)
+        close_stage(slot.id, slot.stage)
     if plan.metrics and pipeline.metrics is not None:
         pipeline.metrics.close()
     if plan.metrics and new.metrics is not None:
@@ -148,8 +150,8 @@ def _warm_up(slot: StageSlot, recent: list[Frame], batch: int) -> None:
     a new model took 131 ms/frame against 13 ms after). Its state for the warm-up is dropped."""
     sizes = {frame.image.shape: frame for frame in recent}
     for frame in sizes.values():
-        packets = [Packet(Frame(WARM_UP_SOURCE, i, i / 25.0, frame.image)) for i in range(batch)]
-        slot.stage.process(packets)
+        for size in sorted({1, batch}):  # a runtime may compile one model per batch size (OpenVINO)
+            slot.stage.process([Packet(Frame(WARM_UP_SOURCE, i, i / 25.0, frame.image)) for i in range(size)])
     if sizes:
         slot.stage.end_source(WARM_UP_SOURCE)
 
@@ -165,12 +167,14 @@ def _reconfigure(slots: dict[str, Any], ids: list[str], configs: dict[str, Any])
     return done
 
 
-def _swap_stages(pipeline: Pipeline, new: PipelineConfig, built: dict[str, StageSlot]) -> None:
-    """New stage list in the new order; replaced and removed stages end their streams and close."""
+def _swap_stages(pipeline: Pipeline, new: PipelineConfig, built: dict[str, StageSlot]) -> list[StageSlot]:
+    """New stage list in the new order; replaced and removed stages end their streams and are
+    returned, to be closed by the caller."""
     worker = pipeline.worker
     old_slots = {slot.id: slot for slot in worker.chain.slots}
     streams = sorted(worker.open_streams)
     slots: list[StageSlot] = []
+    retired: list[StageSlot] = []
     for config in new.stages:
         slot = built.get(config.id) or old_slots[config.id]
         slots.append(slot)
@@ -183,8 +187,9 @@ def _swap_stages(pipeline: Pipeline, new: PipelineConfig, built: dict[str, Stage
         take_over = stage_hook(replacement.stage, "take_over") if replacement is not None else None
         if take_over is not None:
             take_over(old.stage)
-        close_stage(stage_id, old.stage)
+        retired.append(old)
     worker.chain.slots = slots
+    return retired
 
 
 def _end(slot: StageSlot, source_id: str) -> list[Event]:
