@@ -271,6 +271,8 @@ class Pipeline:
         """
         from pipeline.hot_reload import apply_config
 
+        if self.worker.finished.is_set():
+            raise ArgusError("apply: the pipeline has already ended")
         with self._lock:
             return apply_config(self, new_config)
 

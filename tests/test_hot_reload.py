@@ -137,3 +137,47 @@ runner: {{progress: false, max_batch: 2}}
         with av.open(str(out / f"{source_id}.mp4")) as container:
             decoded = sum(1 for _ in container.decode(video=0))
         assert decoded == sum(1 for r in rows if r["source"] == source_id)
+
+
+def test_hot_reload_of_sinks_and_added_stages_without_a_model(tmp_path: Path) -> None:
+    from pipeline.hot_reload import ReloadError
+
+    a = write_video(tmp_path / "a.mp4", 40)
+    out = tmp_path / "out"
+    config = {"sources": [{"id": "a", "uri": str(a), "loop": True}], "stages": [],
+              "sinks": [{"type": "events"}, {"type": "video"}], "output_dir": str(out),
+              "runner": {"progress": False, "max_batch": 2}}
+    pipeline = Pipeline.from_config(config)
+    recorder = _Recorder(pipeline)
+    pipeline.start()
+    recorder.wait_for("a", 10)
+    video_sink = pipeline.worker.sinks.slots[1].sink
+
+    config["sinks"][1]["annotate"] = [{"type": "boxes"}]
+    assert pipeline.apply(config)["changed"] == {"sinks": {"reconfigured": ["video"]}}
+    assert pipeline.worker.sinks.slots[1].sink is video_sink  # same object: its file stays open
+
+    config["sinks"].append({"type": "detections", "id": "rows"})
+    config["stages"].append({"type": "track"})
+    assert pipeline.apply(config)["changed"] == {"stages": {"added": ["track"]}, "sinks": {"added": ["rows"]}}
+    recorder.wait_for("a", 10)
+
+    broken = {**config, "sinks": [*config["sinks"], {"type": "events", "id": "more", "path": "a.mp4/more.jsonl"}]}
+    with pytest.raises(ReloadError, match="old config keeps running"):
+        pipeline.apply(broken)  # a.mp4 is a file: the sink cannot open under it
+    assert pipeline.version == 3 and [s.id for s in pipeline.worker.sinks.slots] == ["events", "video", "rows"]
+
+    config["sinks"] = config["sinks"][:2]
+    assert pipeline.apply(config)["changed"] == {"sinks": {"removed": ["rows"]}}
+    recorder.wait_for("a", 10)
+    pipeline.stop()
+    assert pipeline.wait(30) == EXIT_OK
+    rows = _jsonl(out / "detections.jsonl")
+    indices = [r["frame"] for r in rows]
+    assert indices and indices[0] > 0 and indices == list(range(indices[0], indices[0] + len(indices)))
+    assert all(r["detections"] == [] for r in rows)  # track stage added: ran on every frame (no detections)
+    processed = [i for s, i, _ in recorder.seen if s == "a"]
+    with av.open(str(out / "a.mp4")) as container:  # one file through every change, every frame
+        assert sum(1 for _ in container.decode(video=0)) == len(processed)
+    applied = [e for e in _jsonl(out / "events.jsonl") if e["type"] == "config_applied"]
+    assert [e["version"] for e in applied] == [2, 3, 4]
