@@ -126,6 +126,8 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
 
         pipeline.metrics = pipeline.metrics or Metrics(pipeline)
         pipeline.metrics.serve_config(new.metrics)
+    if plan.metrics:
+        worker.chain.observe = pipeline.metrics.observe if new.metrics and pipeline.metrics else None
     for source_id in [*plan.sources.removed, *plan.sources.changed]:
         pipeline.remove_source(source_id)
     for source in new.sources:
