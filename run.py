@@ -3,9 +3,21 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
-from cli import main
+import cli
+
+
+def main() -> int:
+    """Run one command. Once it has returned, every output is closed: a late Ctrl-C / SIGTERM is
+    ignored, so it cannot kill the interpreter's exit (CPython restores the default handlers while
+    it finalises, and a SIGTERM then ends the process with -15 instead of the command's exit code)."""
+    code = cli.main()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    return code
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -179,7 +179,14 @@ class Pipeline:
         return self
 
     def stop(self) -> None:
-        """Orderly stop: readers end their streams, queued frames are finished, sinks closed."""
+        """Orderly stop: readers end their streams, queued frames are finished, sinks closed.
+        A pipeline never started just closes what it opened."""
+        if not self._started:
+            self._started = True
+            self._start_time = time.perf_counter()
+            self.sources.close_unstarted()
+            self.worker.shutdown()
+            return
         self.worker.request_stop()
         self.sources.stop_all()
 
@@ -247,7 +254,8 @@ class Pipeline:
             reader = self.sources.open(config)
             self.emit([Event(EventType.SOURCE_ADDED, config.id, payload={"uri": reader.source_uri()})])
             self.sources.attach(reader)
-            self.config = self.config.model_copy(update={"sources": [*self.config.sources, config]})
+            kept = [s for s in self.config.sources if s.id != config.id]
+            self.config = self.config.model_copy(update={"sources": [*kept, config]})
 
     def remove_source(self, source_id: str, timeout: float | None = None) -> None:
         """End a source while running: its streams end (tracks ended, stream_ended), its outputs are

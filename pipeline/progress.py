@@ -49,6 +49,9 @@ def print_summary(stats: RunStats, output_dir: str) -> None:
         console.print(f"  [red]{source_id}: {error}[/red]")
     for stage_id, count in stats.stage_errors.items():
         console.print(f"  [red]stage {stage_id}: failed on {count} batch(es); those frames went on without it[/red]")
+    if stats.dropped_on_stop:
+        console.print(f"  {stats.dropped_on_stop} queued frames dropped: the stop took longer than "
+                      "runner.shutdown_timeout_s")
     for sink_id, error in stats.failed_sinks.items():
         console.print(f"  [red]sink {sink_id}: closed after an error: {error}[/red]")
     console.print(f"outputs in {output_dir}/")

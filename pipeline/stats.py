@@ -45,6 +45,7 @@ class RunStats:
     outbox: dict[str, int] = field(default_factory=dict)  # sink id -> events left undelivered
     stage_errors: dict[str, int] = field(default_factory=dict)  # stage id -> batches it failed on
     failed_sinks: dict[str, str] = field(default_factory=dict)  # sink id -> why it was closed
+    dropped_on_stop: int = 0  # queued frames left unprocessed when a stop outlasted shutdown_timeout_s
     stream_state: dict[str, str] = field(default_factory=dict)  # stream id -> starting/running/reconnecting/...
     recent: dict[str, deque[float]] = field(default_factory=dict)  # stream id -> last frames' times
 
@@ -79,4 +80,5 @@ class RunStats:
             "outbox": self.outbox,
             "stage_errors": self.stage_errors,
             "failed_sinks": self.failed_sinks,
+            "dropped_on_stop": self.dropped_on_stop,
         }

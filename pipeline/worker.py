@@ -45,7 +45,6 @@ class Worker:
         self.keep_alive = False
         self.holds = 0  # hot reloads in progress: do not end while a source is being replaced
         self.fatal: str | None = None
-        self.dropped_on_stop = 0
         self._stop_deadline: float | None = None
         self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future]] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -106,11 +105,11 @@ class Worker:
                 else:
                     self.handle_marker(work)
         finally:
-            self._shutdown()
+            self.shutdown()
 
     def _process(self, frames: list[Frame]) -> None:
         if self.abandon.is_set() or (self._stop_deadline is not None and time.monotonic() > self._stop_deadline):
-            self.dropped_on_stop += len(frames)  # shutdown took too long: drop what is left
+            self.stats.dropped_on_stop += len(frames)  # shutdown took too long: drop what is left
             return
         packets = self.chain.process([Packet(frame) for frame in frames])
         start = time.perf_counter()
@@ -194,7 +193,8 @@ class Worker:
         self.sinks.call("end_source", source_id)
 
     # ------------------------------------------------------------------ shutdown
-    def _shutdown(self) -> None:
+    def shutdown(self) -> None:
+        """End open streams, close sinks and stages, end subscriptions (once the loop is over)."""
         try:
             self._run_commands()
             for source_id in sorted(self.open_streams):

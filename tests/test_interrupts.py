@@ -52,3 +52,4 @@ def test_sigterm_at_a_random_moment_keeps_outputs_valid(tmp_path: Path, seed: in
     with sqlite3.connect(tmp_path / "events.db") as db:  # the same events, in an intact database
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert {row[0] for row in db.execute("SELECT id FROM events")} == {e["id"] for e in events}
+

@@ -123,3 +123,11 @@ def test_add_and_remove_sources_while_running(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (tmp_path / "out" / "detections.jsonl").read_text().splitlines()]
     indices = [r["frame"] for r in rows if r["source"] == "a"]
     assert indices == list(range(len(indices)))  # untouched source: contiguous, in order
+
+
+def test_stop_before_start_closes_everything_and_wait_returns(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "v.mp4", 10)
+    pipeline = Pipeline.from_yaml(_yaml(tmp_path, [{"id": "v", "uri": str(video)}]), stages=[])
+    pipeline.stop()
+    assert pipeline.wait(5) == EXIT_OK and pipeline.stats()["state"] == "ended"
+    assert (tmp_path / "out" / "events.jsonl").read_text() == ""  # nothing ran, the file is closed
