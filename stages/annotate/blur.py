@@ -11,19 +11,37 @@ from pydantic import Field
 
 from pipeline.types import Detections
 from stages.annotate.base import AnnotatorConfig
+from stages.faces.head import head_boxes
 
 PERSON_CLASS = 0  # COCO and every pose model
 
-# What can be blurred: name -> the (M, 4) frame-pixel boxes of those regions. The faces issue adds
-# "faces" and "unknown_faces" here and to BlurTarget.
-BlurTarget = Literal["persons"]
+# What can be blurred: name -> the (M, 4) frame-pixel boxes of those regions.
+BlurTarget = Literal["persons", "faces", "unknown_faces"]
 
 
 def _persons(detections: Detections) -> np.ndarray:
     return detections.xyxy[detections.class_id == PERSON_CLASS]
 
 
-REGIONS: dict[str, Callable[[Detections], np.ndarray]] = {"persons": _persons}
+def _faces(detections: Detections) -> np.ndarray:
+    """Every person's head region (pose keypoints, else the top of the box): drawn from the person
+    row every frame, so a face is hidden also on frames where no face was looked for or found."""
+    return head_boxes(detections)[detections.class_id == PERSON_CLASS]
+
+
+def _unknown_faces(detections: Detections) -> np.ndarray:
+    """Head regions of every person not named by the face stage (`identity` missing, None or
+    unknown): enrolled people stay visible, strangers and not-yet-recognised people are hidden."""
+    identity = detections.column("identity")
+    person = detections.class_id == PERSON_CLASS
+    if identity is None:
+        return head_boxes(detections)[person]
+    named = np.array([isinstance(v, str) and v not in ("", "unknown") for v in identity], dtype=bool)
+    return head_boxes(detections)[person & ~named]
+
+
+REGIONS: dict[str, Callable[[Detections], np.ndarray]] = {
+    "persons": _persons, "faces": _faces, "unknown_faces": _unknown_faces}
 
 
 class BlurConfig(AnnotatorConfig):
@@ -31,7 +49,9 @@ class BlurConfig(AnnotatorConfig):
 
     type: Literal["blur"] = "blur"
     what: BlurTarget = Field("persons", description="Regions to blur: persons = the box of every person "
-                             "detection (class 0).")
+                             "detection (class 0); faces = every person's head region (pose keypoints, else "
+                             "the top of the box); unknown_faces = the head of every person the face stage "
+                             "has not named (enrolled people stay visible).")
     style: Literal["blur", "pixelate"] = Field("blur", description="blur: smooth; pixelate: square blocks.")
     cells: int = Field(8, ge=1, le=64, description="Detail kept: each region is reduced to about this many "
                        "cells across its shorter side, then scaled back up (fewer = stronger). At 8 a person's "
