@@ -1,0 +1,133 @@
+"""`python run.py serve` as a process: the printed URL, the token off loopback, an invalid CONFIG, and
+SIGTERM with open event and preview streams (quick exit, outputs intact). No model stage: fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+from tests.conftest import write_video  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config(tmp_path: Path) -> str:
+    video = write_video(tmp_path / "a.mp4", 30)
+    return (f'sources:\n  - {{id: a, uri: "{video}", loop: true, realtime: true}}\nstages: []\n'
+            f'sinks:\n  - {{type: events}}\n  - {{type: detections}}\noutput_dir: "{tmp_path / "out"}"\n'
+            "runner: {progress: false}\n")
+
+
+def _serve(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, str]:
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", str(config), "--port", str(port),
+                                *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env if env is not None else dict(os.environ))
+    assert process.stdout is not None
+    first = ""
+    deadline = time.monotonic() + 60
+    while "Argus serve:" not in first:
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail(f"serve did not start: {first}{process.communicate(timeout=10)[0]}")
+        first = process.stdout.readline()
+    return process, port, first
+
+
+def _stop(process: subprocess.Popen) -> tuple[int, float, str]:
+    began = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    return process.returncode, time.monotonic() - began, out
+
+
+def test_invalid_config_serves_stopped_then_sigterm_is_quick(tmp_path: Path) -> None:
+    config = tmp_path / "p.yaml"
+    config.write_text(_config(tmp_path).replace("stages: []", "stages:\n  - {type: pose, scor_min: 0.3}"))
+    process, port, first = _serve(config)
+    try:
+        assert f"http://localhost:{port}/" in first and "stopped: the config is invalid" in first
+        got = httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=10).json()
+        assert got["version"] == 0 and got["errors"][0]["key"] == "stages.0.scor_min"
+        assert got["errors"][0]["line"] == 4
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+    finally:
+        code, took, out = _stop(process)
+    assert code == 0 and took < 10, out
+
+
+def test_sigterm_with_open_streams_keeps_outputs_intact(tmp_path: Path) -> None:
+    config = tmp_path / "p.yaml"
+    config.write_text(_config(tmp_path))
+    process, port, _ = _serve(config, "--grace", "1")
+    url = f"http://127.0.0.1:{port}"
+    opened: list[str] = []
+
+    def hold(path: str) -> None:
+        try:
+            with httpx.stream("GET", url + path, timeout=60) as response:
+                for _chunk in response.iter_bytes():
+                    if path not in opened:
+                        opened.append(path)
+        except httpx.HTTPError:
+            pass
+
+    threads = [threading.Thread(target=hold, args=(p,), daemon=True)
+               for p in ("/api/events", "/api/sources/a/preview.mjpg")]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(opened) < 2:
+            assert time.monotonic() < deadline, f"streams not open: {opened}"
+            time.sleep(0.1)
+    except BaseException:
+        process.kill()
+        process.wait(10)
+        raise
+    code, took, out = _stop(process)
+    assert code == 0, out
+    print(f"shutdown with open streams: {took:.2f} s")
+    assert took < 8, f"shutdown with open streams took {took:.1f} s"
+    events = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["type"] == "stream_ended" and events[-1]["source"] == "a"
+    frames = [json.loads(line) for line in (tmp_path / "out" / "detections.jsonl").read_text().splitlines()]
+    assert len(frames) > 3
+
+
+def test_token_printed_and_required_off_loopback(tmp_path: Path) -> None:
+    config = tmp_path / "p.yaml"
+    config.write_text(_config(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "ARGUS_TOKEN"}
+    process, port, first = _serve(config, "--host", "0.0.0.0", env=env)
+    try:
+        token = first.split("?token=", 1)[1].split()[0]
+        assert len(token) >= 20
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(url + "/api/stats", timeout=10).status_code == 401
+        assert httpx.get(url + "/", timeout=10).status_code == 401
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(url + "/api/stats", headers=bearer, timeout=10).status_code == 200
+        assert httpx.get(f"{url}/?token={token}", timeout=10).status_code == 200
+    finally:
+        code, _, out = _stop(process)
+    assert code == 0, out
