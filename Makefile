@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(PYTHON) -m uv
 
-# Debian packages the live-path tests use: an RTSP server (GStreamer), ffmpeg, an MQTT broker.
+# Debian packages the live-path tests use: an RTSP server (GStreamer), ffmpeg, an MQTT broker, chromium.
 APT_PACKAGES := ffmpeg mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp \
-                gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+                gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup setup-dev lint system-deps
+.PHONY: demo test setup setup-dev lint system-deps web-bundle
 
 $(BIN)/python:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -34,3 +34,9 @@ system-deps:
 test: setup-dev system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The web editor's CodeMirror bundle (committed as package data, so pip users need no node).
+WEB_FRONTEND := cli/serve/frontend
+web-bundle:
+	cd $(WEB_FRONTEND) && npm ci --no-audit --no-fund && npm run build
+	@ls -l cli/serve/static/editor.bundle.js

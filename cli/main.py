@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cli.actions import add_actions_parser
+from cli.faces import add_faces_parser
+from cli.serve import add_serve_parser
 from pipeline.errors import ArgusError
 from pipeline.secrets import SecretMaskingFilter, mask_secrets
 
@@ -296,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     mot.add_argument("--out", type=Path, help="folder for result files (default: a temporary folder)")
     mot.add_argument("--json", action="store_true", help="machine-readable output")
     mot.set_defaults(func=cmd_eval_mot)
+    add_actions_parser(verbs)
+    add_faces_parser(verbs)
+    add_serve_parser(verbs)
     return parser
 
 

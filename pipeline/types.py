@@ -316,6 +316,9 @@ class EventType(StrEnum):
     CONFIG_APPLIED = "config_applied"
     SOURCE_ADDED = "source_added"
     SOURCE_REMOVED = "source_removed"
+    ACTION_STARTED = "action_started"
+    ACTION_ENDED = "action_ended"
+    FACE_RECOGNIZED = "face_recognized"
 
 
 # keys of `Event.to_json` that a payload can never overwrite

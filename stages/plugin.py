@@ -12,6 +12,8 @@ from pipeline.errors import SinkOpenError
 from pipeline.registry import Registry
 from pipeline.sink import Sink
 from pipeline.stage import StageConfig
+from stages.actions.stage import ActionConfig, ActionStage
+from stages.faces.stage import FaceConfig, FaceStage
 from stages.pose import PoseConfig, PoseStage
 from stages.sinks.jsonl import DetectionsSink, DetectionsSinkConfig, EventsSink, EventsSinkConfig
 from stages.sinks.mot import MotSink, MotSinkConfig
@@ -50,6 +52,8 @@ def register(registry: Registry) -> None:
     registry.add_stage("pose", PoseConfig, PoseStage)
     registry.add_stage("detect", PoseConfig, PoseStage)
     registry.add_stage("track", TrackConfig, TrackStage)
+    registry.add_stage("action", ActionConfig, ActionStage)
+    registry.add_stage("face", FaceConfig, FaceStage)
     for kind, config, factory in (
             ("video", VideoSinkConfig, VideoSink), ("detections", DetectionsSinkConfig, DetectionsSink),
             ("events", EventsSinkConfig, events_sink), ("mot", MotSinkConfig, MotSink),

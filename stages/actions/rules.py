@@ -1,0 +1,150 @@
+"""`model: rules`: an action classifier that needs no training, from the geometry of a window.
+
+Cues (S = the window's scale, sqrt of the box area, about 1.9 torso lengths for a standing adult;
+"now" = the median of the last 3 samples, about 0.3 s of the 1.2 s window):
+  - torso angle: of the shoulder-centre -> hip-centre line from vertical (0 upright, 90 horizontal);
+  - knee drop: how far the knees are below the hips, in torso lengths (about 0.8-1 standing, near 0
+    when seated facing the camera, negative when lying);
+  - speed: of the hip centre over the window, S per second (median of the step speeds);
+  - drop: the largest downward move of the hip centre within FALL_WINDOW_S seconds in the window, in S,
+    and the fastest downward speed there, S per second;
+  - wrist height: of each seen wrist above the shoulder centre, torso lengths (median of "now").
+
+Classes and their rules, first match wins (`RULES` holds every threshold):
+  1. falling: drop >= fall_drop and drop speed >= fall_speed and, now, one of: torso angle >= fall_angle
+     or the box wider than tall (a fast drop of hips and torso to horizontal); knees above the hips by
+     -fall_knees_up torso lengths after a drop >= fall_drop_end_on (a backward fall seen end-on, where the
+     torso stays vertical in the image: the person sits on the ground with knees up; a seated person's
+     knees are level with the hips); a drop >= fall_collapse (a faint). The label holds while the drop
+     is inside the window, then the person reads as lying;
+  2. lying: torso angle >= lying_angle, or the box width >= lying_aspect x its height;
+  3. hands_up: a wrist at least hands_up_height torso lengths above the shoulder centre, torso within
+     upright_angle of vertical (one wrist: in a side view the far arm is hidden or misplaced);
+  4. sitting: knee drop < sitting_knee (thighs about horizontal) with the torso under lying_angle;
+  5. running: speed >= running_speed and the torso leaning >= running_lean (a brisk walker moves as fast
+     in the image, in S per second, as a jogger going away from the camera; the jogger leans forward);
+  6. walking: speed >= walking_speed;
+  7. standing: otherwise.
+Confidence: 0.55 + 0.45 x how far the deciding cue is past its threshold (capped at 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stages.actions import features as f
+
+CLASSES = ("standing", "walking", "running", "sitting", "lying", "falling", "hands_up")
+
+RULES = {
+    "fall_drop": 0.35,       # S: hip centre moves down at least this much ...
+    "fall_speed": 0.8,       # S/s: ... at a peak downward speed of at least this ...
+    "fall_window_s": 1.2,    # ... within this many seconds
+    "fall_angle": 50.0,      # degrees: torso at least this far from vertical at the end of the drop, or
+    "fall_knees_up": -0.3,   # torso lengths: knees above the hips by this much (on the ground, seen end-on) ...
+    "fall_drop_end_on": 0.6,  # S: ... after a drop of at least this, or
+    "fall_collapse": 0.9,    # S: a drop of at least this (a collapse, any posture)
+    "lying_angle": 60.0,     # degrees
+    "lying_aspect": 1.4,     # box width / height
+    "sitting_knee": 0.35,    # torso lengths: knees at most this far below the hips
+    "upright_angle": 35.0,   # degrees: hands_up and standing need the torso within this of vertical
+    "hands_up_height": 0.5,  # torso lengths: a wrist at least this far above the shoulder centre is up
+    "running_speed": 0.85,   # S per second, and ...
+    "running_lean": 8.0,     # degrees: ... the torso leaning at least this much (joggers lean forward)
+    "walking_speed": 0.3,    # S per second
+}
+
+
+def _mid(xy: np.ndarray, seen: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample midpoint of joints a and b (either alone when only one is seen) and whether any is seen."""
+    sa, sb = seen[:, a], seen[:, b]
+    both = sa & sb
+    mid = np.where(both[:, None], (xy[:, a] + xy[:, b]) / 2, np.where(sa[:, None], xy[:, a], xy[:, b]))
+    return mid, sa | sb
+
+
+def cues(window: np.ndarray, window_s: float) -> dict[str, float]:
+    """The rule inputs of one (steps, FEATURES) window."""
+    steps = window.shape[0]
+    dt = window_s / max(steps - 1, 1)
+    valid = window[:, f.VALID] > 0
+    xy = window[:, f.XY].reshape(steps, f.JOINTS, 2)
+    seen = window[:, f.SEEN] > 0
+    shoulders, s_seen = _mid(xy, seen, f.L_SHOULDER, f.R_SHOULDER)
+    hips, h_seen = _mid(xy, seen, f.L_HIP, f.R_HIP)
+    knees, k_seen = _mid(xy, seen, f.L_KNEE, f.R_KNEE)
+    torso_vec = shoulders - hips
+    torso_len = np.linalg.norm(torso_vec, axis=1)
+    ok = s_seen & h_seen & valid & (torso_len > 1e-3)
+    last = np.flatnonzero(valid)[-3:]
+    last_ok = [i for i in last if ok[i]]
+    angle = float(np.median(np.degrees(np.arctan2(np.abs(torso_vec[last_ok, 0]), -torso_vec[last_ok, 1])))) \
+        if last_ok else float("nan")
+    tl = float(np.median(torso_len[ok])) if ok.any() else 0.5
+    knee_ok = [i for i in last if ok[i] and k_seen[i]]
+    knee_drop = float(np.median((knees[knee_ok, 1] - hips[knee_ok, 1]) / tl)) if knee_ok else float("nan")
+    box = window[:, f.BOX]
+    aspect = float(np.median(box[last, 0] / np.maximum(box[last, 1], 1e-3)))
+    centre = window[:, f.CENTRE]
+    idx = np.flatnonzero(valid)
+    if len(idx) >= 2:
+        d = np.diff(centre[idx], axis=0) / (np.diff(idx)[:, None] * dt)
+        speed = float(np.median(np.linalg.norm(d, axis=1)))
+        span = max(1, round(RULES["fall_window_s"] / dt))
+        y = centre[idx, 1]
+        gap = idx[None, :] - idx[:, None]  # [j, k]: samples from j to k
+        move = np.where((gap > 0) & (gap <= span), y[None, :] - y[:, None], 0.0)
+        j, k = np.unravel_index(int(np.argmax(move)), move.shape)
+        drop = float(move[j, k])
+        drop_speed = float(np.max(d[j:k, 1])) if k > j else 0.0
+    else:
+        speed = drop = drop_speed = 0.0
+    heights = []  # per wrist: median height above the shoulder centre over the last samples, torso lengths
+    for w in (f.L_WRIST, f.R_WRIST):
+        lw = [i for i in last if seen[i, w] and s_seen[i]]
+        heights.append(float(np.median(shoulders[lw, 1] - xy[lw, w, 1])) / tl if lw else float("nan"))
+    seen_h = [h for h in heights if np.isfinite(h)]
+    wrists_seen = len(seen_h)
+    wrists_up = sum(h >= RULES["hands_up_height"] for h in seen_h)
+    return {"angle": angle, "knee_drop": knee_drop, "aspect": aspect, "speed": speed, "drop": drop,
+            "drop_speed": drop_speed, "wrists_up": wrists_up, "wrists_seen": wrists_seen,
+            "wrist_high": max(seen_h) if seen_h else float("nan"), "wrist_low": min(seen_h) if seen_h else float("nan")}
+
+
+def _conf(margin: float) -> float:
+    return float(min(1.0, 0.55 + 0.45 * max(0.0, margin)))
+
+
+def classify(window: np.ndarray, window_s: float) -> tuple[str, float]:
+    """(label, confidence) of one window by the rules above."""
+    c = cues(window, window_s)
+    r = RULES
+    angle = c["angle"] if np.isfinite(c["angle"]) else (90.0 if c["aspect"] >= r["lying_aspect"] else 0.0)
+    horizontal = angle >= r["fall_angle"] or c["aspect"] >= 1.0
+    knees_up = (np.isfinite(c["knee_drop"]) and c["knee_drop"] <= r["fall_knees_up"]
+                and c["drop"] >= r["fall_drop_end_on"])
+    collapse = c["drop"] >= r["fall_collapse"]
+    if c["drop"] >= r["fall_drop"] and c["drop_speed"] >= r["fall_speed"] and (horizontal or knees_up or collapse):
+        return "falling", _conf(min(c["drop"] / r["fall_drop"] - 1, c["drop_speed"] / r["fall_speed"] - 1))
+    if angle >= r["lying_angle"] or c["aspect"] >= r["lying_aspect"]:
+        return "lying", _conf(max((angle - r["lying_angle"]) / 30, c["aspect"] / r["lying_aspect"] - 1))
+    upright = angle < r["upright_angle"]
+    if upright and c["wrists_up"] >= 1:
+        return "hands_up", _conf((c["wrist_high"] - r["hands_up_height"]) / r["hands_up_height"])
+    if np.isfinite(c["knee_drop"]) and c["knee_drop"] < r["sitting_knee"]:
+        return "sitting", _conf((r["sitting_knee"] - c["knee_drop"]) / r["sitting_knee"])
+    if c["speed"] >= r["running_speed"] and angle >= r["running_lean"]:
+        return "running", _conf(c["speed"] / r["running_speed"] - 1)
+    if c["speed"] >= r["walking_speed"]:
+        return "walking", _conf(min(c["speed"] / r["walking_speed"] - 1, r["running_speed"] / c["speed"] - 1))
+    return "standing", _conf(1 - c["speed"] / r["walking_speed"])
+
+
+def classify_batch(windows: np.ndarray, window_s: float) -> np.ndarray:
+    """(N, len(CLASSES)) scores: the rule's confidence on its class, the rest shared by the others."""
+    out = np.zeros((len(windows), len(CLASSES)), np.float32)
+    for i, window in enumerate(windows):
+        label, conf = classify(window, window_s)
+        out[i] = (1 - conf) / (len(CLASSES) - 1)
+        out[i, CLASSES.index(label)] = conf
+    return out

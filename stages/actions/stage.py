@@ -1,0 +1,236 @@
+"""The `action` stage: a current action label per tracked person, and action_started/ended events.
+
+Per source, per track: a buffer of the track's recent observations (pts, keypoints, box; rows
+carried by the single-object tracker are skipped), trimmed to the window. Every `stride`-th frame
+of a track whose buffer covers the window, its window is sampled (features.py); the features of all
+windows of all tracks of all sources in a batch are computed together and go through the
+classifier in one call, then each
+track's hysteresis (hysteresis.py) turns the scores into its current action and events. Rows get
+`action` (text, None while the track is younger than the window or no action holds) and
+`action_score` (float, NaN when none). A track that ends (its `track_ended` event) or a source that
+ends closes the open action (`action_ended`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from pipeline.errors import ModelError
+from pipeline.stage import StageConfig
+from pipeline.types import Event, EventType, Packet
+from stages.actions import rules
+from stages.actions.features import batch_features, sample_window
+from stages.actions.hysteresis import ActionState, Transition
+from stages.actions.model import ActionModel, model_path, read_info
+
+RULES_WINDOW_S = 1.2
+RULES_STEPS = 12
+IN_PLACE = frozenset({"enter", "leave", "min_duration_s", "fall_until_up", "stride", "min_keypoint_conf"})
+
+
+class ActionConfig(StageConfig):
+    """Classify what each tracked person is doing over a window of pose keypoints."""
+
+    type: Literal["action"] = "action"
+    model: str = Field("rules", description="`rules` (no training), `builtin` (the shipped temporal network) "
+                       "or a path to an ONNX file from `run.py actions train`.")
+    window_s: float | None = Field(None, gt=0.1, le=30.0, description="Window length in seconds; default: "
+                                   f"{RULES_WINDOW_S} for rules, the model's own window for a model (a "
+                                   "different value is an error).")
+    stride: int = Field(1, ge=1, le=100, description="Classify every Nth frame of a track.")
+    enter: float = Field(0.6, ge=0.0, le=1.0, description="Score at which a class may start.")
+    leave: float = Field(0.4, ge=0.0, le=1.0, description="The current action holds while its score stays "
+                         "at or above this.")
+    min_duration_s: float = Field(0.3, ge=0.0, le=60.0, description="Seconds a new class must stay on top "
+                                  "before it starts (and before an action ends with no successor).")
+    fall_until_up: bool = Field(True, description="A `falling` action stays open while the person lies: it "
+                                "ends when they get up (the row label reads `lying`).")
+    min_keypoint_conf: float = Field(0.3, ge=0.0, le=1.0, description="Keypoints below this confidence "
+                                     "count as not seen.")
+    backend: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = Field(
+        "onnxruntime", description="Runtime for a model (not rules); ONNX Runtime by default: the network "
+        "is tiny, so start-up and per-call overhead matter more than throughput.")
+    threads: int = Field(1, ge=0, description="CPU threads for the model runtime (0 = all).")
+
+    @model_validator(mode="after")
+    def _model_matches(self) -> ActionConfig:
+        if self.leave > self.enter:
+            raise ValueError(f"leave ({self.leave}) must not exceed enter ({self.enter})")
+        if self.model == "rules":
+            return self
+        try:
+            info = read_info(model_path(self.model))
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+        if self.window_s is not None and abs(self.window_s - info.window_s) > 1e-6:
+            raise ValueError(f"window_s {self.window_s} does not match the model's window of {info.window_s} s "
+                             f"({self.model})")
+        return self
+
+    def check_order(self, earlier: Sequence[StageConfig]) -> str | None:
+        types = [getattr(stage, "type", None) for stage in earlier]
+        if "pose" not in types:
+            return "the action stage needs a pose stage before it (keypoints)"
+        if "track" not in types or types.index("track") < types.index("pose"):
+            return "the action stage needs a track stage after the pose stage and before it (track ids)"
+        return None
+
+
+@dataclass
+class _Track:
+    state: ActionState
+    pts: list[float] = field(default_factory=list)
+    keypoints: list[np.ndarray] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    seen: int = 0
+    last_pts: float = 0.0
+    score: float = float("nan")
+
+
+class ActionStage:
+    """See the module doc. Keeps per-source state keyed by source id; never starts threads."""
+
+    name = "action"
+
+    def __init__(self, config: ActionConfig) -> None:
+        self.config = config
+        self.model: ActionModel | None = None
+        if config.model == "rules":
+            self.classes: tuple[str, ...] = rules.CLASSES
+            self.window_s = config.window_s or RULES_WINDOW_S
+            self.steps = RULES_STEPS
+        else:
+            self.model = ActionModel(model_path(config.model), backend=config.backend, threads=config.threads)
+            self.classes, self.window_s, self.steps = (self.model.info.classes, self.model.info.window_s,
+                                                       self.model.info.steps)
+        self._sources: dict[str, dict[int, _Track]] = {}
+        self.batched = True  # False: features and model call per window (the benchmark's comparison)
+
+    def _new_state(self) -> ActionState:
+        c = self.config
+        return ActionState(enter=c.enter, leave=c.leave, min_duration_s=c.min_duration_s,
+                           fall_until_up=c.fall_until_up)
+
+    def classify(self, windows: np.ndarray) -> np.ndarray:
+        """(N, steps, F) windows -> (N, classes) scores in one call."""
+        if self.model is None:
+            return rules.classify_batch(windows, self.window_s)
+        return self.model(windows)
+
+    def process(self, batch: Sequence[Packet]) -> list[Packet]:
+        keep_s = self.window_s + 2 * self.window_s / max(self.steps - 1, 1)
+        jobs: list[tuple[int, int, _Track]] = []  # (packet index, track id, track) of each window
+        samples: list = []  # the windows' sampled observations, turned into features in one batch
+        for p_i, packet in enumerate(batch):
+            det, frame = packet.detections, packet.frame
+            tracks = self._sources.setdefault(frame.source_id, {})
+            if det.track_id is None or det.keypoints is None or len(det) == 0:
+                continue
+            carried = det.column("carried")
+            for row in range(len(det)):
+                tid = int(det.track_id[row])
+                if tid < 0 or (carried is not None and bool(carried[row])):
+                    continue
+                track = tracks.get(tid)
+                if track is None:
+                    track = tracks[tid] = _Track(self._new_state())
+                track.pts.append(frame.pts_s)
+                track.keypoints.append(det.keypoints[row])
+                track.boxes.append(det.xyxy[row])
+                track.last_pts = frame.pts_s
+                cut = 0
+                while cut < len(track.pts) - 1 and track.pts[cut] < frame.pts_s - keep_s:
+                    cut += 1
+                if cut:
+                    del track.pts[:cut], track.keypoints[:cut], track.boxes[:cut]
+                track.seen += 1
+                if (track.seen - 1) % self.config.stride:
+                    continue
+                sample = sample_window(np.asarray(track.pts), np.stack(track.keypoints), np.stack(track.boxes),
+                                       frame.pts_s, self.window_s, self.steps)
+                if sample is not None:
+                    jobs.append((p_i, tid, track))
+                    samples.append(sample)
+        step_s = self.window_s / max(self.steps - 1, 1)
+        if samples and self.batched:
+            scores = self.classify(batch_features(samples, step_s, self.config.min_keypoint_conf))
+        elif samples:  # one window at a time (benchmarks only)
+            scores = np.concatenate([self.classify(batch_features([one], step_s, self.config.min_keypoint_conf))
+                                     for one in samples])
+        else:
+            scores = np.zeros((0, len(self.classes)), np.float32)
+        # per packet: track id -> (label, score) right after that frame's update (a batch may hold
+        # several frames of one source: each row shows its own frame's state, not the batch's last)
+        shown: list[dict[int, tuple[str | None, float]]] = [{} for _ in batch]
+        for (p_i, tid, track), s in zip(jobs, scores, strict=True):
+            packet = batch[p_i]
+            frame = packet.frame
+            for tr in track.state.update(self.classes, s, frame.pts_s, frame.index):
+                packet.events.append(self._event(tr, frame.source_id, frame.pts_s, frame.index, tid))
+            label = track.state.display
+            track.score = float(s[self.classes.index(label)]) if label in self.classes else float("nan")
+            shown[p_i][tid] = (label, track.score)
+        for packet, snapshot in zip(batch, shown, strict=True):
+            self._label_rows(packet, snapshot)
+            self._close_ended(packet)
+        return list(batch)
+
+    def _label_rows(self, packet: Packet, snapshot: dict[int, tuple[str | None, float]]) -> None:
+        det = packet.detections
+        n = len(det)
+        labels = np.full(n, None, object)
+        conf = np.full(n, np.nan, np.float32)
+        tracks = self._sources.get(packet.frame.source_id, {})
+        if det.track_id is not None:
+            for row in range(n):
+                tid = int(det.track_id[row])
+                track = tracks.get(tid)
+                label, score = snapshot.get(tid) or ((track.state.display, track.score) if track else (None, 0.0))
+                if label is not None:
+                    labels[row] = label
+                    conf[row] = score
+        packet.detections = det.with_columns(action=labels, action_score=conf)
+
+    def _close_ended(self, packet: Packet) -> None:
+        tracks = self._sources.get(packet.frame.source_id, {})
+        for event in list(packet.events):
+            if event.type == EventType.TRACK_ENDED and event.track_id in tracks:
+                track = tracks.pop(event.track_id)  # type: ignore[arg-type]
+                for tr in track.state.close(track.last_pts):
+                    packet.events.append(self._event(tr, packet.frame.source_id, packet.frame.pts_s,
+                                                     packet.frame.index, event.track_id))
+
+    @staticmethod
+    def _event(tr: Transition, source_id: str, pts: float, index: int, track_id: int | None) -> Event:
+        kind = EventType.ACTION_STARTED if tr.kind == "started" else EventType.ACTION_ENDED
+        return Event(kind, source_id, pts, index, track_id, payload=tr.payload())
+
+    def reconfigure(self, config: ActionConfig) -> bool:
+        """Thresholds, stride and fall_until_up in place (open actions go on); anything else needs a rebuild."""
+        if not isinstance(config, ActionConfig) or (
+                config.model_dump(exclude=IN_PLACE) != self.config.model_dump(exclude=IN_PLACE)):
+            return False
+        self.config = config
+        for tracks in self._sources.values():
+            for track in tracks.values():
+                st = track.state
+                st.enter, st.leave, st.min_duration_s, st.fall_until_up = (
+                    config.enter, config.leave, config.min_duration_s, config.fall_until_up)
+        return True
+
+    def end_source(self, source_id: str) -> list[Event]:
+        events = []
+        for tid, track in self._sources.pop(source_id, {}).items():
+            events += [self._event(tr, source_id, track.last_pts, None, tid)  # type: ignore[arg-type]
+                       for tr in track.state.close(track.last_pts)]
+        return events
+
+    def close(self) -> None:
+        if self.model is not None:
+            self.model.close()
+
