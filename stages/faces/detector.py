@@ -22,6 +22,7 @@ from engines.artefacts import ModelRecipe
 from engines.cache import build_cached, cache_dir, cache_key
 from engines.tensorrt_build import ShapeProfile
 from pipeline.errors import ModelError
+from stages.models.yolo import nms
 
 NAME = "retinaface"
 MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
@@ -113,24 +114,6 @@ def prepare(images: list[np.ndarray], size: tuple[int, int]) -> tuple[np.ndarray
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), scales
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> list[int]:
-    order = np.argsort(-scores)
-    keep: list[int] = []
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    while len(order):
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
-        order = rest[iou <= iou_max]
-    return keep
-
-
 def decode(loc: np.ndarray, conf: np.ndarray, marks: np.ndarray, hw: tuple[int, int], scale: float,
            score_min: float, iou_max: float = 0.4) -> Faces:
     """One image's raw outputs -> Faces in image pixels (input pixels / scale)."""
@@ -144,7 +127,7 @@ def decode(loc: np.ndarray, conf: np.ndarray, marks: np.ndarray, hw: tuple[int, 
     size = a[:, 2:] * np.exp(loc[:, 2:] * VAR_SIZE)
     boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
     points = a[:, None, :2] + marks * VAR_CENTRE * a[:, None, 2:]
-    order = _nms(boxes, scores, iou_max)
+    order = nms(boxes, scores, iou_max)  # the YOLO adapter's greedy NMS
     boxes, points, scores = boxes[order] / scale, points[order] / scale, scores[order]
     # image-left eye first (the model's order for frontal faces; a profile may swap them)
     swap = points[:, 0, 0] > points[:, 1, 0]
