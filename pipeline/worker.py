@@ -164,8 +164,6 @@ class Worker:
             self.emit([Event(EventType.STREAM_RECOVERED, source_id,
                              payload={"gap_s": item.gap_s, "attempts": item.attempts})])
         elif isinstance(item, StreamStart):
-            if source_id in self.open_streams:  # a live source that never opened before: opened now
-                return
             self.open_streams[source_id] = item
             self.stats.stream_state[source_id] = "running"
             self.sinks.call("start_source", item)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import resource
 import signal
-import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pipeline import EXIT_FAILED, EXIT_OK, Pipeline
 from pipeline.config import load_config
 from pipeline.types import Detections, Event, Packet
 from tests.conftest import write_video
+from tests.live_servers import free_port
 
 
 class FlakyStage:
@@ -123,15 +123,10 @@ def test_stage_errors_are_logged_once_per_distinct_error(tmp_path: Path, caplog:
     assert pipeline.run_stats.stage_errors == {"flaky": len(failed)} and len(failed) >= 10  # 20 frames, batches <= 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_live_source_down_at_start_retries_instead_of_aborting(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 10)
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     config = _config(tmp_path, [{"id": "cam", "uri": f"rtsp://127.0.0.1:{port}/x", "open_timeout_s": 1,
                                  "reconnect_max_s": 0.5}, {"id": "file", "uri": str(video)}],
                      [{"type": "events"}])

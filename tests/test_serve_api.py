@@ -7,7 +7,6 @@ test_serve_e2e.py. Every endpoint, 422 line numbers, token and Origin checks, ho
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,12 +23,7 @@ from cli.serve.app import create_app  # noqa: E402
 from cli.serve.controller import Controller  # noqa: E402
 from cli.serve.preview import PreviewHub  # noqa: E402
 from tests.conftest import write_video  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.live_servers import free_port  # noqa: E402
 
 
 class Served:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,14 +19,10 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 from tests.conftest import write_video  # noqa: E402
+from tests.live_servers import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _config(tmp_path: Path) -> str:
@@ -38,7 +33,7 @@ def _config(tmp_path: Path) -> str:
 
 
 def _serve(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", str(config), "--port", str(port),
                                 *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env if env is not None else dict(os.environ))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ httpx = pytest.importorskip("httpx")
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from tests.live_servers import free_port  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("ARGUS_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = ROOT / "out" / "test-screenshots"
@@ -40,11 +41,6 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     """Debian's chromium (playwright cannot download its own browsers here)."""
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": ["--no-sandbox"]}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 CONFIG = """# two looping cameras (the shared pedestrian video)
@@ -68,7 +64,7 @@ class Server:
     """`python run.py serve CONFIG` in a subprocess."""
 
     def __init__(self, config: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = config.with_suffix(".log").open("w+")
         self.process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", str(config), "--port",
