@@ -1,4 +1,5 @@
-"""`run.py actions train|eval|bench`: train an action model on labelled clips, score a classifier, time the stage."""
+"""`run.py actions train|tune|eval|bench`: train an action model or tune the rules on labelled clips, score a
+classifier, time the stage."""
 
 from __future__ import annotations
 
@@ -118,6 +119,60 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    import functools
+    import os
+    import tempfile
+
+    import yaml
+    from tqdm import tqdm
+
+    from stages.actions import rules
+    from stages.actions.evaluate import score_results
+    from stages.actions.hysteresis import ActionState
+    from stages.actions.stage import RULES_STEPS, RULES_WINDOW_S
+    from stages.actions.tune import prepare, run, tune
+
+    if args.out is not None and args.out.suffix not in (".yaml", ".yml"):
+        raise ArgusError(f"--out {args.out}: expected a .yaml path")
+    data = _data(args)
+    state = functools.partial(ActionState, enter=args.enter, leave=args.leave, min_duration_s=args.min_duration)
+    prepared = prepare(data, RULES_WINDOW_S, RULES_STEPS)
+    with tqdm(desc="tune rules", unit="trial", disable=args.json or None, file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        chosen, _ = tune(prepared, state, sweeps=args.sweeps, progress=progress)
+    changed = {k: v for k, v in chosen.items() if v != rules.RULES[k]}
+    tuned = score_results(run(prepared, chosen, state), rules.CLASSES)
+    default = score_results(run(prepared, rules.RULES, state), rules.CLASSES)
+    snippet = {"type": "action", "model": "rules", "thresholds": chosen}
+    report = {"thresholds": chosen, "changed_from_defaults": changed,
+              "in_sample": {name: {"posture_macro_f1": r["posture_macro_f1"], "macro_f1": r["macro_f1"],
+                                   "falls_detected": r["falls"]["detected"], "falls": r["falls"]["labelled"],
+                                   "false_alarms": r["falls"]["false_alarms_non_fall_clips"]}
+                            for name, r in (("tuned", tuned), ("defaults", default))},
+              "note": "in-sample (scored on the clips it was tuned on); `actions eval --model tune-rules` "
+                      "gives the leave-one-person-out figure of this search"}
+    if args.out is not None:
+        fd, tmp = tempfile.mkstemp(dir=args.out.parent if str(args.out.parent) else ".", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# stage snippet from `run.py actions tune` (put it in `stages:` after pose and track)\n")
+            yaml.safe_dump(snippet, fh, sort_keys=False)
+        os.replace(tmp, args.out)
+        report["out"] = str(args.out)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(yaml.safe_dump({"stage": snippet}, sort_keys=False), end="")
+    for name, row in report["in_sample"].items():
+        print(f"{name} (in-sample): posture macro-F1 {row['posture_macro_f1']}, falls {row['falls_detected']}/"
+              f"{row['falls']}, false alarms {row['false_alarms']}")
+    print("for the figure on people it was not tuned on: run.py actions eval DATA_DIR --model tune-rules")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from stages.actions.bench import bench_actions
 
@@ -127,9 +182,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def hysteresis_args(p: argparse.ArgumentParser) -> None:
+    """The hysteresis settings scored with (the action stage's defaults)."""
+    p.add_argument("--enter", type=float, default=0.6, help="hysteresis enter score")
+    p.add_argument("--leave", type=float, default=0.4, help="hysteresis leave score")
+    p.add_argument("--min-duration", type=float, default=0.3, help="seconds a class must hold to start")
+
+
 def add_actions_parser(verbs) -> None:
     """The `actions` verb and its tools."""
-    actions = verbs.add_parser("actions", help="action recognition tools (train, eval, bench)")
+    actions = verbs.add_parser("actions", help="action recognition tools (train, tune, eval, bench)")
     tools = actions.add_subparsers(dest="actions_verb", metavar="TOOL", required=True)
 
     def data_args(p: argparse.ArgumentParser) -> None:
@@ -160,11 +222,23 @@ def add_actions_parser(verbs) -> None:
                           "events (recall with Wilson interval, false alarms, delay).")
     data_args(ev)
     ev.add_argument("--model", default="rules", help="rules | builtin | PATH.onnx | train (leave one person "
-                    "out: a network per held-out person)")
-    ev.add_argument("--enter", type=float, default=0.6, help="hysteresis enter score")
-    ev.add_argument("--leave", type=float, default=0.4, help="hysteresis leave score")
-    ev.add_argument("--min-duration", type=float, default=0.3, help="seconds a class must hold to start")
+                    "out: a network per held-out person) | tune-rules (leave one person out: the rules' "
+                    "thresholds tuned per held-out person on the others)")
+    hysteresis_args(ev)
     ev.set_defaults(func=cmd_eval)
+
+    tune = tools.add_parser("tune", help="choose the rules' thresholds on labelled clips, write a stage snippet",
+                            description="Coordinate search over the rules' thresholds (grids in "
+                            "stages/actions/tune.py) on every clip; prints the in-sample scores of the "
+                            "choice and of the defaults. `actions eval --model tune-rules` scores the same "
+                            "search leaving one person out.")
+    tune.add_argument("data_dir", type=Path, help="clips + labels.csv (time ranges), or one folder per class")
+    tune.add_argument("--labels", default="eye", help="labels.csv `source` to use (default eye)")
+    tune.add_argument("--sweeps", type=int, default=2, help="passes over every threshold (default 2)")
+    tune.add_argument("--out", type=Path, help="write the action stage snippet (YAML) here")
+    tune.add_argument("--json", action="store_true", help="machine-readable output")
+    hysteresis_args(tune)
+    tune.set_defaults(func=cmd_tune)
 
     bench = tools.add_parser("bench", help="action stage ms per frame with N tracks: batched vs one by one")
     bench.add_argument("--model", default="builtin", help="rules | builtin | PATH.onnx")

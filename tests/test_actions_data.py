@@ -1,5 +1,5 @@
 """Actions on the shared labelled clips (../shared/data/actions): the data reads, the builtin model
-loads and labels a real clip through a pipeline, rules are scored leave-one-person-out, and
+loads and labels a real clip through a pipeline, rules are scored (in-sample), and
 `actions train` refuses bad folders without writing --out."""
 
 from __future__ import annotations
@@ -42,14 +42,16 @@ def test_builtin_model_ships_and_matches_the_window() -> None:
 
 
 @needs_data
-def test_rules_leave_one_person_out_figures(capsys) -> None:
+def test_rules_figures_on_the_shared_clips_in_sample(capsys) -> None:
+    # In-sample: the default thresholds were tuned on these clips (`actions tune`); the held-out figure
+    # of that search is `--model tune-rules` (tests/test_actions_tune.py checks it never peeks).
     assert main(["actions", "eval", str(ACTIONS), "--model", "rules", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     falls = result["falls"]
     assert falls["labelled"] == 7
     assert falls["detected"] >= 3  # measured 4/7
     assert falls["false_alarms_non_fall_clips"] <= 1  # measured 0
-    assert result["posture_macro_f1"] >= 0.4  # measured 0.51
+    assert result["posture_macro_f1"] >= 0.4  # measured 0.54
     lo, hi = falls["wilson95"]
     assert 0 <= lo < falls["recall"] < hi <= 1
 

@@ -53,6 +53,12 @@ def simulate(item: ClipData, score: Callable[[np.ndarray], np.ndarray], classes:
     pts, wins = sequence_windows(item.sequence, window_s, steps)
     ready = [i for i, w in enumerate(wins) if w is not None]
     scores = score(np.stack([wins[i] for i in ready])) if ready else np.zeros((0, len(classes)))
+    return replay(item, pts, ready, scores, classes, state)
+
+
+def replay(item: ClipData, pts: np.ndarray, ready: list[int], scores: np.ndarray, classes: tuple[str, ...],
+           state: Callable[[], ActionState]) -> ClipResult:
+    """Hysteresis over one clip's frames given the scores of its `ready` frames (those with a window)."""
     by_frame = dict(zip(ready, scores, strict=True))
     st = state()
     labels: list[str | None] = []
@@ -132,11 +138,20 @@ def evaluate(data: list[ClipData], model: str, *, state: Callable[[], ActionStat
              steps: int = 12, arch: str = "cnn", epochs: int = 25, inputs: str = "all", seed: int = 0,
              classes: tuple[str, ...] | None = None,
              progress: Callable[[str], None] | None = None) -> dict:
-    """Score `model` (rules, builtin, an ONNX path, or `train`: leave one person out, a network trained
-    for each held-out person on the others) on every clip of `data`."""
+    """Score `model` on every clip of `data`: rules, builtin, an ONNX path, `train` (leave one person
+    out: a network trained for each held-out person on the others) or `tune-rules` (leave one person
+    out: the rules' thresholds chosen for each held-out person on the others, see tune.py)."""
     from stages.actions import rules
 
     results: list[ClipResult] = []
+    if model == "tune-rules":
+        from stages.actions.tune import nested_lopo
+
+        out, chosen = nested_lopo(data, state, window_s, steps, progress=progress)
+        out["model"] = "rules, thresholds tuned on the other people (leave one person out)"
+        out["persons"] = sorted(chosen)
+        out["thresholds_per_person"] = chosen
+        return out
     if model == "rules":
         classes = rules.CLASSES
         results = [simulate(d, lambda x: rules.classify_batch(x, window_s), classes, window_s, steps, state)

@@ -36,22 +36,25 @@ from stages.actions import features as f
 
 CLASSES = ("standing", "walking", "running", "sitting", "lying", "falling", "hands_up")
 
+# Chosen by `python run.py actions tune ../shared/data/actions` (coordinate search from the middle of
+# each grid in stages/actions/tune.py, eye labels, all four people). What to expect on new people is
+# the leave-one-person-out figure of that same search (`actions eval --model tune-rules`), in the README.
 RULES = {
-    "fall_drop": 0.35,       # S: hip centre moves down at least this much ...
-    "fall_speed": 0.8,       # S/s: ... at a peak downward speed of at least this ...
-    "fall_window_s": 1.2,    # ... within this many seconds
+    "fall_drop": 0.5,        # S: hip centre moves down at least this much ...
+    "fall_speed": 0.6,       # S/s: ... at a peak downward speed of at least this ...
+    "fall_window_s": 1.2,    # ... within this many seconds (fixed: not searched)
     "fall_angle": 50.0,      # degrees: torso at least this far from vertical at the end of the drop, or
-    "fall_knees_up": -0.3,   # torso lengths: knees above the hips by this much (on the ground, seen end-on) ...
-    "fall_drop_end_on": 0.6,  # S: ... after a drop of at least this, or
+    "fall_knees_up": -0.15,  # torso lengths: knees above the hips by this much (on the ground, seen end-on) ...
+    "fall_drop_end_on": 0.5,  # S: ... after a drop of at least this, or
     "fall_collapse": 0.9,    # S: a drop of at least this (a collapse, any posture)
     "lying_angle": 60.0,     # degrees
-    "lying_aspect": 1.4,     # box width / height
-    "sitting_knee": 0.35,    # torso lengths: knees at most this far below the hips
-    "upright_angle": 35.0,   # degrees: hands_up and standing need the torso within this of vertical
+    "lying_aspect": 1.2,     # box width / height
+    "sitting_knee": 0.55,    # torso lengths: knees at most this far below the hips
+    "upright_angle": 30.0,   # degrees: hands_up needs the torso within this of vertical
     "hands_up_height": 0.5,  # torso lengths: a wrist at least this far above the shoulder centre is up
-    "running_speed": 0.85,   # S per second, and ...
-    "running_lean": 8.0,     # degrees: ... the torso leaning at least this much (joggers lean forward)
-    "walking_speed": 0.3,    # S per second
+    "running_speed": 1.0,    # S per second, and ...
+    "running_lean": 4.0,     # degrees: ... the torso leaning at least this much (joggers lean forward)
+    "walking_speed": 0.35,   # S per second
 }
 
 
@@ -63,8 +66,8 @@ def _mid(xy: np.ndarray, seen: np.ndarray, a: int, b: int) -> tuple[np.ndarray, 
     return mid, sa | sb
 
 
-def cues(window: np.ndarray, window_s: float) -> dict[str, float]:
-    """The rule inputs of one (steps, FEATURES) window."""
+def cues(window: np.ndarray, window_s: float, r: dict[str, float] | None = None) -> dict[str, float]:
+    """The rule inputs of one (steps, FEATURES) window (of the thresholds, only `fall_window_s` is used)."""
     steps = window.shape[0]
     dt = window_s / max(steps - 1, 1)
     valid = window[:, f.VALID] > 0
@@ -90,7 +93,7 @@ def cues(window: np.ndarray, window_s: float) -> dict[str, float]:
     if len(idx) >= 2:
         d = np.diff(centre[idx], axis=0) / (np.diff(idx)[:, None] * dt)
         speed = float(np.median(np.linalg.norm(d, axis=1)))
-        span = max(1, round(RULES["fall_window_s"] / dt))
+        span = max(1, round((RULES if r is None else r)["fall_window_s"] / dt))
         y = centre[idx, 1]
         gap = idx[None, :] - idx[:, None]  # [j, k]: samples from j to k
         move = np.where((gap > 0) & (gap <= span), y[None, :] - y[:, None], 0.0)
@@ -104,21 +107,17 @@ def cues(window: np.ndarray, window_s: float) -> dict[str, float]:
         lw = [i for i in last if seen[i, w] and s_seen[i]]
         heights.append(float(np.median(shoulders[lw, 1] - xy[lw, w, 1])) / tl if lw else float("nan"))
     seen_h = [h for h in heights if np.isfinite(h)]
-    wrists_seen = len(seen_h)
-    wrists_up = sum(h >= RULES["hands_up_height"] for h in seen_h)
     return {"angle": angle, "knee_drop": knee_drop, "aspect": aspect, "speed": speed, "drop": drop,
-            "drop_speed": drop_speed, "wrists_up": wrists_up, "wrists_seen": wrists_seen,
-            "wrist_high": max(seen_h) if seen_h else float("nan"), "wrist_low": min(seen_h) if seen_h else float("nan")}
+            "drop_speed": drop_speed, "wrist_high": max(seen_h) if seen_h else float("nan")}
 
 
 def _conf(margin: float) -> float:
     return float(min(1.0, 0.55 + 0.45 * max(0.0, margin)))
 
 
-def classify(window: np.ndarray, window_s: float) -> tuple[str, float]:
-    """(label, confidence) of one window by the rules above."""
-    c = cues(window, window_s)
-    r = RULES
+def decide(c: dict[str, float], r: dict[str, float] | None = None) -> tuple[str, float]:
+    """(label, confidence) from one window's cues and thresholds `r` (default `RULES`)."""
+    r = RULES if r is None else r
     angle = c["angle"] if np.isfinite(c["angle"]) else (90.0 if c["aspect"] >= r["lying_aspect"] else 0.0)
     horizontal = angle >= r["fall_angle"] or c["aspect"] >= 1.0
     knees_up = (np.isfinite(c["knee_drop"]) and c["knee_drop"] <= r["fall_knees_up"]
@@ -129,7 +128,7 @@ def classify(window: np.ndarray, window_s: float) -> tuple[str, float]:
     if angle >= r["lying_angle"] or c["aspect"] >= r["lying_aspect"]:
         return "lying", _conf(max((angle - r["lying_angle"]) / 30, c["aspect"] / r["lying_aspect"] - 1))
     upright = angle < r["upright_angle"]
-    if upright and c["wrists_up"] >= 1:
+    if upright and c["wrist_high"] >= r["hands_up_height"]:  # NaN (no wrist seen) compares False
         return "hands_up", _conf((c["wrist_high"] - r["hands_up_height"]) / r["hands_up_height"])
     if np.isfinite(c["knee_drop"]) and c["knee_drop"] < r["sitting_knee"]:
         return "sitting", _conf((r["sitting_knee"] - c["knee_drop"]) / r["sitting_knee"])
@@ -140,11 +139,28 @@ def classify(window: np.ndarray, window_s: float) -> tuple[str, float]:
     return "standing", _conf(1 - c["speed"] / r["walking_speed"])
 
 
-def classify_batch(windows: np.ndarray, window_s: float) -> np.ndarray:
-    """(N, len(CLASSES)) scores: the rule's confidence on its class, the rest shared by the others."""
-    out = np.zeros((len(windows), len(CLASSES)), np.float32)
-    for i, window in enumerate(windows):
-        label, conf = classify(window, window_s)
+def classify(window: np.ndarray, window_s: float, r: dict[str, float] | None = None) -> tuple[str, float]:
+    """(label, confidence) of one window by the rules above."""
+    return decide(cues(window, window_s, r), r)
+
+
+def scores_of(decisions: list[tuple[str, float]]) -> np.ndarray:
+    """(N, len(CLASSES)) scores: each decision's confidence on its class, the rest shared by the others."""
+    out = np.zeros((len(decisions), len(CLASSES)), np.float32)
+    for i, (label, conf) in enumerate(decisions):
         out[i] = (1 - conf) / (len(CLASSES) - 1)
         out[i, CLASSES.index(label)] = conf
     return out
+
+
+def classify_batch(windows: np.ndarray, window_s: float, r: dict[str, float] | None = None) -> np.ndarray:
+    """(N, len(CLASSES)) scores of N windows (see `scores_of`)."""
+    return scores_of([classify(w, window_s, r) for w in windows])
+
+
+def thresholds(overrides: dict[str, float] | None) -> dict[str, float]:
+    """`RULES` with `overrides` applied; an unknown name is a ValueError naming it."""
+    unknown = sorted(set(overrides or {}) - set(RULES))
+    if unknown:
+        raise ValueError(f"unknown rules threshold(s) {', '.join(unknown)} (known: {', '.join(RULES)})")
+    return {**RULES, **(overrides or {})}

@@ -30,7 +30,8 @@ from stages.actions.model import ActionModel, model_path, read_info
 
 RULES_WINDOW_S = 1.2
 RULES_STEPS = 12
-IN_PLACE = frozenset({"enter", "leave", "min_duration_s", "fall_until_up", "stride", "min_keypoint_conf"})
+IN_PLACE = frozenset({"enter", "leave", "min_duration_s", "fall_until_up", "stride", "min_keypoint_conf",
+                      "thresholds"})
 
 
 class ActionConfig(StageConfig):
@@ -56,13 +57,19 @@ class ActionConfig(StageConfig):
         "onnxruntime", description="Runtime for a model (not rules); ONNX Runtime by default: the network "
         "is tiny, so start-up and per-call overhead matter more than throughput.")
     threads: int = Field(1, ge=0, description="CPU threads for the model runtime (0 = all).")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="`rules` only: thresholds that "
+                                         "replace the defaults by name (the snippet `run.py actions tune` "
+                                         "writes; the names and defaults are in the README).")
 
     @model_validator(mode="after")
     def _model_matches(self) -> ActionConfig:
         if self.leave > self.enter:
             raise ValueError(f"leave ({self.leave}) must not exceed enter ({self.enter})")
         if self.model == "rules":
+            rules.thresholds(self.thresholds)  # an unknown name: ValueError naming it
             return self
+        if self.thresholds:
+            raise ValueError(f"thresholds apply to model rules only, not to {self.model}")
         try:
             info = read_info(model_path(self.model))
         except ModelError as exc:
@@ -119,7 +126,7 @@ class ActionStage:
     def classify(self, windows: np.ndarray) -> np.ndarray:
         """(N, steps, F) windows -> (N, classes) scores in one call."""
         if self.model is None:
-            return rules.classify_batch(windows, self.window_s)
+            return rules.classify_batch(windows, self.window_s, rules.thresholds(self.config.thresholds))
         return self.model(windows)
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
