@@ -6,7 +6,15 @@ from __future__ import annotations
 import signal
 import sys
 
-import cli
+
+def _early_exit(signum: int, frame: object) -> None:
+    raise SystemExit(130)  # Ctrl-C / SIGTERM while importing: nothing is open yet, exit quietly
+
+
+for _sig in (signal.SIGINT, signal.SIGTERM):  # until cli.main installs its own handlers
+    signal.signal(_sig, _early_exit)
+
+import cli  # noqa: E402  (after the handlers: imports take seconds on a busy machine)
 
 
 def main() -> int:

@@ -63,6 +63,9 @@ class RunnerConfig(BaseModel):
     shutdown_timeout_s: float = Field(10.0, ge=0, description="Time allowed to finish queued frames on stop.")
     progress: bool = Field(True, description="Show a progress bar on the terminal.")
     max_stage_errors: int = Field(50, ge=1, description="End the run (exit 1) after a stage failed on this "
+    pipelined: bool = Field(True, description="Write sinks (encoding, drawing, JSON) on a thread of their "
+                            "own while the next batch runs through the stages; false: one after the other (read at "
+                            "start).")
                                   "many consecutive batches; fewer failures are logged, counted and skipped.")
 
 

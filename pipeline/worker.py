@@ -1,7 +1,10 @@
 """The worker thread: takes work from the batcher, runs the stages, feeds sinks and subscribers.
 
-It is the only thread that touches stages and sinks. Other threads change them by posting a
-command (`call`), which runs here between two batches, so a stage is never swapped mid-batch.
+It is the only thread that touches stages. Sinks and subscribers are fed through the output lane
+(`output_lane.py`): on a thread of its own by default (`runner.pipelined`), so batch N is written
+while batch N+1 runs through the stages, always in order. Other threads change stages and sinks by
+posting a command (`call`), which runs here between two batches with the output lane drained, so a
+stage is never swapped mid-batch and a sink is never touched by two threads.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from pipeline.batcher import Batcher
+from pipeline.output_lane import OutputLane
 from pipeline.readers import ReaderDone
 from pipeline.sink_set import SinkSet
 from pipeline.source import StreamEnd, StreamLost, StreamMarker, StreamRecovered, StreamStart
@@ -33,6 +37,7 @@ class Worker:
                  settings: Callable[[], Any]) -> None:
         self.batcher, self.chain, self.sinks, self.stats = batcher, chain, sinks, stats
         self.settings = settings  # () -> the current RunnerConfig
+        self.output = OutputLane(depth=2, threaded=getattr(settings(), "pipelined", True))
         self.on_frames: Callable[[int], None] | None = None
         self.on_reader_done: Callable[[ReaderDone], None] | None = None
         self.open_streams: dict[str, StreamStart] = {}
@@ -69,15 +74,18 @@ class Worker:
         return future
 
     def _run_commands(self) -> None:
-        while True:
-            try:
-                fn, future = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                future.set_result(fn())
-            except BaseException as exc:
-                future.set_exception(exc)
+        if self._commands.empty():
+            return
+        with self.output.hold():  # sinks are idle while a command may swap or reconfigure them
+            while True:
+                try:
+                    fn, future = self._commands.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:
+                    future.set_exception(exc)
 
     # ------------------------------------------------------------------ loop
     def request_stop(self) -> None:
@@ -90,6 +98,7 @@ class Worker:
         return self.holds > 0 or (self.keep_alive and not self.stopping.is_set())
 
     def run(self) -> None:
+        self.output.start()
         try:
             settings = self.settings
             for work in self.batcher.work(lambda: settings().max_batch, lambda: settings().max_wait_ms / 1000.0,
@@ -112,12 +121,25 @@ class Worker:
             self.stats.dropped_on_stop += len(frames)  # shutdown took too long: drop what is left
             return
         packets = self.chain.process([Packet(frame) for frame in frames])
+        for packet in packets:
+            self.last_frames[packet.frame.source_id] = packet.frame
+        self.output.submit(lambda: self._deliver(packets))
+        limit = self.settings().max_stage_errors
+        if self.chain.max_consecutive >= limit and self.fatal is None:
+            worst = max(self.chain.slots, key=lambda s: s.consecutive)
+            self.fatal = f"stage '{worst.id}' failed on {worst.consecutive} consecutive batches: {worst.last_error}"
+            log.error("%s; stopping (runner.max_stage_errors = %d)", self.fatal, limit)
+            self.request_stop()
+            if self.on_fatal is not None:
+                self.on_fatal()
+
+    def _deliver(self, packets: list[Packet]) -> None:
+        """Sinks, events and subscribers of one processed batch (on the output lane)."""
         start = time.perf_counter()
         for packet in packets:
             self.sinks.call("write", packet)
-            self.emit(packet.events)
+            self._emit_now(packet.events)
             self.stats.count_frame(packet.frame.source_id)
-            self.last_frames[packet.frame.source_id] = packet.frame
         if self.sinks.slots:
             self.stats.timing("sinks").add(time.perf_counter() - start, len(packets))
         self.stats.frames += len(packets)
@@ -128,18 +150,14 @@ class Worker:
                 subscription.put(packet, self.abandon)
         if self.on_frames is not None:
             self.on_frames(len(packets))
-        limit = self.settings().max_stage_errors
-        if self.chain.max_consecutive >= limit and self.fatal is None:
-            worst = max(self.chain.slots, key=lambda s: s.consecutive)
-            self.fatal = f"stage '{worst.id}' failed on {worst.consecutive} consecutive batches: {worst.last_error}"
-            log.error("%s; stopping (runner.max_stage_errors = %d)", self.fatal, limit)
-            self.request_stop()
-            if self.on_fatal is not None:
-                self.on_fatal()
 
     # ------------------------------------------------------------------ markers and events
     def emit(self, events: list[Event]) -> None:
-        """Events to every sink and event subscriber, in order."""
+        """Events to every sink and event subscriber, in order with the frames (via the output lane)."""
+        if events:
+            self.output.submit(lambda: self._emit_now(events))
+
+    def _emit_now(self, events: list[Event]) -> None:
         if not events:
             return
         self.sinks.events(events)
@@ -166,7 +184,7 @@ class Worker:
         elif isinstance(item, StreamStart):
             self.open_streams[source_id] = item
             self.stats.stream_state[source_id] = "running"
-            self.sinks.call("start_source", item)
+            self.output.submit(lambda: self.sinks.call("start_source", item))
             self.emit([Event(EventType.STREAM_OPENED, source_id, payload={
                 "uri": item.uri, "width": item.width, "height": item.height, "fps": round(item.fps, 3),
                 "frames": item.frames})])
@@ -182,18 +200,22 @@ class Worker:
             self.stats.stream_state[source_id] = "failed"
             log.error("source '%s': %s", source_id, error)
             events.append(Event(EventType.STREAM_ERROR, source_id, payload={"error": error}))
+            self.emit(events)
         else:
             self.stats.stream_state[source_id] = "ended"
-            events.append(Event(EventType.STREAM_ENDED, source_id, payload={
-                "frames": self.stats.frames_per_source.get(source_id, 0),
-                **({"reason": "interrupted"} if self.interrupted else {})}))
-        self.emit(events)
-        self.sinks.call("end_source", source_id)
+            extra = {"reason": "interrupted"} if self.interrupted else {}
+
+            def ended() -> None:  # on the lane: the frame count includes every frame written before
+                self._emit_now([*events, Event(EventType.STREAM_ENDED, source_id, payload={
+                    "frames": self.stats.frames_per_source.get(source_id, 0), **extra})])
+            self.output.submit(ended)
+        self.output.submit(lambda: self.sinks.call("end_source", source_id))
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
         """End open streams, close sinks and stages, end subscriptions (once the loop is over)."""
         try:
+            self.output.stop()  # what is queued is written; from here on everything runs inline
             self._run_commands()
             for source_id in sorted(self.open_streams):
                 self.end_stream(source_id, None)
