@@ -4,11 +4,19 @@ Both sides decode the same video file and process its first N frames with the sa
 yolo11n-pose weights at the same image size. Model loading and warm-up are excluded on both
 sides: throughput is measured from the first finished frame to the last, so the figure is
 the steady-state rate a long-running camera would see.
+
+Every side runs in a process of its own (benchmarks/side.py), alternating Argus and the peers for
+`rounds` rounds; the figures are medians and the ratio is of the medians. The 1-minute load
+average is recorded before the first round, with a warning when the machine is busy: figures
+measured next to other jobs are not comparable (a busy CPU slows the peers more than Argus).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -51,22 +59,26 @@ def _warm_up(stages: list[Stage], config: PipelineConfig) -> None:
         stage.end_source(config.sources[0].id)
 
 
-def run_argus(video: Path, frames: int, config_path: Path | None, overrides: list[str]) -> dict[str, Any]:
-    """Argus on the first `frames` frames of `video`, outputs off; steady-state FPS and per-stage ms."""
+def run_argus(video: Path, frames: int, config_path: Path | None, overrides: list[str],
+              sinks: bool = False) -> dict[str, Any]:
+    """Argus on the first `frames` frames of `video`; steady-state FPS and per-stage ms. `sinks`: the
+    config's sinks write (into a temporary folder), as `run.py run` does; else outputs are off."""
     config = load_config(config_path, overrides, replace={
         "sources": [{"id": "bench", "uri": str(video), "max_frames": frames}]})
     stages = [default_registry().build_stage(c) for c in config.stages]
     _warm_up(stages, config)
     clock = _Clock()
-    runner = Pipeline(config, stages=stages, sinks_enabled=False)
-    runner.on_frames = clock.tick
-    code = runner.run()
+    with tempfile.TemporaryDirectory(prefix="argus-bench-") as out:
+        config = config.model_copy(update={"output_dir": out})
+        runner = Pipeline(config, stages=stages, sinks_enabled=sinks)
+        runner.on_frames = clock.tick
+        code = runner.run()
     if code != 0:
         raise ArgusError(f"bench: the Argus run failed (exit {code}): {runner.run_stats.failed_sources}")
     stats = runner.run_stats.to_json()
     pose = next((s for s in stages if hasattr(s, "adapter")), None)
     choice = getattr(pose, "choice", None)
-    return {"fps": round(clock.fps(), 2), "frames": runner.run_stats.frames,
+    return {"fps": round(clock.fps(), 2), "frames": runner.run_stats.frames, "sinks": sinks,
             "bare_fps": bare_fps(video, pose) if pose is not None else None,
             "engine": {"backend": choice.backend, "precision": choice.precision, "device": choice.device}
             if choice else None,
@@ -144,33 +156,64 @@ def _pose_overrides(config_path: Path | None, overrides: list[str], backend: str
     return overrides + extra
 
 
+def load_check(what: str) -> float:
+    """The 1-minute load average now, with a warning when something else is running."""
+    load = os.getloadavg()[0]
+    if load > 0.5 * (os.cpu_count() or 1):
+        log.warning("%s: load average %.2f on %d cores before starting: other jobs are running, figures "
+                    "will not be comparable (see `uptime`)", what, load, os.cpu_count() or 1)
+    return round(load, 2)
+
+
 def bench_pipeline(video: Path, *, frames: int = 200, compare: str = "ultralytics",
                    config_path: Path | None = None, overrides: list[str] | None = None,
-                   backend: str | None = None, precision: str | None = None) -> dict[str, Any]:
-    """Argus vs the peer on `video`; JSON-ready dict with argus_fps, ultralytics_fps, ratio, stages.
+                   backend: str | None = None, precision: str | None = None, rounds: int = 3,
+                   sinks: bool = False) -> dict[str, Any]:
+    """Argus vs the peer on `video`; JSON-ready dict with medians of argus_fps, the peers' fps, ratios.
 
     compare: "ultralytics" (`yolo track` on the .pt), "ultralytics-openvino" (on ultralytics' own
-    OpenVINO export of the same weights), "all" (both) or "none".
+    OpenVINO export of the same weights), "all" (both) or "none". Each side runs in its own process,
+    alternating, `rounds` times.
     """
+    from benchmarks.side import run_side
+    from stages.models.ultralytics import resolve_weights
+
     if not video.is_file():
         raise ArgusError(f"bench pipeline: video not found: {video}")
     overrides = _pose_overrides(config_path, overrides or [], backend, precision)
-    argus = run_argus(video, frames, config_path, overrides)
-    result: dict[str, Any] = {"video": str(video), "frames": argus["frames"], "argus_fps": argus["fps"],
-                              "bare_fps": argus.pop("bare_fps"), "engine": argus.pop("engine"),
-                              "stages_ms_per_frame": argus["stages_ms_per_frame"], "argus": argus}
-    from stages.models.ultralytics import resolve_weights
-
     pose = next(c for c in load_config(config_path, overrides).stages if c.type in ("pose", "detect"))
-    peers: dict[str, Any] = {}
+    peers: dict[str, Path] = {}
     if compare in ("ultralytics", "all"):
-        peers["ultralytics"] = run_ultralytics_track(video, frames, resolve_weights(pose.model), pose.imgsz)
+        peers["ultralytics"] = resolve_weights(pose.model)
     if compare in ("ultralytics-openvino", "all"):
-        exported = openvino_export(resolve_weights(pose.model), pose.imgsz)
-        peers["ultralytics-openvino"] = run_ultralytics_track(video, frames, exported, pose.imgsz)
-    for name, peer in peers.items():
+        peers["ultralytics-openvino"] = openvino_export(resolve_weights(pose.model), pose.imgsz)  # before timing
+    load = load_check("bench pipeline")
+    argus_spec = {"side": "argus", "video": str(video), "frames": frames, "overrides": overrides,
+                  "config": str(config_path) if config_path else None, "sinks": sinks}
+    argus_runs: list[dict[str, Any]] = []
+    peer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in peers}
+    for i in range(rounds):
+        log.info("bench pipeline: round %d/%d", i + 1, rounds)
+        argus_runs.append(run_side(dict(argus_spec)))
+        for name, weights in peers.items():
+            peer_runs[name].append(run_side({"side": "ultralytics", "video": str(video), "frames": frames,
+                                             "weights": str(weights), "imgsz": pose.imgsz}))
+    argus = argus_runs[len(argus_runs) // 2]
+    argus_fps = statistics.median(r["fps"] for r in argus_runs)
+    result: dict[str, Any] = {
+        "video": str(video), "frames": argus["frames"], "rounds": rounds, "load_avg_1m_before": load,
+        "sinks": sinks, "argus_fps": round(argus_fps, 2), "argus_fps_runs": [r["fps"] for r in argus_runs],
+        "bare_fps": round(statistics.median(r["bare_fps"] for r in argus_runs), 2) if argus["bare_fps"] else None,
+        "engine": argus["engine"], "stages_ms_per_frame": argus["stages_ms_per_frame"],
+        "argus": {"stages": argus["stages"]}}
+    if result["bare_fps"]:
+        result["argus_vs_bare"] = round(argus_fps / result["bare_fps"], 3)
+    for name, runs in peer_runs.items():
         suffix = "" if name == "ultralytics" else "_" + name.split("-", 1)[1]
-        result[f"ultralytics{suffix}_fps"] = peer["fps"]
-        result[f"ratio{suffix}"] = round(argus["fps"] / peer["fps"], 3) if peer["fps"] else None
-        result[f"peer{suffix}"] = peer
+        fps = statistics.median(r["fps"] for r in runs)
+        result[f"ultralytics{suffix}_fps"] = round(fps, 2)
+        result[f"ultralytics{suffix}_fps_runs"] = [r["fps"] for r in runs]
+        result[f"ratio{suffix}"] = round(argus_fps / fps, 3) if fps else None
+        result[f"peer{suffix}"] = {k: v for k, v in runs[0].items() if k != "fps"}
+    result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return result

@@ -1,0 +1,25 @@
+"""Benchmark plumbing (not speed): each side runs in a child process and reports JSON; the streams
+benchmark counts real-time streams from frames delivered and dropped."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.side import run_side
+from pipeline.errors import ArgusError
+from tests.conftest import write_video
+
+
+def test_child_failure_is_one_error_naming_the_side() -> None:
+    with pytest.raises(ArgusError, match="nonsense"):
+        run_side({"side": "nonsense"}, timeout_s=120)
+
+
+def test_light_streams_are_kept_in_real_time(tmp_path) -> None:
+    video = write_video(tmp_path / "v.mp4", 30, fps=10)
+    result = run_side({"side": "argus-streams", "video": str(video), "streams": 2, "seconds": 3.0,
+                       "warmup_s": 1.0, "overrides": ["stages=[]", "sinks=[]"]}, timeout_s=120)
+    assert result["streams"] == 2 and result["stream_fps"] == 10.0
+    assert result["drop_fraction"] == 0.0  # two paced 10 FPS streams and no model: nothing falls behind
+    assert 8.0 <= result["min_stream_fps"] <= 12.0 and 16.0 <= result["total_fps"] <= 24.0
+    assert result["kept"] == (result["min_stream_fps"] >= 0.97 * 10.0)
