@@ -122,7 +122,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         source = Path(args.source or "../shared/data/video/vtest.mp4")
         result = bench_pipeline(source, frames=args.frames or 200, compare=args.compare or "ultralytics",
                                 config_path=args.config, overrides=args.set or [], backend=args.backend,
-                                precision=args.precision)
+                                precision=args.precision, rounds=args.rounds, sinks=args.sinks)
+    elif args.target == "streams":
+        from benchmarks.streams import bench_streams
+
+        result = bench_streams(Path(args.source or "../shared/data/video/vtest.mp4"),
+                               max_streams=args.max_streams, seconds=args.seconds,
+                               compare=args.compare or "ultralytics-openvino", config_path=args.config,
+                               overrides=args.set or [])
     elif args.target == "engines":
         from benchmarks.engines import bench_engines
 
@@ -236,11 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
 
     bench = verbs.add_parser("bench", help="benchmarks against peers, same machine, same run")
-    bench.add_argument("target", choices=["pipeline", "tracker", "engines", "soak", "reid"],
+    bench.add_argument("target", choices=["pipeline", "streams", "tracker", "engines", "soak", "reid"],
                        help="pipeline: Argus pose+track vs `yolo track` on a video; "
                             "tracker: tracker update ms/frame vs a Roboflow tracker on MOT detections; "
                             "reid: ids kept through removed detections, with and without appearance; "
-                            "soak: K looping camera-like sources for N minutes (RSS, FPS, drops)")
+                            "soak: K looping camera-like sources for N minutes (RSS, FPS, drops); "
+                            "streams: how many real-time streams Argus and `yolo track` keep")
+    bench.add_argument("--rounds", type=int, default=3, help="pipeline: rounds, each side in its own process, "
+                       "alternating (medians)")
+    bench.add_argument("--sinks", action="store_true", help="pipeline: the config's sinks write, as in `run`")
+    bench.add_argument("--max-streams", type=int, default=8, help="streams: most streams tried")
+    bench.add_argument("--seconds", type=float, default=20.0, help="streams: measured seconds per run")
     bench.add_argument("--minutes", type=float, default=20.0, help="soak: duration")
     bench.add_argument("--sources", type=int, default=4, help="soak: looping sources")
     bench.add_argument("--interval", type=float, default=30.0, help="soak: seconds between samples")
