@@ -21,7 +21,9 @@ def _table(title: str, model: type[BaseModel], skip: tuple[str, ...] = ()) -> li
         if field.is_required():
             default = "required"
         elif field.default_factory is not None:
-            default = "see below" if name in ("sources", "stages", "sinks", "runner") else "[]"
+            value = field.default_factory()  # type: ignore[call-arg]
+            default = "see below" if isinstance(value, BaseModel) or name in ("sources", "stages", "sinks") \
+                else repr(value)
         else:
             default = repr(field.get_default())
         meaning = (field.description or "").replace("|", "\\|").replace("\n", " ")
