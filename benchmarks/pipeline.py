@@ -200,7 +200,7 @@ def bench_pipeline(video: Path, *, frames: int = 200, compare: str = "ultralytic
     OpenVINO export of the same weights), "all" (both) or "none". Each side runs in its own process,
     alternating, `rounds` times.
     """
-    from benchmarks.side import run_side
+    from benchmarks.child import run_side
     from stages.models.ultralytics import resolve_weights
 
     if not video.is_file():

@@ -119,8 +119,8 @@ def bench_streams(video: Path, *, max_streams: int = 8, seconds: float = 20.0, w
                   compare: str = "ultralytics-openvino", config_path: Path | None = None,
                   overrides: list[str] | None = None) -> dict[str, Any]:
     """Grow K for Argus and the peer, alternating; the largest K each keeps in real time."""
+    from benchmarks.child import run_side
     from benchmarks.pipeline import load_check, openvino_export
-    from benchmarks.side import run_side
     from pipeline.config import load_config
     from pipeline.errors import ArgusError
     from stages.models.ultralytics import resolve_weights

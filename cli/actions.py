@@ -99,9 +99,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = _data(args)
     state = functools.partial(ActionState, enter=args.enter, leave=args.leave, min_duration_s=args.min_duration)
     classes = _classes(args, data) if args.model == "train" else None
-    result = evaluate(data, args.model, state=state, window_s=RULES_WINDOW_S, steps=RULES_STEPS, arch=args.arch,
-                      epochs=args.epochs, inputs=args.inputs, seed=args.seed, classes=classes,
-                      progress=None if args.json else (lambda s: print(s, file=sys.stderr)))
+    if args.model == "tune-rules":
+        from stages.actions.tune import nested_lopo
+
+        result, chosen = nested_lopo(data, state, RULES_WINDOW_S, RULES_STEPS,
+                                     progress=None if args.json else (lambda s: print(s, file=sys.stderr)))
+        result.update(model="rules, thresholds tuned on the other people (leave one person out)",
+                      persons=sorted(chosen), thresholds_per_person=chosen)
+    else:
+        result = evaluate(data, args.model, state=state, window_s=RULES_WINDOW_S, steps=RULES_STEPS,
+                          arch=args.arch, epochs=args.epochs, inputs=args.inputs, seed=args.seed, classes=classes,
+                          progress=None if args.json else (lambda s: print(s, file=sys.stderr)))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.side import run_side
+from benchmarks.child import run_side
 from pipeline.errors import ArgusError
 from tests.conftest import write_video
 

@@ -138,20 +138,11 @@ def evaluate(data: list[ClipData], model: str, *, state: Callable[[], ActionStat
              steps: int = 12, arch: str = "cnn", epochs: int = 25, inputs: str = "all", seed: int = 0,
              classes: tuple[str, ...] | None = None,
              progress: Callable[[str], None] | None = None) -> dict:
-    """Score `model` on every clip of `data`: rules, builtin, an ONNX path, `train` (leave one person
-    out: a network trained for each held-out person on the others) or `tune-rules` (leave one person
-    out: the rules' thresholds chosen for each held-out person on the others, see tune.py)."""
+    """Score `model` on every clip of `data`: rules, builtin, an ONNX path, or `train` (leave one person
+    out: a network trained for each held-out person on the others). `tune-rules` is in tune.py."""
     from stages.actions import rules
 
     results: list[ClipResult] = []
-    if model == "tune-rules":
-        from stages.actions.tune import nested_lopo
-
-        out, chosen = nested_lopo(data, state, window_s, steps, progress=progress)
-        out["model"] = "rules, thresholds tuned on the other people (leave one person out)"
-        out["persons"] = sorted(chosen)
-        out["thresholds_per_person"] = chosen
-        return out
     if model == "rules":
         classes = rules.CLASSES
         results = [simulate(d, lambda x: rules.classify_batch(x, window_s), classes, window_s, steps, state)
