@@ -194,6 +194,21 @@ def cmd_train_embedding(args: argparse.Namespace) -> int:
 
     for video in args.videos:
         if not video.is_file():
+def cmd_track_tune(args: argparse.Namespace) -> int:
+    from stages.tracking.tune import print_report, tune, write_snippet
+
+    try:
+        report = tune(args.data_dir, tracker=args.tracker, folds=args.folds, trials=args.trials, seed=args.seed)
+    except (ValueError, FileNotFoundError) as exc:  # a bad DATA_DIR or option, found before any trial
+        error = ArgusError(f"track tune: {exc}")
+        error.exit_code = 2
+        raise error from None
+    if args.out is not None:
+        report["snippet"] = str(write_snippet(args.out, report))
+    print(json.dumps(report, indent=2) if args.json else print_report(report))
+    return 0
+
+
             raise ArgusError(f"video not found: {video}")
     data = harvest(args.videos, imgsz=args.imgsz, frames=args.frames)
     export_head(train(data, dim=args.dim, epochs=args.steps), args.out)
@@ -287,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="machine-readable output")
     build.set_defaults(func=cmd_build, source=None, out=None, frames=None)
 
-    track = verbs.add_parser("track", help="tracking tools (train-embedding)")
+    track = verbs.add_parser("track", help="tracking tools (train-embedding, tune)")
     track_verbs = track.add_subparsers(dest="track_verb", metavar="TOOL", required=True)
     train = track_verbs.add_parser(
         "train-embedding", help="learn the appearance projection head from tracklets in videos",
@@ -309,6 +324,20 @@ def build_parser() -> argparse.ArgumentParser:
     mot.add_argument("data_dir", type=Path, help="folder of MOTChallenge sequences")
     mot.add_argument("--tracker", default="argus", help="sort | bytetrack | argus (default)")
     mot.add_argument("--compare", help="peer on the same detections: bytetrack-rf | sort-rf | ocsort-rf")
+    tune = track_verbs.add_parser(
+        "tune", help="cross-validated parameter search against MOT ground truth",
+        description="Random search over the track stage's thresholds on every sequence of DATA_DIR with its "
+        "public detections and with simulated detectors of other score distributions; K-fold "
+        "cross-validation by sequence and by detector. Prints held-out scores of the tuned parameters next "
+        "to the defaults and Roboflow ByteTrack / OC-SORT / SORT, and writes a track stage snippet.")
+    tune.add_argument("data_dir", type=Path, help="folder of MOTChallenge sequences with gt/gt.txt")
+    tune.add_argument("--tracker", default="argus", choices=["argus", "bytetrack"], help="tracker to tune")
+    tune.add_argument("--folds", type=int, default=2, help="folds by sequence (and detector groups)")
+    tune.add_argument("--trials", type=int, default=24, help="parameter sets tried (the first are the defaults)")
+    tune.add_argument("--seed", type=int, default=0, help="seed of the search and of the simulated detectors")
+    tune.add_argument("--out", type=Path, help="write the chosen parameters as a track stage YAML snippet")
+    tune.add_argument("--json", action="store_true", help="machine-readable output")
+    tune.set_defaults(func=cmd_track_tune)
     mot.add_argument("--out", type=Path, help="folder for result files (default: a temporary folder)")
     mot.add_argument("--json", action="store_true", help="machine-readable output")
     mot.set_defaults(func=cmd_eval_mot)

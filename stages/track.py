@@ -36,22 +36,36 @@ class TrackConfig(StageConfig):
     lost_frames: int = Field(
         30, ge=0, le=10_000, description="Frames a confirmed track may go unmatched before it "
         "ends (counted in source frames, skipped ones included).")
-    min_hits: int = Field(
-        2, ge=1, le=100, description="Consecutive matched frames before a new track gets an id "
-        "(tracks on a source's first frame get one at once).")
+    min_hits: int | None = Field(
+        None, ge=1, le=100, description="Consecutive matched frames before a new track gets an id "
+        "(tracks on a source's first frame get one at once). Default: argus 1 (2 once detections carry "
+        "appearance embeddings), bytetrack 2, sort 3.")
     high_score: float | None = Field(
         None, ge=0.0, le=1.0, description="Detections at or above this score are matched first; "
-        "below it they can only continue existing tracks (bytetrack, argus; default 0.6) or are "
-        "ignored (sort: the minimum score, default 0).")
+        "below it they can only continue existing tracks (bytetrack, argus; default: argus 0.62 read as "
+        "`range` (see score_mode), bytetrack 0.6) or are ignored (sort: the minimum score, default 0).")
     low_score: float | None = Field(
         None, ge=0.0, le=1.0, description="Detections below this score are ignored (bytetrack, "
-        "argus; default 0.1).")
+        "argus; default: argus 0.01 in `range`, bytetrack 0.1).")
     new_track_score: float | None = Field(
         None, ge=0.0, le=1.0, description="Minimum score of an unmatched detection to start a "
-        "track (bytetrack, argus; default 0.7).")
+        "track (bytetrack, argus; default: argus 0.63 in `range`, bytetrack 0.7).")
+    score_mode: Literal["absolute", "quantile", "range", "adaptive"] | None = Field(
+        None, description="How high_score, low_score and new_track_score are read (bytetrack, argus): "
+        "`absolute` = raw detector scores; `range` = positions between the 5th and 95th percentile of the "
+        "scores this source has shown so far (0 = 5th, 1 = 95th), so detectors that score people lower "
+        "or in a narrower band are tracked alike; `quantile` = quantiles of those scores. Default: argus "
+        "range, bytetrack absolute.")
     match_iou: float | None = Field(
         None, ge=0.0, le=1.0, description="Minimum IoU between a track's predicted box and a "
         "detection to match them (default: sort 0.3, bytetrack 0.2, argus 0.1).")
+    low_match_iou: float | None = Field(
+        None, ge=0.0, le=1.0, description="Minimum IoU to continue a track with a low-score detection "
+        "(bytetrack, argus; default: argus 0.56, bytetrack 0.5).")
+    low_lost_frames: int | None = Field(
+        None, ge=0, le=1000, description="Tracks unmatched for up to this many frames may still take "
+        "low-score detections (bytetrack, argus; default: argus 10 (0 once detections carry appearance "
+        "embeddings), bytetrack 0).")
     frame_rate: float | None = Field(
         None, gt=0.0, le=1000.0, description="Frames per second of the sources, used to scale "
         "motion noise (argus). None: estimated from the first two frames' timestamps, else 30.")
@@ -79,13 +93,16 @@ class TrackConfig(StageConfig):
     def tracker_params(self, frame_rate: float = 30.0) -> dict[str, Any]:
         """Keyword arguments for `make_tracker(self.tracker, ...)`; unset knobs keep the tracker's
         own defaults."""
-        params: dict[str, Any] = {"lost_frames": self.lost_frames, "min_hits": self.min_hits,
-                                  "frame_rate": self.frame_rate or frame_rate}
+        params: dict[str, Any] = {"lost_frames": self.lost_frames, "frame_rate": self.frame_rate or frame_rate}
+        if self.min_hits is not None:
+            params["min_hits"] = self.min_hits
         if self.tracker == "sort":
             extra = {"min_iou": self.match_iou, "min_score": self.high_score}
         else:
             extra = {"high_score": self.high_score, "low_score": self.low_score,
-                     "new_track_score": self.new_track_score, "match_iou": self.match_iou}
+                     "new_track_score": self.new_track_score, "match_iou": self.match_iou,
+                     "score_mode": self.score_mode, "low_match_iou": self.low_match_iou,
+                     "low_lost_frames": self.low_lost_frames}
         params.update({k: v for k, v in extra.items() if v is not None})
         if self.tracker == "argus":
             params.update(cmc=self.camera_motion, appearance=self.appearance, reid_frames=self.reid_frames,
@@ -204,11 +221,12 @@ class TrackStage:
 
     def reconfigure(self, config: TrackConfig) -> bool:
         """Hot-reload hook: apply `config` in place when possible and return True; every open track
-        goes on. Thresholds (high_score, low_score, new_track_score, match_iou, lost_frames,
-        min_hits, reid_frames), frame_rate (a set value applies at once; back to None keeps each
-        source's current rate), camera_motion and single_object (either starts from the next
-        frame) are taken in place. A change of `tracker`, `appearance` or `embedding_head` needs a
-        rebuild: returns False and changes nothing."""
+        goes on. Thresholds (high_score, low_score, new_track_score, score_mode, match_iou,
+        low_match_iou, low_lost_frames, lost_frames, min_hits, reid_frames), frame_rate (a set
+        value applies at once; back to None keeps each source's current rate), camera_motion and
+        single_object (either starts from the next frame) are taken in place. A change of
+        `tracker`, `appearance` or `embedding_head` needs a rebuild: returns False and changes
+        nothing."""
         old = self.config
         if config.tracker != old.tracker or config.head_path() != old.head_path() or (
                 config.tracker == "argus" and config.appearance != old.appearance):

@@ -160,16 +160,17 @@ def test_track_stage_take_over_continues_ids_of_the_old_stage() -> None:
 
 
 def test_track_stage_reconfigure_in_place_keeps_tracks_and_changes_behaviour() -> None:
-    stage = TrackStage(TrackConfig(camera_motion=False))
+    absolute = {"camera_motion": False, "score_mode": "absolute", "min_hits": 2}  # raw scores, as in the test
+    stage = TrackStage(TrackConfig(**absolute))
     ids, _ = _run(stage, "a", range(5))
     assert ids[-1] == [1]
     tracker = stage._sources["a"].tracker
-    assert stage.reconfigure(TrackConfig(camera_motion=False, new_track_score=0.95, lost_frames=5))
+    assert stage.reconfigure(TrackConfig(**absolute, new_track_score=0.95, lost_frames=5))
     assert stage._sources["a"].tracker is tracker and tracker.new_track_score == 0.95 and tracker.lost_frames == 5
     ids, events = _run(stage, "a", range(5, 10), lambda f: [_box(f), _box(f, 300)])
     assert ids == [[1, -1]] * 5 and _started(events) == []  # open track goes on; 0.9 < 0.95: no new track
-    assert stage.reconfigure(TrackConfig(camera_motion=False))  # back to the defaults (0.7, 30)
-    assert tracker.new_track_score == 0.7 and tracker.lost_frames == 30
+    assert stage.reconfigure(TrackConfig(**absolute))  # back to the default thresholds (0.63, 30)
+    assert tracker.new_track_score == 0.63 and tracker.lost_frames == 30 and tracker.score_mode == "absolute"
     ids, events = _run(stage, "a", range(10, 13), lambda f: [_box(f), _box(f, 300)])
     assert ids[-1] == [1, 2] and _started(events) == [2]
     assert stage.reconfigure(TrackConfig(camera_motion=False, lost_frames=2))  # ends tracks sooner

@@ -10,8 +10,14 @@ On top of `ByteTracker`'s two-stage matching it adds:
 - appearance, when detections carry embeddings (`appearance.py`): in stage 1 a track and a box
   whose embeddings clearly disagree are never matched (no id swaps where people cross), and a
   track lost for up to `reid_frames` is re-identified by appearance before a new id is started.
-Defaults were chosen on the MOT15 train sequences in shared/data/mot (TUD 25 fps, KITTI 10 fps)
-with one parameter set for all sequences; no ground truth is used at run time.
+Defaults: score thresholds are read relative to the stream's own score distribution
+(`score_mode="range"`, see `scores.py`), so detectors that score people lower or in a narrower
+band (yolo11n-pose: small people at 0.5-0.7) are tracked like the one the thresholds were set on;
+low-score boxes may continue tracks lost up to `low_lost_frames`; tracks are confirmed on their
+first match. The threshold values are those `run.py track tune ../shared/data/mot --trials 60
+--folds 2 --seed 0` chose by cross-validation over the MOT15 train sequences (TUD 25 fps, KITTI
+10 fps) x the public and four simulated detectors (`simulate.py`), rounded to two decimals.
+No ground truth is used at run time.
 """
 
 from __future__ import annotations
@@ -51,22 +57,30 @@ class ArgusTracker(ByteTracker):
             for those rows, False for the detector's (without single_object there is no such
             column).
         sot_min_peak / sot_frames: see `SiameseSot` (min_peak, max_frames).
+        appearance_min_hits: once detections carry embeddings, tracks need at least this many
+            matches before they get an id (`min_hits` is for motion only).
         reid_radius: re-identification only within this many track diagonals of the predicted
             position, grown by `reid_radius * since / 10` (people walk on while unseen).
         other arguments: see `ByteTracker` and `MotionTracker`.
     """
 
     SETTINGS = (*ByteTracker.SETTINGS, "recover_buffer", "recover_iou", "reid_frames", "veto_similarity",
-                "reid_similarity", "reid_radius", "_motion_lost_frames")
+                "reid_similarity", "reid_radius", "appearance_min_hits", "_motion_lost_frames",
+                "_motion_min_hits", "_motion_low_lost_frames")
 
     def __init__(self, *, recover_buffer: float = 0.2, recover_iou: float = 0.1, cmc: bool = True,
                  match_iou: float = 0.1, tentative_iou: float = 0.1, rate_exponent: float = 0.5,
+                 score_mode: str = "range", high_score: float = 0.62, new_track_score: float = 0.63,
+                 low_score: float = 0.01, low_match_iou: float = 0.56, low_lost_frames: float = 10,
+                 min_hits: int = 1, appearance_min_hits: int = 2,
                  appearance: bool = True, head: EmbeddingHead | None = None, reid_frames: int = 90,
                  veto_similarity: float = 0.3, reid_similarity: float = 0.7, reid_radius: float = 2.0,
                  single_object: bool = False, sot_min_peak: float = 0.6, sot_frames: int = 10,
                  **kwargs: float) -> None:
         super().__init__(match_iou=match_iou, tentative_iou=tentative_iou, rate_exponent=rate_exponent,
-                         **kwargs)  # type: ignore[arg-type]
+                         score_mode=score_mode, high_score=high_score, new_track_score=new_track_score,
+                         low_score=low_score, low_match_iou=low_match_iou, low_lost_frames=low_lost_frames,
+                         min_hits=min_hits, **kwargs)  # type: ignore[arg-type]
         self.recover_buffer = recover_buffer
         self.recover_iou = recover_iou
         self.camera = CameraMotion() if cmc else None
@@ -78,7 +92,10 @@ class ArgusTracker(ByteTracker):
         self.reid_radius = reid_radius
         self.gallery = Gallery()
         self.sot = SiameseSot(sot_min_peak, sot_frames) if single_object else None
+        self.appearance_min_hits = appearance_min_hits
         self._motion_lost_frames = self.lost_frames
+        self._motion_min_hits = self.min_hits
+        self._motion_low_lost_frames = self.low_lost_frames
         self._seen_embeddings = False
         self._emb: np.ndarray | None = None  # this frame's detection embeddings, unit length
         self._cos: tuple[np.ndarray, np.ndarray] | None = None  # this frame's `_track_embeddings`
@@ -91,13 +108,13 @@ class ArgusTracker(ByteTracker):
         self._emb = None if emb is None or not len(detections) else (
             self.head(emb) if self.head is not None else normalize(emb))
         self._cos = None
-        if emb is not None and not self._seen_embeddings:  # from now on tracks live for re-identification
+        if emb is not None and not self._seen_embeddings:  # from now on appearance keeps identities
             self._seen_embeddings = True
-            self.lost_frames = max(self._motion_lost_frames, self.reid_frames)
+            self._appearance_settings()
         out = super().update(detections, frame_index, dt, image)
         if self._emb is not None:
             ids = out.track_id
-            rows = (ids >= 0) & (out.score >= self.high_score)  # only confident boxes teach the gallery
+            rows = (ids >= 0) & (out.score >= self._thr[1])  # only confident boxes teach the gallery
             self.gallery.update(ids[rows], self._emb[rows])
         if self.sot is not None:
             out = out.with_columns(carried=np.zeros(len(out), bool))
@@ -111,8 +128,8 @@ class ArgusTracker(ByteTracker):
         appearance head is not a setting: a change of it needs a new tracker."""
         super().adopt_settings(other)
         assert isinstance(other, ArgusTracker)
-        if self._seen_embeddings:  # lost tracks are kept for re-identification (see `update`)
-            self.lost_frames = max(self._motion_lost_frames, self.reid_frames)
+        if self._seen_embeddings:  # see `update`
+            self._appearance_settings()
         if (other.camera is None) != (self.camera is None):
             self.camera = CameraMotion() if other.camera is not None else None
         if other.sot is None:
@@ -123,11 +140,21 @@ class ArgusTracker(ByteTracker):
             self.sot.min_peak, self.sot.max_frames = other.sot.min_peak, other.sot.max_frames
             self.sot.search_margin = other.sot.search_margin
 
+    def _appearance_settings(self) -> None:
+        """Once detections carry embeddings: lost tracks are kept `reid_frames` for
+        re-identification, a track needs `appearance_min_hits` matches before it gets an id, and
+        lost tracks no longer take low-score boxes by IoU (appearance re-identifies them instead).
+        Measured with `bench reid`: one-hit tracks and low-score continuations of lost tracks cost
+        appearance much of its relinking at 20-40 frame gaps; on motion-only MOT data both help."""
+        self.lost_frames = max(self._motion_lost_frames, self.reid_frames)
+        self.min_hits = max(self._motion_min_hits, self.appearance_min_hits)
+        self.low_lost_frames = 0
+
     def _carry(self, out: Detections, fmap: FeatureMap, frame_index: int) -> Detections:
         """Remember templates of confident matches; relocate confirmed tracks missed on this frame."""
         assert self.sot is not None
         ids = out.track_id
-        sure = (ids >= 0) & (out.score >= self.high_score)
+        sure = (ids >= 0) & (out.score >= self._thr[1])
         self.sot.remember(fmap, ids[sure], out.xyxy[sure])
         t = self.tracks
         missed = np.flatnonzero((t.id >= 0) & (t.since > 0))

@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline.types import Detections, FeatureMap
 from stages.tracking.kalman import BoxKalman, xyxy_to_cxcywh
+from stages.tracking.scores import ScoreScale
 from stages.tracking.table import EndedTrack, TrackTable
 
 __all__ = ["EndedTrack", "MotionTracker", "Tracker"]
@@ -62,6 +63,9 @@ class MotionTracker:
         rate_exponent: see `frame_rate`.
         first_id: the id the first confirmed track gets (ids then count up from it); a stream that
             restarts continues from the previous tracker's `next_id`.
+        score_mode: how score thresholds are read (`scores.py`): `absolute` (raw scores) or, for
+            `quantile` / `range` / `adaptive`, as levels in the score distribution this stream has
+            shown so far.
     """
 
     # thresholds `adopt_settings` copies; subclasses add theirs
@@ -70,7 +74,8 @@ class MotionTracker:
     def __init__(self, *, lost_frames: int = 30, min_hits: int = 2, new_track_score: float = 0.0,
                  std_pos: float = 0.05, std_vel: float = 0.00625, std_meas: float = 0.05,
                  score_scaled_noise: bool = False, confirm_first_frame: bool = True,
-                 frame_rate: float = 30.0, rate_exponent: float = 1.0, first_id: int = 1) -> None:
+                 frame_rate: float = 30.0, rate_exponent: float = 1.0, first_id: int = 1,
+                 score_mode: str = "absolute") -> None:
         if lost_frames < 0 or min_hits < 1:
             raise ValueError(f"lost_frames must be >= 0 and min_hits >= 1, got {lost_frames}, {min_hits}")
         if first_id < 1:
@@ -88,6 +93,8 @@ class MotionTracker:
         self._calls = 0
         self._dt = 1.0
         self._cxcywh = np.zeros((0, 4))
+        self.score_scale = None if score_mode == "absolute" else ScoreScale(score_mode)
+        self._thr: tuple[float, ...] = (new_track_score,)  # this frame's raw thresholds (`update`)
 
     # -- subclass hooks -------------------------------------------------------------------
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +103,15 @@ class MotionTracker:
 
     def _compensate(self, image: np.ndarray | None) -> None:
         """Correct track states for camera motion before prediction (default: nothing)."""
+
+    def _threshold_levels(self) -> tuple[float, ...]:
+        """The score thresholds as configured; `_thr` holds them as raw scores, same order."""
+        return (self.new_track_score,)
+
+    @property
+    def score_mode(self) -> str:
+        """`absolute`, `quantile`, `range` or `adaptive` (see `scores.py`)."""
+        return "absolute" if self.score_scale is None else self.score_scale.mode
 
     # -- the protocol ---------------------------------------------------------------------
     def update(self, detections: Detections, frame_index: int, dt: float | None = None,
@@ -111,6 +127,11 @@ class MotionTracker:
         boxes = detections.xyxy  # (N, 4) float32
         n = len(boxes)
         scores = detections.score
+        thr = self._threshold_levels()
+        if self.score_scale is not None:
+            self.score_scale.observe(scores)
+            thr = self.score_scale.thresholds(thr)
+        self._thr = thr
         self._cxcywh = cxcywh = xyxy_to_cxcywh(boxes)  # (N, 4) float64, for subclasses too
         ti, di = self._associate(boxes, scores) if n and len(t) else (_EMPTY, _EMPTY)
         t.correct(ti, cxcywh.take(di, 0), scores.take(di) if t.kalman.score_scaled else None, frame_index)
@@ -129,7 +150,7 @@ class MotionTracker:
         dead = t.since > np.where(tentative, 0.0, float(self.lost_frames))
         self._ended += t.remove(dead)
 
-        free = scores >= self.new_track_score
+        free = scores >= thr[0]
         free[di] = False
         rows = free.nonzero()[0]
         if len(rows):
@@ -157,6 +178,10 @@ class MotionTracker:
             raise TypeError(f"cannot adopt the settings of a {type(other).__name__} in a {type(self).__name__}")
         for name in self.SETTINGS:
             setattr(self, name, getattr(other, name))
+        if other.score_scale is None or self.score_scale is None:
+            self.score_scale = None if other.score_scale is None else ScoreScale(other.score_scale.mode)
+        else:
+            self.score_scale.copy_mode(other.score_scale)
 
     def pop_ended(self) -> list[EndedTrack]:
         """Confirmed tracks removed since the previous call."""

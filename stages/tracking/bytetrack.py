@@ -10,6 +10,7 @@ unmatched boxes with score >= `new_track_score` start tentative tracks (in `Moti
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,35 +27,42 @@ class ByteTracker(MotionTracker):
         high_score: boxes at or above this score are matched first and may start tracks.
         low_score: boxes below this score are ignored entirely.
         new_track_score: an unmatched box needs this score to start a track.
+        (the three scores are levels of the stream's score distribution unless `score_mode` is
+        `absolute`, see `MotionTracker`)
         match_iou: minimum IoU for the first stage.
         low_match_iou: minimum IoU for the second (low-score) stage.
         tentative_iou: minimum IoU to match tentative tracks.
+        low_lost_frames: tracks unmatched for up to this many frames before the current one may
+            still take low-score boxes in stage 2 (0: only tracks matched on the previous frame).
         max_area_ratio: never match a track and a box whose areas differ more than this many times
             (0 = no limit); keeps ids from jumping across scene cuts.
         lost_frames / min_hits and Kalman noise: see `MotionTracker`.
     """
 
     SETTINGS = (*MotionTracker.SETTINGS, "high_score", "low_score", "match_iou", "low_match_iou",
-                "tentative_iou", "max_area_ratio")
+                "tentative_iou", "max_area_ratio", "low_lost_frames")
 
     def __init__(self, *, high_score: float = 0.6, low_score: float = 0.1, new_track_score: float = 0.7,
                  match_iou: float = 0.2, low_match_iou: float = 0.5, tentative_iou: float = 0.3,
-                 max_area_ratio: float = 4.0, lost_frames: int = 30, min_hits: int = 2, **kwargs: float) -> None:
+                 max_area_ratio: float = 4.0, lost_frames: int = 30, min_hits: int = 2,
+                 low_lost_frames: float = 0.0, **kwargs: Any) -> None:
         super().__init__(lost_frames=lost_frames, min_hits=min_hits, new_track_score=new_track_score,
-                         **kwargs)  # type: ignore[arg-type]
+                         **kwargs)
         self.high_score = high_score
         self.low_score = low_score
         self.match_iou = match_iou
         self.low_match_iou = low_match_iou
         self.tentative_iou = tentative_iou
         self.max_area_ratio = max_area_ratio
+        self.low_lost_frames = low_lost_frames
         self._pred = np.zeros((0, 4))
 
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = self.tracks
         self._pred = t.xyxy()  # (T, 4) predicted boxes, shared by every stage
         iou = iou_matrix(self._pred, boxes, max_area_ratio=self.max_area_ratio)  # (T, N), for every stage
-        high = scores >= self.high_score
+        _, high_score, low_score = self._thr
+        high = scores >= high_score
         confirmed = t.id >= 0
         free_t = _all_true(len(t))
         free_d = _all_true(len(boxes))
@@ -74,16 +82,20 @@ class ByteTracker(MotionTracker):
         n_confirmed = np.count_nonzero(confirmed)
         if n_confirmed:  # 1. confirmed + lost tracks vs confident boxes
             stage(confirmed, high, self.match_iou, self._first_stage_similarity(iou))
-            low = scores >= self.low_score
+            low = scores >= low_score
             low &= ~high
             if np.count_nonzero(low):  # 2. tracks matched on the previous frame vs low-score boxes
-                stage(confirmed & (t.since <= self._dt + 1e-9), low, self.low_match_iou)
+                stage(confirmed & (t.since <= self.low_lost_frames + self._dt + 1e-9), low, self.low_match_iou)
         if n_confirmed < len(t):  # 3. tentative tracks vs confident boxes left
             stage(~confirmed, high, self.tentative_iou)
         self._extra_stages(stage, boxes, high, confirmed, free_t, free_d)
         if not tis:
             return _EMPTY, _EMPTY
         return (np.concatenate(tis), np.concatenate(dis)) if len(tis) > 1 else (tis[0], dis[0])
+
+    def _threshold_levels(self) -> tuple[float, ...]:
+        """(new_track_score, high_score, low_score)."""
+        return self.new_track_score, self.high_score, self.low_score
 
     def _first_stage_similarity(self, iou: np.ndarray) -> np.ndarray:
         """Similarity of tracks and confident boxes in stage 1; subclasses fuse in appearance."""
