@@ -9,7 +9,10 @@ TensorRT input shapes, how calibration frames become inputs) comes in a `ModelRe
 its adapter (stages/models/yolo_recipe.py); nothing here knows a model. INT8 needs calibration
 frames. `run.py build` calibrates on the config's sources or `--calib` and records the result in a
 small index in the cache, so a stage finds its INT8 model later without re-reading the calibration
-source; a stage with its own `calib:` builds on demand.
+source; a stage with its own `calib:` builds on demand. Where neither was done, the INT8 model is
+built on first use from the recipe's built-in calibration frames (`ModelRecipe.builtin_frames`),
+checked against FP32 (`ModelRecipe.check`), logged, and recorded in the same index; setting
+`ARGUS_AUTO_INT8=0` turns that off (an INT8 model already built is still used).
 """
 
 from __future__ import annotations
@@ -17,20 +20,30 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from engines.cache import cache_dir
-from engines.calibration import CalibrationSet, Preprocess, calibration_set
+from engines.calibration import CalibrationSet, Preprocess, calibration_set, frames_set
 from pipeline.errors import ModelError
 
 if TYPE_CHECKING:
+    from engines.agreement import Agreement
     from engines.quantize import KeepFloat
     from engines.tensorrt_build import ShapeProfile
 
 log = logging.getLogger(__name__)
+AUTO_INT8_ENV = "ARGUS_AUTO_INT8"  # "0": never calibrate INT8 automatically (tests, quick runs)
+BuiltinFrames = Callable[[], tuple[str, list[np.ndarray]]]
+"""() -> (what the frames are, BGR uint8 frames): calibration frames that ship with the model."""
+Check = Callable[[str, Path, Path], "Agreement"]
+"""(backend, FP32 file, INT8 file) -> agreement of the INT8 file with FP32 on frames it was not calibrated on."""
+AGREEMENT_MIN = (0.95, 0.90)  # person recall, mean OKS below which an automatic INT8 build warns
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +58,9 @@ class ModelRecipe:
         preprocess: calibration frames -> model inputs, exactly as inference prepares them.
         keep_float: the nodes INT8 quantisation leaves in float.
         shapes: the TensorRT optimisation profile (smallest / typical / largest input).
+        builtin_frames: calibration frames shipped with the model, for INT8 built on first use
+            (None: INT8 needs `run.py build --calib` or a stage's `calib:`).
+        check: measures an INT8 file's agreement with FP32 after an automatic build (None: not checked).
     """
 
     name: str
@@ -54,6 +70,8 @@ class ModelRecipe:
     preprocess: Preprocess
     keep_float: KeepFloat
     shapes: ShapeProfile
+    builtin_frames: BuiltinFrames | None = None
+    check: Check | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +103,76 @@ def _int8(fmt: str) -> Callable[[Request, Calib | None], Path]:
 
         if calib is None:
             found = lookup(r, fmt)
-            if found is None:
+            if found is not None:
+                return found
+            if not auto_int8_enabled() or r.model.builtin_frames is None:
+                off = f" ({AUTO_INT8_ENV}=0 turns off building it on first use)" if r.model.builtin_frames else ""
                 raise ModelError(f"model {r.model.name}: {r.backend} int8 needs a calibrated model: run "
-                                 f"`python run.py build CONFIG --calib VIDEO_OR_DIR` (or set the stage's calib:)")
-            return found
+                                 f"`python run.py build CONFIG --calib VIDEO_OR_DIR` (or set the stage's calib:)"
+                                 f"{off}")
+            return _auto_int8(r, fmt)
         path = quantize.int8_onnx(r.model.onnx(), calib(), fmt, r.model.keep_float)  # type: ignore[arg-type]
         _record(r, fmt, path)
         return path
     return build
+
+
+def auto_int8_enabled() -> bool:
+    """Whether INT8 may be calibrated automatically on first use (`ARGUS_AUTO_INT8` unset or not "0")."""
+    return os.environ.get(AUTO_INT8_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def builtin_calib(recipe: ModelRecipe) -> Calib:
+    """A lazy calibration set over the recipe's built-in frames (ModelError where it has none)."""
+    cached: list[CalibrationSet] = []
+
+    def load() -> CalibrationSet:
+        if recipe.builtin_frames is None:
+            raise ModelError(f"model {recipe.name}: no built-in calibration frames")
+        if not cached:
+            what, frames = recipe.builtin_frames()
+            cached.append(frames_set(frames, recipe.preprocess, what))
+        return cached[0]
+    return load
+
+
+def _auto_int8(r: Request, fmt: str) -> Path:
+    """Build the INT8 file on first use from the built-in frames, check it against FP32, record it."""
+    from engines import quantize
+
+    calib = builtin_calib(r.model)()
+    log.info("model %s: building its %s INT8 model (once, cached; 10-60 s on 2 cores): calibrating on "
+             "%d built-in frames (%s), as no calibration source was given (`python run.py build CONFIG "
+             "--calib VIDEO` calibrates on your own; precision: fp32 or %s=0 skips INT8)",
+             r.model.name, r.backend, len(calib.tensors), calib.source, AUTO_INT8_ENV)
+    start = time.perf_counter()
+    fp32 = r.model.onnx()
+    path = quantize.int8_onnx(fp32, calib, fmt, r.model.keep_float)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - start
+    if r.model.check is not None:
+        result = r.model.check(r.backend, fp32, path)
+        low = result.recall < AGREEMENT_MIN[0] or result.mean_oks < AGREEMENT_MIN[1]
+        (log.warning if low else log.info)(
+            "model %s: INT8 ready in %.0f s; against FP32 on %d people it was not calibrated on: recall %.3f, "
+            "mean OKS %.3f%s", r.model.name, seconds, result.reference, result.recall, result.mean_oks,
+            f" (below {AGREEMENT_MIN[0]} / {AGREEMENT_MIN[1]}: set precision: fp32, or calibrate on your own "
+            f"video with `run.py build --calib`)" if low else "")
+    else:
+        log.info("model %s: INT8 ready in %.0f s: %s", r.model.name, seconds, path)
+    _record(r, fmt, path)
+    return path
+
+
+def int8_available(request: Request) -> str | None:
+    """Why `request` can run INT8 without further input (built, or buildable on first use), or None."""
+    fmt = INT8_FORMAT.get(request.backend)
+    if fmt is None:
+        return None
+    if lookup(request, fmt) is not None:
+        return "an INT8 model was calibrated for it"
+    if auto_int8_enabled() and request.model.builtin_frames is not None:
+        return "INT8, calibrated automatically on first use (cached)"
+    return None
 
 
 def _weights(r: Request, _calib: Calib | None) -> Path:

@@ -74,8 +74,13 @@ def calibration_set(sources: list[Path], preprocess: Preprocess, *, count: int =
     if len(frames) < minimum:
         raise ArgusError(f"calibration needs at least {minimum} frames; {names} gave {len(frames)} "
                          f"(use a longer video or a folder of ≥{minimum} images with --calib)")
+    return frames_set(frames, preprocess, names)
+
+
+def frames_set(frames: Sequence[np.ndarray], preprocess: Preprocess, source: str) -> CalibrationSet:
+    """A calibration set made of `frames` (BGR uint8) by `preprocess`; `source` names them in messages."""
     tensors = np.ascontiguousarray(preprocess(frames), dtype=np.float32)
     if len(tensors) != len(frames):
         raise ValueError(f"preprocess returned {len(tensors)} inputs for {len(frames)} frames")
     digest = hashlib.sha256(repr(tensors.shape).encode() + tensors.tobytes()).hexdigest()[:16]
-    return CalibrationSet(tensors, names, digest)
+    return CalibrationSet(tensors, source, digest)

@@ -25,7 +25,7 @@ class LoadOptions:
     device: str = "cpu"
     threads: int = 0
     cuda_graph: bool = False  # TensorRT only
-    taps: Mapping[str, int] = field(default_factory=dict)  # PyTorch only: extra outputs (engines.torch)
+    taps: Mapping[str, int | tuple[int, int]] = field(default_factory=dict)  # PyTorch only (engines.torch)
 
 
 def _onnxruntime(path: Path, o: LoadOptions) -> Engine:
@@ -61,10 +61,12 @@ LOADERS: dict[str, Callable[[Path, LoadOptions], Engine]] = {
 
 
 def load_engine(path: Path, *, backend: str = "onnxruntime", device: str = "cpu", threads: int = 0,
-                precision: str = "fp32", cuda_graph: bool = False, taps: Mapping[str, int] | None = None) -> Engine:
+                precision: str = "fp32", cuda_graph: bool = False,
+                taps: Mapping[str, int | tuple[int, int]] | None = None) -> Engine:
     """Load the model file `path` on `backend` (precision: the hint for runtimes that take one;
     cuda_graph: TensorRT replays inference as a CUDA graph per input shape; taps: the intermediate
-    outputs PyTorch hooks, output name -> module index, which exported files carry themselves)."""
+    outputs PyTorch hooks, output name -> module index or (index, pool), which exported files carry
+    themselves)."""
     loader = LOADERS.get(backend)
     if loader is None:
         raise ModelError(f"unknown backend '{backend}' (one of {', '.join(LOADERS)})")

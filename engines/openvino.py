@@ -2,10 +2,12 @@
 
 Precision: FP32 or BF16 through `INFERENCE_PRECISION_HINT` (the weights stay FP32 in the file);
 INT8 comes from the model file itself (Q/DQ ONNX, or an INT8 IR made elsewhere), run with the FP32
-hint for the parts left in float. OpenVINO on CPU is fastest with static spatial shapes, so the
-model is compiled once per distinct input (H, W) and performance hint, with a dynamic batch (a
-camera wall has a handful of sizes, while the batcher's batch size varies call to call); each
-compiled model keeps a pool of infer requests, reused call after call.
+hint for the parts left in float. OpenVINO on CPU is fastest with static shapes, so the model is
+compiled once per distinct input (H, W) and performance hint: with a static batch of 1 for
+single frames (the common case: one camera, or one frame per stream), with a dynamic batch for
+larger parts (the batcher's batch size varies call to call). A dynamic batch cost 2.6 ms of 14
+(INT8) and 1-3 ms of 28 (FP32) per frame at 480x640 against a static batch of 1 (60 calls
+alternated, medians). Each compiled model keeps a pool of infer requests, reused call after call.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ PerformanceHint = Literal["AUTO", "LATENCY", "THROUGHPUT"]
 # "u8s8-openvino"); its float parts (score branch, head, Concat/Split/Add) run in FP32: on 100 frames of
 # vtest.mp4 + bus/zidane that kept recall 1.0, mean OKS 0.995, score MAE 0.011 at 15.5 / 13.3 ms/img
 # (batch 1 / 8), where OpenVINO's default (BF16 on this CPU) gave 0.967, 0.996, 0.012 at 15.7 / 13.6.
-# BF16 alone ran slower than FP32 here (45 vs 31 ms/img).
+# "fp32" really is FP32: OpenVINO's own default on a CPU with AVX-512 BF16 is BF16, which is what
+# ultralytics' OpenVINO runs get. On the 2-core AMD EPYC (AVX-512 BF16, no AMX) BF16 ran 17.5 ms
+# against 27.8 for FP32 at 480x640 (and 19.5 vs 35.4 for ultralytics' own 640x640 IR), 60 calls
+# alternated: that, not the graph, is most of the gap between `yolo track` and Argus's FP32.
 PRECISION_HINTS: dict[str, str | None] = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 MAX_COMPILED_SHAPES = 8
 
@@ -116,7 +121,9 @@ class OpenVinoEngine:
         self._pools: dict[tuple[str, tuple[tuple[int, ...], ...]], _Pool] = {}
 
     def _pool(self, mode: str, feeds: Mapping[str, np.ndarray]) -> _Pool:
-        shapes = tuple((-1, *feeds[name].shape[1:]) for name in self.inputs)  # dynamic batch only
+        """The compiled model for `feeds`' shapes: static for a batch of 1, else a dynamic batch."""
+        batch = 1 if next(iter(feeds.values())).shape[0] == 1 else -1
+        shapes = tuple((batch, *feeds[name].shape[1:]) for name in self.inputs)
         pool = self._pools.get((mode, shapes))
         if pool is None:
             if len(self._pools) >= MAX_COMPILED_SHAPES:
@@ -130,13 +137,16 @@ class OpenVinoEngine:
     def submit(self, feeds: Mapping[str, np.ndarray], *, split: bool = False) -> Pending:
         """Start inference on `feeds` and return at once (`split`: one part of the batch per stream)."""
         arrays = {name: np.ascontiguousarray(feeds[name]) for name in self.inputs}
-        pool = self._pool("LATENCY" if self.hint == "LATENCY" else "THROUGHPUT", arrays)
+        mode = "LATENCY" if self.hint == "LATENCY" else "THROUGHPUT"
         batch = next(iter(arrays.values())).shape[0]
-        bounds = np.linspace(0, batch, min(pool.streams if split else 1, batch) + 1).round().astype(int)
+        streams = self._pool(mode, {n: a[:1] for n, a in arrays.items()}).streams if split else 1
+        bounds = np.linspace(0, batch, min(streams, batch) + 1).round().astype(int)
         pending = Pending([], arrays)
         for lo, hi in pairwise(bounds):
+            part = {n: a[lo:hi] for n, a in arrays.items()}
+            pool = self._pool(mode, part)
             request = pool.take()
-            request.start_async({n: a[lo:hi] for n, a in arrays.items()}, share_inputs=True)
+            request.start_async(part, share_inputs=True)
             pending.parts.append((pool, request))
         return pending
 

@@ -98,7 +98,18 @@ def _quantize(src: Path, input_name: str, calib: CalibrationSet, fmt: Int8Format
     reader = _Reader(input_name, calib)
     CalibrationDataReader.register(_Reader)
     log.info("calibrating %s INT8 (%s) on %d frames from %s", src.name, fmt, len(calib.tensors), calib.source)
-    quantize_static(str(src), str(out), reader, nodes_to_exclude=list(keep), **_int8_options(fmt))
+    root = logging.getLogger()
+    root.addFilter(_no_preprocess_advice)
+    try:
+        quantize_static(str(src), str(out), reader, nodes_to_exclude=list(keep), **_int8_options(fmt))
+    finally:
+        root.removeFilter(_no_preprocess_advice)
+
+
+def _no_preprocess_advice(record: logging.LogRecord) -> bool:
+    """Drops ONNX Runtime's "consider pre-processing before quantization" advice (printed twice per
+    build on the root logger; its shape inference is not needed for these Conv-only Q/DQ models)."""
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def int8_key(src: Path, calib: CalibrationSet, fmt: Int8Format, keep: Sequence[str]) -> str:

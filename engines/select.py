@@ -91,23 +91,23 @@ def _auto_backend(device: str) -> tuple[str, str, str]:
     return "onnxruntime", "cpu", f"{cpu_why}; OpenVINO not installed (pip install 'argus-pipeline[openvino]')"
 
 
-def _auto_precision(backend: str, device: str, int8_built: bool) -> tuple[str, str]:
-    """FP16 on a GPU; on a CPU INT8 once `run.py build` calibrated it, else FP32. Agreement with FP32 on
-    100 frames of vtest.mp4 + bus/zidane: INT8 (Conv-only U8S8 Q/DQ) recall 1.0 / OKS 0.989 on
-    OpenVINO. BF16 agrees too (recall 1.0 / OKS 0.998) but ran slower than FP32 on this CPU (45 vs
-    31 ms/img), so it is never chosen by itself."""
+def _auto_precision(backend: str, device: str, int8: bool | str) -> tuple[str, str]:
+    """FP16 on a GPU; on a CPU INT8 where it is built or can be built on first use (`int8`: truthy,
+    a string being the reason), else FP32. Agreement with FP32 on 100 frames of vtest.mp4 +
+    bus/zidane: INT8 (Conv-only U8S8 Q/DQ) recall 1.0 / OKS 0.989 on OpenVINO."""
     if backend in ("tensorrt", "torch") and device.startswith("cuda"):
         return "fp16", "FP16 on the GPU"
-    if int8_built and "int8" in SUPPORTED[backend]:
-        return "int8", "an INT8 model was calibrated for it (run.py build)"
-    return "fp32", "no INT8 model calibrated yet (`run.py build CONFIG` makes one)"
+    if int8 and "int8" in SUPPORTED[backend]:
+        return "int8", int8 if isinstance(int8, str) else "an INT8 model was calibrated for it (run.py build)"
+    return "fp32", "no INT8 model calibrated (`run.py build CONFIG` makes one)"
 
 
 def resolve(backend: str = "auto", precision: str = "auto", device: str = "auto", *,
-            what: str = "model", int8_built: Callable[[str], bool] = lambda backend: False) -> Choice:
+            what: str = "model", int8_built: Callable[[str], bool | str | None] = lambda backend: False) -> Choice:
     """The concrete choice for a stage's settings, logged once per distinct choice.
 
-    `int8_built(backend)`: whether a calibrated INT8 model exists for that backend.
+    `int8_built(backend)`: whether an INT8 model exists or will be built for that backend (a string:
+    the reason, for the log).
     """
     if backend == "auto":
         backend, device, why = _auto_backend(device)
@@ -118,7 +118,7 @@ def resolve(backend: str = "auto", precision: str = "auto", device: str = "auto"
             device = "cuda:0" if backend == "tensorrt" else "cpu"
         why = "set in the config"
     if precision == "auto":
-        precision, pwhy = _auto_precision(backend, device, int8_built(backend))
+        precision, pwhy = _auto_precision(backend, device, int8_built(backend) or False)
         why = f"{why}; precision {precision}: {pwhy}"
     if precision not in SUPPORTED[backend]:
         raise ModelError(f"{what}: backend {backend} runs precision {', '.join(SUPPORTED[backend])}, "

@@ -65,11 +65,12 @@ class TorchEngine:
         device: "cpu" or "cuda:N".
         threads: CPU threads for torch (0 = leave torch's setting).
         taps: extra outputs: output name -> index (in the model's layer list) of the module whose
-            output it returns; an index past the last layer is ignored.
+            output it returns, or (index, pool) to average-pool it pool x pool first, as the exported
+            graph does; an index past the last layer is ignored.
     """
 
     def __init__(self, path: Path, *, precision: str = "fp32", device: str = "cpu", threads: int = 0,
-                 taps: Mapping[str, int] | None = None) -> None:
+                 taps: Mapping[str, int | tuple[int, int]] | None = None) -> None:
         import torch
 
         if path.suffix != ".pt":
@@ -92,14 +93,15 @@ class TorchEngine:
         self.outputs = {OUTPUT_NAME: TensorSpec(OUTPUT_NAME, (-1, channels, -1), "float32")}
         self._taps: dict[str, Any] = {}  # feature output name -> its module's latest output
         layers = getattr(module, "model", None)
-        for name, index in (taps or {}).items():
+        for name, tap in (taps or {}).items():
+            index, pool = (tap, 1) if isinstance(tap, int) else tap
             if layers is not None and index < len(layers):
-                layers[index].register_forward_hook(self._tap(name))
+                layers[index].register_forward_hook(self._tap(name, pool))
                 self.outputs[name] = TensorSpec(name, (-1, -1, -1, -1), "float32")
 
-    def _tap(self, name: str) -> Any:
+    def _tap(self, name: str, pool: int = 1) -> Any:
         def hook(_module: Any, _inputs: Any, output: Any) -> None:
-            self._taps[name] = output
+            self._taps[name] = output if pool == 1 else self.torch.nn.functional.avg_pool2d(output, pool)
         return hook
 
     def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from engines.artefacts import Request, calib_from, lookup, model_file
+from engines.artefacts import Request, calib_from, int8_available, model_file
 from engines.base import Engine
 from engines.loader import load_engine
 from engines.select import Choice, resolve
@@ -46,11 +46,13 @@ class PoseConfig(StageConfig):
         "auto", description="Inference runtime; auto: TensorRT with a usable GPU, else PyTorch on CUDA, else "
         "the fastest CPU runtime installed (OpenVINO, else ONNX Runtime). The choice is logged.")
     precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
-        "auto", description="auto: fp16 on a GPU; on a CPU int8 once `run.py build` has calibrated it, "
-        "else fp32. int8 needs calibration (run.py build).")
+        "auto", description="auto: fp16 on a GPU; int8 on a CPU, calibrated automatically on first use "
+        "(once per model and imgsz, cached: on the stage's calib:, else on frames built into Argus; "
+        "`run.py build --calib VIDEO` calibrates on your own video). fp32 skips INT8, as does "
+        "ARGUS_AUTO_INT8=0 when no INT8 model is built yet.")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda:N.")
-    calib: str | None = Field(None, description="Video file or image folder to calibrate INT8 on when no "
-                              "INT8 model was built yet (run.py build does it from the config's sources).")
+    calib: str | None = Field(None, description="Video file or image folder to calibrate INT8 on (else "
+                              "run.py build's, else frames built into Argus).")
     threads: int = Field(0, ge=0, description="CPU threads for the runtime (0 = all cores).")
     embeddings: bool = Field(True, description="Give every detection an appearance embedding pooled "
                              "from the model's own early feature map (the tracker uses it to tell "
@@ -76,7 +78,7 @@ def load_model(config: PoseConfig, what: str) -> tuple[Choice, Engine]:
     except ModelError as exc:
         raise ModelError(f"{what}: {exc}") from None
     choice = resolve(config.backend, config.precision, config.device, what=what,
-                     int8_built=lambda b: lookup(Request(recipe, b, "int8")) is not None)
+                     int8_built=lambda b: int8_available(Request(recipe, b, "int8")))
     calib = calib_from([Path(config.calib)], recipe.preprocess) if config.calib else None
     try:
         path = model_file(Request(recipe, choice.backend, choice.precision, choice.device), calib)

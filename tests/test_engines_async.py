@@ -89,3 +89,18 @@ def test_engines_async_openvino_hints_give_the_same_outputs(two_outputs: Path, h
     x = np.random.default_rng(2).random((4, 3, 8, 12), dtype=np.float32)
     _check(engine({"x": x}), x)
     _check(engine({"x": x[:1]}), x[:1])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+def test_engines_async_openvino_compiles_single_frames_with_a_static_batch(two_outputs: Path) -> None:
+    from engines.openvino import OpenVinoEngine
+
+    engine = OpenVinoEngine(two_outputs)
+    rng = np.random.default_rng(3)
+    one, five = rng.random((1, 3, 8, 12), dtype=np.float32), rng.random((5, 3, 8, 12), dtype=np.float32)
+    _check(engine({"x": one}), one)
+    _check(engine({"x": five}), five)
+    pools = {(mode, shapes[0]): pool for (mode, shapes), pool in engine._pools.items()}
+    assert set(pools) >= {("LATENCY", (1, 3, 8, 12)), ("THROUGHPUT", (-1, 3, 8, 12))}
+    static = pools[("LATENCY", (1, 3, 8, 12))].compiled.inputs[0].get_partial_shape()
+    assert static.is_static and static.to_shape()[0] == 1

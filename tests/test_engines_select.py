@@ -34,6 +34,9 @@ def test_engines_select_auto_picks_int8_on_cpu_only_once_built(no_gpu: None) -> 
     assert resolve("openvino", "auto", "cpu").precision == "fp32"
     assert resolve("openvino", "auto", "cpu", int8_built=lambda b: True).precision == "int8"
     assert resolve("torch", "auto", "cpu", int8_built=lambda b: True).precision == "fp32"
+    first_use = resolve("onnxruntime", "auto", "cpu", int8_built=lambda b: "built on first use")
+    assert (first_use.precision, first_use.reason.endswith("precision int8: built on first use")) == ("int8", True)
+    assert resolve("openvino", "auto", "cpu", int8_built=lambda b: None).precision == "fp32"
 
 
 def test_engines_select_auto_prefers_tensorrt_with_gpu(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -146,3 +146,31 @@ def test_pose_stage_reconfigure_applies_filters_in_place_and_refuses_model_chang
         assert stage.reconfigure(current.model_copy(update=change)) is False, change
         assert stage.config is current and stage.adapter.score_min == current.score_min
     stage.close()
+
+
+def test_feature_outputs_are_pooled_in_the_graph(tmp_path) -> None:
+    """`add_feature_outputs` taps module 2's output and average-pools it in the graph: the output named
+    after its stride equals the 2x2 mean of the tapped tensor."""
+    onnx = pytest.importorskip("onnx", reason="writing the toy model needs onnx ([export])")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    from stages.models.feature_taps import FEATURE_TAPS, add_feature_outputs, feature_stride
+
+    (name, tap), = FEATURE_TAPS.items()
+    nodes = [helper.make_node("Relu", ["images"], ["/model.2/act/out"], name="/model.2/act/Relu"),
+             helper.make_node("Neg", ["/model.2/act/out"], ["output0"], name="/model.3/Neg")]
+    graph = helper.make_graph(nodes, "toy", [helper.make_tensor_value_info("images", TensorProto.FLOAT,
+                                                                            [1, 2, 8, 12])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 2, 8, 12])])
+    path = tmp_path / "toy.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    add_feature_outputs(path)
+    x = np.random.default_rng(0).normal(size=(1, 2, 8, 12)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"images": x}), strict=True))
+    p = tap.pool
+    want = np.maximum(x, 0).reshape(1, 2, 8 // p, p, 12 // p, p).mean(axis=(3, 5))
+    assert feature_stride(name) == 4 * p and got[name].shape == (1, 2, 8 // p, 12 // p)
+    np.testing.assert_allclose(got[name], want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got["output0"], -np.maximum(x, 0))

@@ -1,9 +1,9 @@
 """`run.py build CONFIG [--calib VIDEO_OR_DIR]`: prepare every model file a config needs, ahead of time.
 
 For each model stage: resolve its backend/precision as the stage will (`precision: auto` on a
-CPU means INT8 when there are calibration frames), then walk the chain
-`.pt -> .onnx -> .fp16.onnx | .int8.onnx -> .engine`, each step cached. INT8 is calibrated on
-`--calib`, else the stage's `calib:`, else the config's video/image sources.
+CPU means INT8), then walk the chain `.pt -> .onnx -> .fp16.onnx | .int8.onnx -> .engine`, each
+step cached. INT8 is calibrated on `--calib`, else the stage's `calib:`, else the config's
+video/image sources, else the model's built-in calibration frames (said in the report).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engines.artefacts import Request, calib_from, model_file
+from engines.artefacts import Calib, Request, builtin_calib, calib_from, model_file
 from engines.select import resolve
 from pipeline.errors import ArgusError
 from stages.models.yolo_recipe import yolo_recipe
@@ -45,16 +45,22 @@ def build_config(config: Any, *, calib: Path | None = None,
         what = f"stage {number}/{len(stages)} '{stage.type}' ({stage.model})"
         sources = calibration_sources(config.sources, calib, stage.calib)
         recipe = yolo_recipe(stage.model, stage.imgsz)
+        buildable = bool(sources) or recipe.builtin_frames is not None
         choice = resolve(stage.backend, stage.precision, stage.device, what=what,
-                         int8_built=lambda backend, found=bool(sources): found)  # auto on a CPU: INT8
-        if choice.precision == "int8" and not sources:
+                         int8_built=lambda backend, found=buildable: found)  # auto on a CPU: INT8
+        if choice.precision == "int8" and not buildable:
             raise ArgusError(f"{what}: INT8 needs calibration frames: pass --calib VIDEO_OR_DIR "
                              f"(the config's sources are not video files or image folders)")
         report(f"[{number}/{len(stages)}] {stage.type} {stage.model}: {choice.backend} {choice.precision} on "
                f"{choice.device} ({choice.reason})")
+        calib: Calib | None = None
+        if choice.precision == "int8":
+            calib = calib_from(sources, recipe.preprocess) if sources else builtin_calib(recipe)
+            if not sources:
+                report(f"[{number}/{len(stages)}] calibrating INT8 on the model's built-in frames (the config's "
+                       f"sources are not video files or image folders; --calib VIDEO_OR_DIR uses your own)")
         start = time.perf_counter()
-        path = model_file(Request(recipe, choice.backend, choice.precision, choice.device),
-                          calib_from(sources, recipe.preprocess) if choice.precision == "int8" else None)
+        path = model_file(Request(recipe, choice.backend, choice.precision, choice.device), calib)
         seconds = time.perf_counter() - start
         report(f"[{number}/{len(stages)}] ready in {seconds:.1f} s: {path}")
         built.append({"stage": stage.type, "model": stage.model, "backend": choice.backend,

@@ -9,24 +9,34 @@
 - TensorRT: one profile for a dynamic batch (1 / 4 / 8) and any input size up to imgsz on each
   side (rect mode: 480x640, 384x640...).
 - Calibration frames are letterboxed exactly as inference does, to the first frame's rect shape.
+- Built-in calibration frames (INT8 on first use, when no video was given): frames sampled evenly
+  from the demo clip made of ultralytics' bus.jpg and zidane.jpg (stages/sources/demo.py); the
+  INT8 model is then checked against FP32 on other frames of the same clip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
+from engines.agreement import Agreement, agreement
 from engines.artefacts import ModelRecipe
 from engines.tensorrt_build import ShapeProfile
+from pipeline.types import Detections
+from stages.models.feature_taps import TAPS_VERSION
 from stages.models.ultralytics import onnx_for, resolve_weights, torch_weights
-from stages.models.yolo import letterbox_batch, rect_input_shape
+from stages.models.yolo import YoloAdapter, letterbox_batch, rect_input_shape
 
 HEAD_PREFIX = "/model.23/"  # ultralytics' Detect/Pose head in yolo11 exports
 SCORE_BRANCH_PREFIX = "/model.23/cv3"  # the head's class-score convolutions
 TENSORRT_BATCH = (1, 4, 8)  # min / opt / max batch of the TensorRT profile
 MIN_SIDE = 32  # smallest input side the TensorRT profile accepts (one stride)
+BUILTIN_CALIB_FRAMES = 64
+CHECK_FRAMES = 24  # other views, for the agreement check after an automatic build
+VIEW_SIZE = (960, 720)  # built-in calibration frames: 4:3, as the demo clip
 
 
 def keep_float(fmt: str, name: str, op_type: str) -> bool:
@@ -47,9 +57,86 @@ def calibration_inputs(frames: Sequence[np.ndarray], imgsz: int) -> np.ndarray:
     return letterbox_batch(frames, rect_input_shape(*frames[0].shape[:2], imgsz))[0]
 
 
+def photo_views(count: int, *, seed: int = 0, size: tuple[int, int] = VIEW_SIZE) -> list[np.ndarray]:
+    """`count` 4:3 frames made from ultralytics' bus.jpg and zidane.jpg (deterministic per `seed`):
+    one in three a single window of a photo (50-100 % of its height, anywhere in it), the others
+    mosaics of 2x2 and 3x3 such windows, so people appear at every size from close-ups down to the
+    small figures of a surveillance camera."""
+    import cv2
+
+    from stages.sources.demo import demo_assets
+
+    photos = [cv2.imread(str(path)) for path in demo_assets().values()]
+    rng = np.random.default_rng(seed)
+    width, height = size
+
+    def window(w: int, h: int) -> np.ndarray:
+        photo = photos[int(rng.integers(len(photos)))]
+        ph, pw = photo.shape[:2]
+        win_h = min(ph, pw * h / w) * rng.uniform(0.5, 1.0)
+        win_w = win_h * w / h
+        x0, y0 = rng.uniform(0, pw - win_w), rng.uniform(0, ph - win_h)
+        scale = w / win_w
+        affine = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+        return cv2.warpAffine(photo, affine, (w, h), flags=cv2.INTER_AREA, borderValue=(114, 114, 114))
+
+    frames = []
+    for k in range(count):
+        grid = (1, 2, 3)[k % 3]
+        cw, ch = width // grid, height // grid
+        frame = np.full((height, width, 3), 114, np.uint8)
+        for i in range(grid * grid):
+            r, c = divmod(i, grid)
+            frame[r * ch:(r + 1) * ch, c * cw:(c + 1) * cw] = window(cw, ch)
+        frames.append(frame)
+    return frames
+
+
+def builtin_frames(count: int = BUILTIN_CALIB_FRAMES) -> tuple[str, list[np.ndarray]]:
+    """The built-in calibration frames: (what they are, frames)."""
+    return f"{count} views and mosaics of ultralytics' bus.jpg and zidane.jpg", photo_views(count)
+
+
+def _detections(path: Path, backend: str, precision: str, frames: Sequence[np.ndarray], imgsz: int) -> list[Detections]:
+    from engines.loader import load_engine
+
+    adapter = YoloAdapter(load_engine(path, backend=backend, precision=precision), imgsz=imgsz)
+    try:
+        found: list[Detections] = []
+        for frame in frames:
+            tensor, boxes = adapter.preprocess([frame], adapter.input_shape(*frame.shape[:2]))
+            output = adapter.engine({adapter.input.name: tensor})[adapter.output.name]
+            found += adapter.postprocess(output, boxes, [frame.shape[:2]])
+        return found
+    finally:
+        adapter.engine.close()
+
+
+def int8_agreement(backend: str, fp32: Path, int8: Path, *, imgsz: int) -> Agreement:
+    """INT8 against FP32 (person recall, mean OKS) on demo-clip frames the calibration did not use,
+    run on OpenVINO for its INT8 format, else on ONNX Runtime."""
+    frames = photo_views(CHECK_FRAMES, seed=1)
+    runtime = "openvino" if backend == "openvino" else "onnxruntime"
+    return agreement(_detections(fp32, runtime, "fp32", frames, imgsz),
+                     _detections(int8, runtime, "int8", frames, imgsz))
+
+
+def _has_demo() -> bool:
+    """Whether the demo clip's photos are installed (they ship in ultralytics)."""
+    from stages.sources.demo import demo_assets
+
+    try:
+        return all(path.is_file() for path in demo_assets().values())
+    except FileNotFoundError:
+        return False
+
+
 def yolo_recipe(model: str, imgsz: int) -> ModelRecipe:
     """The recipe of a built-in name or a .pt/.onnx path at input size `imgsz` (ModelError if missing)."""
-    return ModelRecipe(name=model, key=f"{resolve_weights(model).name}|{imgsz}",
+    weights = resolve_weights(model)
+    taps = f"|{TAPS_VERSION}" if weights.suffix == ".pt" else ""  # the export (and its INT8) changes with the taps
+    return ModelRecipe(name=model, key=f"{weights.name}|{imgsz}{taps}",
                        onnx=partial(onnx_for, model, imgsz), weights=partial(torch_weights, model),
                        preprocess=partial(calibration_inputs, imgsz=imgsz), keep_float=keep_float,
-                       shapes=tensorrt_shapes(imgsz))
+                       shapes=tensorrt_shapes(imgsz), builtin_frames=builtin_frames if _has_demo() else None,
+                       check=partial(int8_agreement, imgsz=imgsz))
