@@ -84,7 +84,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    pipeline = Pipeline(config)
+    if getattr(args, "ray", None):
+        from pipeline.ray.driver import RayPipeline
+
+        pipeline = RayPipeline(config, args.ray)
+    else:
+        pipeline = Pipeline(config)
     show = config.runner.progress and not args.json
     with progress_bar(pipeline.total_frames(), enabled=show) as advance:
         pipeline.on_frames = advance
@@ -189,11 +194,6 @@ def cmd_eval_mot(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_embedding(args: argparse.Namespace) -> int:
-    from stages.tracking.train_embedding import export_head, harvest, train
-
-    for video in args.videos:
-        if not video.is_file():
 def cmd_track_tune(args: argparse.Namespace) -> int:
     from stages.tracking.tune import print_report, tune, write_snippet
 
@@ -209,6 +209,11 @@ def cmd_track_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_embedding(args: argparse.Namespace) -> int:
+    from stages.tracking.train_embedding import export_head, harvest, train
+
+    for video in args.videos:
+        if not video.is_file():
             raise ArgusError(f"video not found: {video}")
     data = harvest(args.videos, imgsz=args.imgsz, frames=args.frames)
     export_head(train(data, dim=args.dim, epochs=args.steps), args.out)
@@ -246,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="output folder (config key output_dir; default out)")
     run.add_argument("--frames", type=int, metavar="N", help="stop each source after N frames")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON, no progress bar")
+    run.add_argument("--ray", metavar="auto|ADDRESS|local", help="spread the streams over Ray actors: 'local' "
+                     "starts a private Ray here, 'auto' or HOST:PORT joins a cluster (config: runner.ray)")
     run.set_defaults(func=cmd_run)
 
     check = verbs.add_parser("check", help="validate a config without loading models",
@@ -317,13 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=300, help="training steps")
     train.add_argument("--json", action="store_true", help="machine-readable output")
     train.set_defaults(func=cmd_train_embedding)
-
-    mot = verbs.add_parser("eval-mot", help="score a tracker on MOTChallenge detections with TrackEval",
-                           description="Track every <SEQ>/det/det.txt under DATA_DIR, write MOTChallenge "
-                           "results, score against <SEQ>/gt/gt.txt (HOTA, DetA, AssA, MOTA, IDF1, IDSW).")
-    mot.add_argument("data_dir", type=Path, help="folder of MOTChallenge sequences")
-    mot.add_argument("--tracker", default="argus", help="sort | bytetrack | argus (default)")
-    mot.add_argument("--compare", help="peer on the same detections: bytetrack-rf | sort-rf | ocsort-rf")
     tune = track_verbs.add_parser(
         "tune", help="cross-validated parameter search against MOT ground truth",
         description="Random search over the track stage's thresholds on every sequence of DATA_DIR with its "
@@ -338,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--out", type=Path, help="write the chosen parameters as a track stage YAML snippet")
     tune.add_argument("--json", action="store_true", help="machine-readable output")
     tune.set_defaults(func=cmd_track_tune)
+
+    mot = verbs.add_parser("eval-mot", help="score a tracker on MOTChallenge detections with TrackEval",
+                           description="Track every <SEQ>/det/det.txt under DATA_DIR, write MOTChallenge "
+                           "results, score against <SEQ>/gt/gt.txt (HOTA, DetA, AssA, MOTA, IDF1, IDSW).")
+    mot.add_argument("data_dir", type=Path, help="folder of MOTChallenge sequences")
+    mot.add_argument("--tracker", default="argus", help="sort | bytetrack | argus (default)")
+    mot.add_argument("--compare", help="peer on the same detections: bytetrack-rf | sort-rf | ocsort-rf")
     mot.add_argument("--out", type=Path, help="folder for result files (default: a temporary folder)")
     mot.add_argument("--json", action="store_true", help="machine-readable output")
     mot.set_defaults(func=cmd_eval_mot)

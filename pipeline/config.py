@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.ray.settings import RaySettings
 from pipeline.secrets import mask_secrets
 from pipeline.stage import StageConfig
 from pipeline.yaml_lines import Loc, line_of, load_yaml_with_lines, read_config_text
@@ -62,11 +63,13 @@ class RunnerConfig(BaseModel):
     max_wait_ms: float = Field(5.0, ge=0, description="Longest wait to fill a batch once a frame is ready.")
     shutdown_timeout_s: float = Field(10.0, ge=0, description="Time allowed to finish queued frames on stop.")
     progress: bool = Field(True, description="Show a progress bar on the terminal.")
-    max_stage_errors: int = Field(50, ge=1, description="End the run (exit 1) after a stage failed on this "
     pipelined: bool = Field(True, description="Write sinks (encoding, drawing, JSON) on a thread of their "
                             "own while the next batch runs through the stages; false: one after the other (read at "
                             "start).")
+    max_stage_errors: int = Field(50, ge=1, description="End the run (exit 1) after a stage failed on this "
                                   "many consecutive batches; fewer failures are logged, counted and skipped.")
+    ray: RaySettings = Field(default_factory=RaySettings, description="Placement over Ray actors when run "
+                             "with --ray (ignored otherwise).")
 
 
 class MetricsConfig(BaseModel):

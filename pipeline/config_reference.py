@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from pipeline.config import RunnerConfig, SourceConfig, config_model
+from pipeline.ray.settings import RaySettings
 from pipeline.registry import Registry, default_registry
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
@@ -36,7 +37,7 @@ def config_reference(registry: Registry | None = None) -> str:
     registry = registry or default_registry()
     stage_configs, sink_configs = registry.stage_configs(), registry.sink_configs()
     lines = (_table("Top level", config_model(registry)) + _table("`sources[]`", SourceConfig)
-             + _table("`runner`", RunnerConfig))
+             + _table("`runner`", RunnerConfig) + _table("`runner.ray`", RaySettings))
     seen: set[type[BaseModel]] = set()
     for model in stage_configs.values():
         if model not in seen:

@@ -38,6 +38,8 @@ def add_serve_parser(verbs: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--preview-fps", type=float, default=5.0, help="highest preview frame rate per source")
     serve.add_argument("--grace", type=float, default=2.0, help="seconds open connections get on shutdown")
+    serve.add_argument("--ray", metavar="auto|ADDRESS|local", help="run the streams on Ray actors ('local': a "
+                       "private Ray here; 'auto' or HOST:PORT: a cluster); previews then show no pixels")
     serve.set_defaults(func=cmd_serve)
 
 
@@ -54,7 +56,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     token = None
     if not is_loopback(args.host):
         token = os.environ.get("ARGUS_TOKEN") or secrets.token_urlsafe(24)
-    controller = Controller(args.config)
+    factory = None
+    if args.ray:
+        from pipeline.ray.cluster import require_ray
+        from pipeline.ray.driver import RayPipeline
+
+        require_ray()
+        factory = lambda config: RayPipeline(config, args.ray, keep_alive=True)  # noqa: E731
+    controller = Controller(args.config, factory=factory)
     try:
         controller.start()  # Ctrl-C while the model loads: close what started, then exit 130
     except KeyboardInterrupt:

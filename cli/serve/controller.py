@@ -57,8 +57,10 @@ class Version:
 class Controller:
     """Owns the pipeline of `run.py serve` and serialises every change to it."""
 
-    def __init__(self, path: Path | None, text: str | None = None, history_max: int = 50) -> None:
+    def __init__(self, path: Path | None, text: str | None = None, history_max: int = 50,
+                 factory: Callable[[PipelineConfig], Pipeline] | None = None) -> None:
         self.path = path
+        self.factory = factory or (lambda config: Pipeline(config, keep_alive=True))  # serve --ray: RayPipeline
         self.redact = Redactor()
         self.pipeline: Pipeline | None = None
         self.history: list[Version] = []
@@ -99,7 +101,7 @@ class Controller:
 
     def _build(self, config: PipelineConfig, text: str) -> dict[str, Any]:
         try:
-            pipeline = Pipeline(config, keep_alive=True)
+            pipeline = self.factory(config)
         except ArgusError as exc:
             raise ApplyRefused(409, error_entries(str(exc).splitlines(), self.redact)) from None
         pipeline.start()

@@ -56,8 +56,9 @@ class _Writer:
         self.container = None
         self.cv_writer = None
         if codec == "h264":
-            self.container = av.open(str(path), "w", options={
-                "movflags": "frag_keyframe+empty_moov+default_base_moof"})
+            self.container = av.open(str(path), "w", options={  # flush_packets: each fragment reaches the
+                "movflags": "frag_keyframe+empty_moov+default_base_moof",  # file at once (plays after a kill)
+                "flush_packets": "1"})
             self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             self.stream.width, self.stream.height = self.size
             self.stream.pix_fmt = "yuv420p"
