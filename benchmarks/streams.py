@@ -115,10 +115,12 @@ def ultralytics_streams(video: str, streams: int, seconds: float, warmup_s: floa
             "total_fps": round(sum(per), 2), **({"errors": errors} if errors else {})}
 
 
-def bench_streams(video: Path, *, max_streams: int = 8, seconds: float = 20.0, warmup_s: float = 12.0,
+def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, seconds: float = 20.0,
+                  warmup_s: float = 12.0,
                   compare: str = "ultralytics-openvino", config_path: Path | None = None,
                   overrides: list[str] | None = None) -> dict[str, Any]:
-    """Grow K for Argus and the peer, alternating; the largest K each keeps in real time."""
+    """Grow K from `min_streams` for Argus and the peer, alternating; the largest K each keeps in real time
+    (0 when even `min_streams` is not kept)."""
     from benchmarks.child import run_side
     from benchmarks.pipeline import load_check, openvino_export
     from pipeline.config import load_config
@@ -137,7 +139,7 @@ def bench_streams(video: Path, *, max_streams: int = 8, seconds: float = 20.0, w
     load = load_check("bench streams")
     runs: dict[str, list[dict[str, Any]]] = {"argus": [], "peer": []}
     going = {"argus": True, "peer": weights is not None}
-    for k in range(1, max_streams + 1):
+    for k in range(min_streams, max_streams + 1):
         if going["argus"]:
             log.info("bench streams: Argus with %d stream(s)", k)
             runs["argus"].append(run_side({"side": "argus-streams", "video": str(video), "streams": k,

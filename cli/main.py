@@ -132,7 +132,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.streams import bench_streams
 
         result = bench_streams(Path(args.source or "../shared/data/video/vtest.mp4"),
-                               max_streams=args.max_streams, seconds=args.seconds,
+                               max_streams=args.max_streams, min_streams=args.min_streams, seconds=args.seconds,
                                compare=args.compare or "ultralytics-openvino", config_path=args.config,
                                overrides=args.set or [])
     elif args.target == "engines":
@@ -275,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "alternating (medians)")
     bench.add_argument("--sinks", action="store_true", help="pipeline: the config's sinks write, as in `run`")
     bench.add_argument("--max-streams", type=int, default=8, help="streams: most streams tried")
+    bench.add_argument("--min-streams", type=int, default=1, help="streams: first number of streams tried")
     bench.add_argument("--seconds", type=float, default=20.0, help="streams: measured seconds per run")
     bench.add_argument("--minutes", type=float, default=20.0, help="soak: duration")
     bench.add_argument("--sources", type=int, default=4, help="soak: looping sources")
