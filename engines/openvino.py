@@ -3,9 +3,9 @@
 Precision: FP32 or BF16 through `INFERENCE_PRECISION_HINT` (the weights stay FP32 in the file);
 INT8 comes from the model file itself (Q/DQ ONNX, or an INT8 IR made elsewhere), run with the FP32
 hint for the parts left in float. OpenVINO on CPU is fastest with static shapes, so the model is
-compiled once per distinct input (H, W) and performance hint: with a static batch of 1 for
-single frames (the common case: one camera, or one frame per stream), with a dynamic batch for
-larger parts (the batcher's batch size varies call to call). A dynamic batch cost 2.6 ms of 14
+compiled once per distinct input (H, W) and performance hint, with a static batch of 1: a batch
+is run as one request per frame, all in flight at once (a dynamic batch is compiled only for an
+unsplit `submit` of several frames). A dynamic batch cost 2.6 ms of 14
 (INT8) and 1-3 ms of 28 (FP32) per frame at 480x640 against a static batch of 1 (60 calls
 alternated, medians). Each compiled model keeps a pool of infer requests, reused call after call.
 """
@@ -77,8 +77,8 @@ class OpenVinoEngine:
 
     hint "AUTO" compiles up to two models per input size, each on first use: a LATENCY one (one
     stream, every thread on one request) for synchronous batch-1 calls, and a THROUGHPUT one (one
-    stream per core) for everything else: a synchronous batch of B >= 2 is split into one part per
-    stream, run at once and joined; `submit` starts a request and returns at once, so the caller
+    stream per core) for everything else: a synchronous batch of B >= 2 is split into B one-frame
+    requests, run at once and joined; `submit` starts a request and returns at once, so the caller
     prepares the next batch (or decodes the previous one) while it runs. On this 2-core CPU (INT8,
     640x480) two requests in flight on two streams ran 13.5 ms/img against 16-18 for batch-1 calls
     on the LATENCY model, and batch 8 split in two 12.8 against 14-16 unsplit (same run).
@@ -139,8 +139,11 @@ class OpenVinoEngine:
         arrays = {name: np.ascontiguousarray(feeds[name]) for name in self.inputs}
         mode = "LATENCY" if self.hint == "LATENCY" else "THROUGHPUT"
         batch = next(iter(arrays.values())).shape[0]
-        streams = self._pool(mode, {n: a[:1] for n, a in arrays.items()}).streams if split else 1
-        bounds = np.linspace(0, batch, min(streams, batch) + 1).round().astype(int)
+        # split: one request per frame on the static batch-1 model, all in flight at once (OpenVINO runs
+        # `streams` of them in parallel). Against two halves on a dynamic-batch model, batches of 4 vtest
+        # frames (INT8, 2-core AMD EPYC, 40 batches alternated, medians): 15.6 against 19.6 ms/frame at
+        # 736x960 and 7.2 against 9.1 at 480x640; one frame at a time on the LATENCY model: 17.3 and 7.8.
+        bounds = np.arange(batch + 1) if split else np.array([0, batch])
         pending = Pending([], arrays)
         for lo, hi in pairwise(bounds):
             part = {n: a[lo:hi] for n, a in arrays.items()}
