@@ -9,16 +9,28 @@ if TYPE_CHECKING:
     from pipeline.pipeline import Pipeline
 
 
+def run_state(started: bool, finished: bool, stopping: bool) -> str:
+    """created | running | stopping | ended (the `state` of every runner's snapshot)."""
+    if finished:
+        return "ended"
+    if not started:
+        return "created"
+    return "stopping" if stopping else "running"
+
+
+def sinks_state(slots: Any, stats: Any) -> dict[str, dict[str, Any]]:
+    """Each live sink "ok", each failed one with its error."""
+    sinks = {slot.id: {"type": slot.type, "state": "ok"} for slot in slots}
+    for sink_id, error in stats.failed_sinks.items():
+        sinks[sink_id] = {"state": "failed", "error": error}
+    return sinks
+
+
 def snapshot(pipeline: Pipeline) -> dict[str, Any]:
     """Per source (stream) frames/FPS/drops/state, per stage ms and errors, sinks, subscribers."""
     stats, worker = pipeline.run_stats, pipeline.worker
     wall = time.perf_counter() - pipeline._start_time if pipeline._started else 0.0
-    if worker.finished.is_set():
-        state = "ended"
-    elif not pipeline._started:
-        state = "created"
-    else:
-        state = "stopping" if worker.stopping.is_set() else "running"
+    state = run_state(pipeline._started, worker.finished.is_set(), worker.stopping.is_set())
     sources: dict[str, dict[str, Any]] = {}
     stream_ids = sorted({*stats.stream_state, *stats.frames_per_source})
     for stream_id in stream_ids:
@@ -38,9 +50,7 @@ def snapshot(pipeline: Pipeline) -> dict[str, Any]:
         timing = stats.stages.get(slot.id)
         stages[slot.id] = {"ms_per_frame": round(timing.ms_per_frame, 3) if timing else 0.0,
                            "frames": timing.frames if timing else 0, "errors": slot.errors}
-    sinks = {slot.id: {"type": slot.type, "state": "ok"} for slot in worker.sinks.slots}
-    for sink_id, error in stats.failed_sinks.items():
-        sinks[sink_id] = {"state": "failed", "error": error}
+    sinks = sinks_state(worker.sinks.slots, stats)
     timing = stats.stages.get("sinks")
     return {
         "state": state,

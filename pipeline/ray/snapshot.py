@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pipeline.snapshot import run_state, sinks_state
+
 if TYPE_CHECKING:
     from pipeline.ray.driver import RayPipeline
 
@@ -13,12 +15,7 @@ def snapshot(pipeline: RayPipeline) -> dict[str, Any]:
     """Per stream state/frames/FPS/actor/node; per actor its streams and node; stage ms; sinks."""
     stats = pipeline.run_stats
     wall = time.perf_counter() - pipeline._start_time if pipeline._started else 0.0
-    if pipeline.finished.is_set():
-        state = "ended"
-    elif not pipeline._started:
-        state = "created"
-    else:
-        state = "stopping" if pipeline._stopping.is_set() else "running"
+    state = run_state(pipeline._started, pipeline.finished.is_set(), pipeline._stopping.is_set())
     sources: dict[str, dict[str, Any]] = {}
     for source_id, stream in sorted(pipeline.streams.items()):
         group = pipeline.groups[stream.group] if stream.group < len(pipeline.groups) else None
@@ -35,9 +32,7 @@ def snapshot(pipeline: RayPipeline) -> dict[str, Any]:
               for g in pipeline.groups}
     stages = {name: {"ms_per_frame": round(t.ms_per_frame, 3), "frames": t.frames}
               for name, t in stats.stages.items()}
-    sinks = {slot.id: {"type": slot.type, "state": "ok"} for slot in pipeline.sinks.slots}
-    for sink_id, error in stats.failed_sinks.items():
-        sinks[sink_id] = {"state": "failed", "error": error}
+    sinks = sinks_state(pipeline.sinks.slots, stats)
     return {"state": state, "runner": "ray", "version": pipeline.version, "frames": stats.frames,
             "wall_s": round(wall, 3), "fps": round(stats.frames / wall, 2) if wall else 0.0,
             "sources": sources, "actors": actors, "stages": stages, "sinks": sinks,
