@@ -129,12 +129,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     import functools
-    import os
-    import tempfile
 
     import yaml
     from tqdm import tqdm
 
+    from pipeline.atomic_file import write_text_atomic
     from stages.actions import rules
     from stages.actions.evaluate import score_results
     from stages.actions.hysteresis import ActionState
@@ -164,11 +163,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
               "note": "in-sample (scored on the clips it was tuned on); `actions eval --model tune-rules` "
                       "gives the leave-one-person-out figure of this search"}
     if args.out is not None:
-        fd, tmp = tempfile.mkstemp(dir=args.out.parent if str(args.out.parent) else ".", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write("# stage snippet from `run.py actions tune` (put it in `stages:` after pose and track)\n")
-            yaml.safe_dump(snippet, fh, sort_keys=False)
-        os.replace(tmp, args.out)
+        write_text_atomic(args.out, "# stage snippet from `run.py actions tune` (put it in `stages:` after pose "
+                          "and track)\n" + yaml.safe_dump(snippet, sort_keys=False))
         report["out"] = str(args.out)
     if args.json:
         print(json.dumps(report, indent=2))

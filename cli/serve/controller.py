@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +22,7 @@ from typing import Any
 from cli.serve.errors import EDITOR_NAME, Redactor, error_entries
 from cli.serve.sources_yaml import add_source_text, remove_source_text
 from pipeline import Pipeline
+from pipeline.atomic_file import write_text_atomic
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ArgusError, ConfigError
 from pipeline.reload import plan_reload
@@ -205,19 +203,7 @@ class Controller:
         """Write the config file atomically (temporary file, fsync, rename), keeping the previous one
         as `NAME~`."""
         assert self.path is not None
-        path = self.path
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if path.exists():  # a copy, so `path` itself is replaced in one step (never missing)
-                shutil.copy2(path, path.with_name(path.name + "~"))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self.path, text, keep_previous=True)
 
     # ------------------------------------------------------------------ sources
     def source_ids(self) -> list[str]:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.atomic_file import write_text_atomic
 from stages.tracking import make_tracker
 from stages.tracking.evaluate import LOST_SECONDS, score, tracker_for
 from stages.tracking.mot import MotSequence, list_sequences, load_sequence, read_mot_rows, write_results
@@ -272,7 +273,7 @@ def write_snippet(path: Path, report: dict[str, Any]) -> Path:
     chosen = report["chosen"] if isinstance(report["chosen"], dict) else {}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(snippet(report["tracker"], chosen), encoding="utf-8")
+    write_text_atomic(path, snippet(report["tracker"], chosen))
     return path
 
 
