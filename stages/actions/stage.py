@@ -106,6 +106,7 @@ class ActionStage:
 
     def __init__(self, config: ActionConfig) -> None:
         self.config = config
+        self.thresholds = rules.thresholds(config.thresholds)  # rules only; defaults with the config's overrides
         self.model: ActionModel | None = None
         if config.model == "rules":
             self.classes: tuple[str, ...] = rules.CLASSES
@@ -126,7 +127,7 @@ class ActionStage:
     def classify(self, windows: np.ndarray) -> np.ndarray:
         """(N, steps, F) windows -> (N, classes) scores in one call."""
         if self.model is None:
-            return rules.classify_batch(windows, self.window_s, rules.thresholds(self.config.thresholds))
+            return rules.classify_batch(windows, self.window_s, self.thresholds)
         return self.model(windows)
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
@@ -223,6 +224,7 @@ class ActionStage:
                 config.model_dump(exclude=IN_PLACE) != self.config.model_dump(exclude=IN_PLACE)):
             return False
         self.config = config
+        self.thresholds = rules.thresholds(config.thresholds)
         for tracks in self._sources.values():
             for track in tracks.values():
                 st = track.state
