@@ -163,14 +163,11 @@ def openvino_export(weights: Path, imgsz: int) -> Path:
 
 
 def bare_fps(video: Path, stage: Any, frames: int = 32, repeats: int = 3) -> float:
-    """Images/s of the pose stage's engine alone (batch 1, inputs prepared, same model and precision):
-    frames over the total time of back-to-back calls, a throughput like the pipeline's own figure
-    (a median per call would leave out the slow calls that the pipeline's rate includes)."""
-    from benchmarks.engines import _pass_times, _tensors
+    """Images/s of the pose stage's engine alone (batch 1, inputs prepared, same model and precision),
+    a throughput like the pipeline's own figure (see `benchmarks.engines.throughput`)."""
+    from benchmarks.engines import throughput
 
-    times = _pass_times(stage.adapter.engine, stage.adapter, _tensors(stage.adapter, video_frames(video, frames), 1),
-                        repeats)
-    return round(1000 * len(times) / sum(times), 2)
+    return round(throughput(stage.adapter.engine, stage.adapter, video_frames(video, frames), 1, repeats), 2)
 
 
 def _pose_overrides(config_path: Path | None, overrides: list[str], backend: str | None,
