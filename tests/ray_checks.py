@@ -9,6 +9,18 @@ from typing import Any
 
 import av
 
+# Stages and sinks of the Ray tests' configs (a str.format template: braces doubled): a small, fast
+# model and a tracker that keeps every box, with per-source files and driver-merged JSONL.
+STAGES_AND_SINKS = """stages:
+  - {{type: pose, model: yolo11n-pose, imgsz: 480, threads: 1, backend: onnxruntime, score_min: 0.1}}
+  - {{type: track, tracker: sort, min_hits: 1, new_track_score: 0.1, high_score: 0.1, low_score: 0.05}}
+sinks:
+  - {{type: video, path: "{{source_id}}.mp4"}}
+  - {{type: mot, path: "{{source_id}}.txt"}}
+  - {{type: detections, path: detections.jsonl}}
+  - {{type: events, path: events.jsonl}}
+"""
+
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ray_checks import decoded_frames, frames_by_source, read_jsonl, track_segments
+from tests.ray_checks import STAGES_AND_SINKS, decoded_frames, frames_by_source, read_jsonl, track_segments
 from tests.ray_cluster import LoopbackCluster, namespace_problem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,15 +26,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
 CONFIG = """
 sources:
 {sources}
-stages:
-  - {{type: pose, model: yolo11n-pose, imgsz: 480, threads: 1, backend: onnxruntime, score_min: 0.1}}
-  - {{type: track, tracker: sort, min_hits: 1, new_track_score: 0.1, high_score: 0.1, low_score: 0.05}}
-sinks:
-  - {{type: video, path: "{{source_id}}.mp4"}}
-  - {{type: mot, path: "{{source_id}}.txt"}}
-  - {{type: detections, path: detections.jsonl}}
-  - {{type: events, path: events.jsonl}}
-output_dir: {out}
+""" + STAGES_AND_SINKS + """output_dir: {out}
 runner: {{progress: false, ray: {{streams_per_actor: 2, num_cpus_per_actor: 2}}}}
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.ray_checks import decoded_frames, read_jsonl
+from tests.ray_checks import STAGES_AND_SINKS, decoded_frames, read_jsonl
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                 reason="ray is not installed (pip install 'argus-pipeline[ray]')")
@@ -20,15 +20,7 @@ sources:
   - {{id: a, uri: '{video}', max_frames: 30}}
   - {{id: b, uri: '{video}', max_frames: 25}}
   - {{id: c, uri: '{video}', max_frames: 20}}
-stages:
-  - {{type: pose, model: yolo11n-pose, imgsz: 480, threads: 1, backend: onnxruntime, score_min: 0.1}}
-  - {{type: track, tracker: sort, min_hits: 1, new_track_score: 0.1, high_score: 0.1, low_score: 0.05}}
-sinks:
-  - {{type: video, path: "{{source_id}}.mp4"}}
-  - {{type: mot, path: "{{source_id}}.txt"}}
-  - {{type: detections, path: detections.jsonl}}
-  - {{type: events, path: events.jsonl}}
-runner: {{progress: false, ray: {{streams_per_actor: 2, num_cpus_per_actor: 1}}}}
+""" + STAGES_AND_SINKS + """runner: {{progress: false, ray: {{streams_per_actor: 2, num_cpus_per_actor: 1}}}}
 """
 
 
