@@ -52,26 +52,6 @@ class _Clock:
         return (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
 
 
-class _Kept:
-    """A stage lent to a Pipeline that must not close it (the benchmark runs it twice, then times it)."""
-
-    def __init__(self, stage: Stage) -> None:
-        self.stage = stage
-        self.name = getattr(stage, "name", "stage")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stage, name)
-
-    def process(self, batch: Any) -> Any:
-        return self.stage.process(batch)
-
-    def end_source(self, source_id: str) -> Any:
-        return self.stage.end_source(source_id)
-
-    def close(self) -> None:
-        pass
-
-
 def _warm_up(stages: list[Stage], config: PipelineConfig) -> None:
     """Run the stages on the video's first frames once (ONNX Runtime allocates on first use)."""
     warm = config.model_copy(update={"sources": [config.sources[0].model_copy(update={"max_frames": 4})]})
@@ -86,10 +66,9 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
     config's sinks write (into a temporary folder), as `run.py run` does; else outputs are off."""
     config = load_config(config_path, overrides, replace={
         "sources": [{"id": "bench", "uri": str(video), "max_frames": frames}]})
-    owned = [default_registry().build_stage(c) for c in config.stages]
-    stages: list[Stage] = [_Kept(stage) for stage in owned]  # type: ignore[misc]
+    stages = [default_registry().build_stage(c) for c in config.stages]  # lent to two runs, closed below
     _warm_up(stages, config)
-    pose = next((s for s in owned if hasattr(s, "adapter")), None)
+    pose = next((s for s in stages if hasattr(s, "adapter")), None)
     bare = bare_fps(video, pose) if pose is not None else None
     clock = _Clock()
     with tempfile.TemporaryDirectory(prefix="argus-bench-") as out:
@@ -99,7 +78,7 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
         try:
             code = runner.run()
         finally:
-            for stage in owned:
+            for stage in stages:
                 stage.close()
     if code != 0:
         raise ArgusError(f"bench: the Argus run failed (exit {code}): {runner.run_stats.failed_sources}")

@@ -27,7 +27,7 @@ from pipeline.errors import ArgusError
 from pipeline.reload import ReloadPlan, plan_reload
 from pipeline.sink_set import SinkSlot, close_sink
 from pipeline.stage import stage_hook
-from pipeline.stage_chain import StageSlot, close_stage
+from pipeline.stage_chain import StageSlot
 from pipeline.types import Event, EventType, Frame, Packet
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
         for reader in opened.values():
             reader.source.close()
         for slot in built.values():
-            close_stage(slot.id, slot.stage)
+            slot.close()
         for slot in sinks:
             close_sink(slot)
         if reconfigured:
@@ -118,7 +118,7 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
         return retired
 
     for slot in worker.call(swap).result():  # closed here, off the worker (releasing a model takes time)
-        close_stage(slot.id, slot.stage)
+        slot.close()
     if plan.metrics and pipeline.metrics is not None:
         pipeline.metrics.close()
     if plan.metrics and new.metrics is not None:

@@ -55,7 +55,8 @@ class Pipeline:
     Args:
         config: the validated pipeline (see `from_yaml` / `from_config`).
         registry: the stage, sink and source types (default: the installed plugins').
-        stages: already-built stages to use instead of building them from the config (benchmarks).
+        stages: already-built stages to use instead of building them from the config (benchmarks,
+            which run them more than once); the caller keeps them: the pipeline never closes them.
         sinks_enabled: False runs without writing any output (benchmarks).
         keep_alive: keep running when every source has ended (a server adding sources later).
 
@@ -83,7 +84,7 @@ class Pipeline:
             for source_config in config.sources:  # fail fast on bad files, before any model loads
                 self.sources.attach(self.sources.open(source_config))
             if stages is not None:
-                slots = [StageSlot(getattr(s, "name", f"stage{i}"), s) for i, s in enumerate(stages)]
+                slots = [StageSlot(getattr(s, "name", f"stage{i}"), s, owned=False) for i, s in enumerate(stages)]
             else:
                 for stage_config in config.stages:
                     slots.append(StageSlot(stage_config.id, self.registry.build_stage(stage_config)))
@@ -113,7 +114,7 @@ class Pipeline:
     def _close_unstarted(self, slots: list[StageSlot], sinks: list[SinkSlot]) -> None:
         self.sources.close_unstarted()
         for slot in slots:
-            slot.stage.close()
+            slot.close()
         for sink in sinks:
             sink.sink.close()
 

@@ -30,6 +30,12 @@ class StageSlot:
     last_error: str = ""
     repeats: int = 0
     sources_failed: set[str] = field(default_factory=set)
+    owned: bool = True  # False: the caller passed the stage in and closes it (Pipeline(stages=...))
+
+    def close(self) -> None:
+        """Close the stage unless the caller owns it; failures are logged, not raised."""
+        if self.owned:
+            close_stage(self.id, self.stage)
 
 
 class StageChain:

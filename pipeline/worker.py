@@ -221,10 +221,7 @@ class Worker:
                 self.end_stream(source_id, None)
             self.sinks.close_all()
             for slot in self.chain.slots:
-                try:
-                    slot.stage.close()
-                except Exception as exc:
-                    log.error("stage '%s': close failed: %s: %s", slot.id, type(exc).__name__, exc)
+                slot.close()
         finally:
             with self._lock:
                 for subscription in [*self.packet_subscribers, *self.event_subscribers]:

@@ -131,3 +131,17 @@ def test_stop_before_start_closes_everything_and_wait_returns(tmp_path: Path) ->
     pipeline.stop()
     assert pipeline.wait(5) == EXIT_OK and pipeline.stats()["state"] == "ended"
     assert (tmp_path / "out" / "events.jsonl").read_text() == ""  # nothing ran, the file is closed
+
+
+def test_stages_passed_in_stay_open_for_their_owner(tmp_path: Path) -> None:
+    class Counting(SlowStage):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    video = write_video(tmp_path / "v.mp4", 5)
+    stage = Counting()
+    for _ in range(2):  # the same stage serves two runs (what the benchmarks do)
+        assert Pipeline.from_yaml(_yaml(tmp_path, [{"id": "v", "uri": str(video)}]), stages=[stage]).run() == 0
+    assert stage.closed == 0
