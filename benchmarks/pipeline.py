@@ -69,7 +69,7 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
     stages = [default_registry().build_stage(c) for c in config.stages]  # lent to two runs, closed below
     _warm_up(stages, config)
     pose = next((s for s in stages if hasattr(s, "adapter")), None)
-    bare = bare_fps(video, pose) if pose is not None else None
+    bare = bare_fps(video, pose, batches=(1, config.runner.max_batch)) if pose is not None else None
     clock = _Clock()
     with tempfile.TemporaryDirectory(prefix="argus-bench-") as out:
         config = config.model_copy(update={"output_dir": out})
@@ -84,7 +84,8 @@ def run_argus(video: Path, frames: int, config_path: Path | None, overrides: lis
         raise ArgusError(f"bench: the Argus run failed (exit {code}): {runner.run_stats.failed_sources}")
     stats = runner.run_stats.to_json()
     choice = getattr(pose, "choice", None)
-    return {"fps": round(clock.fps(), 2), "frames": runner.run_stats.frames, "sinks": sinks, "bare_fps": bare,
+    return {"fps": round(clock.fps(), 2), "frames": runner.run_stats.frames, "sinks": sinks,
+            "bare_fps": max(bare.values()) if bare else None, "bare_fps_by_batch": bare,
             "engine": {"backend": choice.backend, "precision": choice.precision, "device": choice.device}
             if choice else None,
             "stages_ms_per_frame": {k: v["ms_per_frame"] for k, v in stats["stages"].items()},
@@ -141,12 +142,17 @@ def openvino_export(weights: Path, imgsz: int) -> Path:
     return target
 
 
-def bare_fps(video: Path, stage: Any, frames: int = 32, repeats: int = 3) -> float:
-    """Images/s of the pose stage's engine alone (batch 1, inputs prepared, same model and precision),
-    a throughput like the pipeline's own figure (see `benchmarks.engines.throughput`)."""
+def bare_fps(video: Path, stage: Any, batches: tuple[int, ...] = (1,), frames: int = 64,
+             repeats: int = 2) -> dict[int, float]:
+    """Images/s of the pose stage's engine alone (inputs prepared, same model and precision) per batch
+    size, a throughput like the pipeline's own figure (see `benchmarks.engines.throughput`). The bare
+    figure to compare with is the best of them: batch 1 runs OpenVINO's all-cores LATENCY model, a
+    batch its one-frame requests in flight on the THROUGHPUT model."""
     from benchmarks.engines import throughput
 
-    return round(throughput(stage.adapter.engine, stage.adapter, video_frames(video, frames), 1, repeats), 2)
+    images = video_frames(video, frames)
+    return {b: round(throughput(stage.adapter.engine, stage.adapter, images, b, repeats), 2)
+            for b in sorted(set(batches))}
 
 
 def _pose_overrides(config_path: Path | None, overrides: list[str], backend: str | None,

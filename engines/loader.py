@@ -26,6 +26,7 @@ class LoadOptions:
     threads: int = 0
     cuda_graph: bool = False  # TensorRT only
     taps: Mapping[str, int | tuple[int, int]] = field(default_factory=dict)  # PyTorch only (engines.torch)
+    pixel_input: bool = False  # OpenVINO only: uint8 BGR NHWC images in, normalised in the graph
 
 
 def _onnxruntime(path: Path, o: LoadOptions) -> Engine:
@@ -37,7 +38,8 @@ def _onnxruntime(path: Path, o: LoadOptions) -> Engine:
 def _openvino(path: Path, o: LoadOptions) -> Engine:
     from engines.openvino import OpenVinoEngine
 
-    return OpenVinoEngine(path, precision=o.precision, threads=o.threads, device=o.device)
+    return OpenVinoEngine(path, precision=o.precision, threads=o.threads, device=o.device,
+                          pixel_input=o.pixel_input)
 
 
 def _torch(path: Path, o: LoadOptions) -> Engine:
@@ -62,14 +64,15 @@ LOADERS: dict[str, Callable[[Path, LoadOptions], Engine]] = {
 
 def load_engine(path: Path, *, backend: str = "onnxruntime", device: str = "cpu", threads: int = 0,
                 precision: str = "fp32", cuda_graph: bool = False,
-                taps: Mapping[str, int | tuple[int, int]] | None = None) -> Engine:
+                taps: Mapping[str, int | tuple[int, int]] | None = None, pixel_input: bool = False) -> Engine:
     """Load the model file `path` on `backend` (precision: the hint for runtimes that take one;
     cuda_graph: TensorRT replays inference as a CUDA graph per input shape; taps: the intermediate
     outputs PyTorch hooks, output name -> module index or (index, pool), which exported files carry
-    themselves)."""
+    themselves; pixel_input: an image model's input normalisation runs in the graph where the
+    backend can do it (OpenVINO), so the engine's input spec becomes uint8 (B, H, W, 3) BGR)."""
     loader = LOADERS.get(backend)
     if loader is None:
         raise ModelError(f"unknown backend '{backend}' (one of {', '.join(LOADERS)})")
     if not Path(path).is_file():
         raise ModelError(f"model file not found: {path}")
-    return loader(Path(path), LoadOptions(precision, device, threads, cuda_graph, dict(taps or {})))
+    return loader(Path(path), LoadOptions(precision, device, threads, cuda_graph, dict(taps or {}), pixel_input))

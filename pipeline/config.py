@@ -59,7 +59,7 @@ class RunnerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_batch: int = Field(4, ge=1, le=64, description="Most frames (across sources) per model call.")
+    max_batch: int = Field(8, ge=1, le=64, description="Most frames (across sources) per model call.")
     max_wait_ms: float = Field(5.0, ge=0, description="Longest wait to fill a batch once a frame is ready.")
     shutdown_timeout_s: float = Field(10.0, ge=0, description="Time allowed to finish queued frames on stop.")
     progress: bool = Field(True, description="Show a progress bar on the terminal.")

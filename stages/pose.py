@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -83,22 +84,23 @@ def load_model(config: PoseConfig, what: str) -> tuple[Choice, Engine]:
     try:
         path = model_file(Request(recipe, choice.backend, choice.precision, choice.device), calib)
         engine = load_engine(path, backend=choice.backend, device=choice.device, threads=config.threads,
-                             precision=choice.precision, cuda_graph=config.cuda_graph, taps=TORCH_TAPS)
+                             precision=choice.precision, cuda_graph=config.cuda_graph, taps=TORCH_TAPS,
+                             pixel_input=True)
     except ModelError as exc:
         raise ModelError(f"{what}: {exc}") from None
     return choice, engine
 
 
 class PoseStage:
-    """Runs the model once per group of same-shaped frames in a batch (frames of one camera
+    """Runs the model on a batch, one call per group of same-shaped frames (frames of one camera
     share a shape, so a batch from several cameras usually needs one call per camera size).
 
-    The call is synchronous on purpose. Overlapping letterboxing/decoding with inference through
-    OpenVINO's `submit`/`result` was measured (INT8, vtest.mp4, batches of 4, 10 interleaved
-    rounds on the 2-core CPU): 17.9 ms/frame submitting frame by frame and 17.7 in pairs, against
-    17.7 for the plain call, which already splits the batch over OpenVINO's two streams (18.5 on
-    the old one-stream LATENCY model). Both cores are busy with inference either way, so there
-    is nothing left to overlap here.
+    On an engine with `submit`/`result` (OpenVINO) each frame is letterboxed and submitted as soon as
+    it is ready, and decoded as soon as its own request is done, so the next frame's letterbox and the
+    previous frame's decoding and pooling overlap inference instead of waiting for the whole batch.
+    At imgsz 960 on vtest.mp4 (INT8, 2-core AMD EPYC, `bench pipeline --compare none`, 2 rounds
+    alternated) that ran 49.9 FPS against 47.4 for one call per batch of 4, and 51.2 against 51.9
+    for batches of 8: the gain is the barrier at the end of each batch, which larger batches also hide.
     """
 
     def __init__(self, config: PoseConfig) -> None:
@@ -140,17 +142,41 @@ class PoseStage:
         for packet in batch:
             frame = packet.frame
             groups[self.adapter.input_shape(frame.height, frame.width)].append(packet)
+        submit = getattr(self.adapter.engine, "submit", None)
         for hw, packets in groups.items():
+            if submit is not None and len(packets) > 1:  # one frame: the all-cores LATENCY call is faster
+                self._run_streamed(submit, packets, hw)
+                continue
             images = [p.frame.image for p in packets]
             tensor, boxes = self.adapter.preprocess(images, hw)
             outputs = self.adapter.engine({self._input_name: tensor})
-            sizes = [(p.frame.height, p.frame.width) for p in packets]
-            decoded = self.adapter.postprocess(outputs[self._output_name], boxes, sizes)
-            for i, (packet, detections) in enumerate(zip(packets, decoded, strict=True)):
-                packet.detections = detections
-                if self._feature_name is not None:
-                    self._attach_features(packet, self._feature_name, outputs[self._feature_name][i], boxes[i])
+            self._finish(packets, outputs, boxes)
         return list(batch)
+
+    def _run_streamed(self, submit: Callable[[dict[str, np.ndarray]], Any], packets: list[Packet],
+                      hw: tuple[int, int]) -> None:
+        """One request per frame: submit each as soon as it is letterboxed, decode each as it finishes."""
+        pending = []
+        for packet in packets:
+            tensor, boxes = self.adapter.preprocess([packet.frame.image], hw)
+            pending.append((submit({self._input_name: tensor}), boxes))
+        results = iter(pending)
+        try:
+            for packet, (handle, boxes) in zip(packets, results, strict=True):
+                self._finish([packet], self.adapter.engine.result(handle), boxes)
+        finally:
+            for handle, _ in results:  # after an error: wait for the rest, so their requests go back idle
+                with contextlib.suppress(Exception):  # the first error is the one raised
+                    self.adapter.engine.result(handle)
+
+    def _finish(self, packets: list[Packet], outputs: dict[str, np.ndarray], boxes: list[Letterbox]) -> None:
+        """Decode the model's outputs for `packets` into detections (and embeddings, feature maps)."""
+        sizes = [(p.frame.height, p.frame.width) for p in packets]
+        decoded = self.adapter.postprocess(outputs[self._output_name], boxes, sizes)
+        for i, (packet, detections) in enumerate(zip(packets, decoded, strict=True)):
+            packet.detections = detections
+            if self._feature_name is not None:
+                self._attach_features(packet, self._feature_name, outputs[self._feature_name][i], boxes[i])
 
     def _attach_features(self, packet: Packet, name: str, data: np.ndarray, box: Letterbox) -> None:
         fmap = FeatureMap(data, feature_stride(name), box.scale, box.pad_x, box.pad_y)

@@ -61,3 +61,18 @@ def test_engines_parity_openvino_matches_onnxruntime(reference: dict[str, Detect
     adapter = YoloAdapter(engine)
     for name, image in _images().items():
         _assert_same(reference[name], _detect(adapter, image))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+def test_openvino_pixel_input_matches_float_input() -> None:
+    """Normalising inside the graph (uint8 BGR NHWC in) gives the same detections as numpy's float letterbox."""
+    path = onnx_for("yolo11n-pose", 640)
+    plain = YoloAdapter(load_engine(path, backend="openvino", precision="fp32", threads=2))
+    pixels = YoloAdapter(load_engine(path, backend="openvino", precision="fp32", threads=2, pixel_input=True))
+    assert pixels.pixel_input and not plain.pixel_input
+    assert pixels.input.dtype == "uint8" and pixels.input.shape[3] == 3
+    for image in _images().values():
+        hw = pixels.input_shape(*image.shape[:2])
+        tensor, _ = pixels.preprocess([image, image], hw)
+        assert tensor.dtype == np.uint8 and tensor.shape == (2, *hw, 3)
+        _assert_same(_detect(plain, image), _detect(pixels, image))

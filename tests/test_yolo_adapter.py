@@ -10,7 +10,7 @@ import pytest
 
 from engines.base import TensorSpec
 from pipeline.errors import ModelError
-from stages.models.yolo import Letterbox, YoloAdapter, letterbox_into, nms, rect_input_shape
+from stages.models.yolo import Letterbox, YoloAdapter, letterbox_batch, letterbox_into, nms, rect_input_shape
 
 if TYPE_CHECKING:
     from pipeline.types import Packet
@@ -37,6 +37,18 @@ def test_letterbox_maps_pixels_back() -> None:
     assert abs(x1 - 90) <= 2
     assert abs(y1 - 40) <= 2
     assert out[:, 0, 0] == pytest.approx([114 / 255] * 3)
+
+
+def test_pixel_letterbox_matches_the_float_one() -> None:
+    """The uint8 letterbox for engines that normalise in their graph: same geometry, same pixels, still BGR."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (90, 170, 3), dtype=np.uint8)
+    floats, boxes = letterbox_batch([image], (128, 224))
+    pixels, pixel_boxes = letterbox_batch([image], (128, 224), pixels=True)
+    assert pixels.dtype == np.uint8 and pixels.shape == (1, 128, 224, 3)
+    assert pixel_boxes == boxes
+    as_float = pixels[0, :, :, ::-1].transpose(2, 0, 1) / 255.0  # BGR HWC -> RGB CHW, 0..1
+    np.testing.assert_allclose(as_float, floats[0], atol=1e-6)
 
 
 def brute_force_nms(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> list[int]:
@@ -145,6 +157,25 @@ def test_pose_stage_reconfigure_applies_filters_in_place_and_refuses_model_chang
                    {"type": "detect"}, {"imgsz": 320, "score_min": 0.9}):
         assert stage.reconfigure(current.model_copy(update=change)) is False, change
         assert stage.config is current and stage.adapter.score_min == current.score_min
+    stage.close()
+
+
+def test_pose_stage_streams_frames_through_openvino_like_one_call(bus: np.ndarray) -> None:
+    """On OpenVINO a batch goes frame by frame through submit/result (pixel input, normalised in the graph);
+    each frame comes out as it does alone, embeddings included, whatever its place in the batch."""
+    pytest.importorskip("openvino", reason="OpenVINO not installed")
+    from pipeline.types import Frame, Packet
+    from stages.pose import PoseConfig, PoseStage
+
+    stage = PoseStage(PoseConfig(backend="openvino", precision="fp32", device="cpu", threads=2))
+    assert stage.adapter.pixel_input
+    images = [bus, bus[:, ::-1].copy(), bus[100:700]]
+    batch = stage.process([Packet(Frame("cam", i, 0.0, image)) for i, image in enumerate(images)])
+    for packet, image in zip(batch, images, strict=True):
+        alone = _detect(stage, image).detections
+        assert len(alone) >= 3 and len(packet.detections) == len(alone)
+        np.testing.assert_allclose(packet.detections.xyxy, alone.xyxy, atol=0.5)
+        np.testing.assert_allclose(packet.detections.embedding, alone.embedding, atol=1e-3)
     stage.close()
 
 

@@ -43,24 +43,45 @@ def rect_input_shape(height: int, width: int, imgsz: int, stride: int = 32) -> t
             math.ceil(round(width * scale, 6) / stride) * stride)
 
 
-def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
-    """Resize `image` (H, W, 3 uint8 BGR) to fit `out` (3, h, w float32), pad with grey, RGB, 0..1."""
-    h, w = out.shape[1:]
+def _placement(image: np.ndarray, h: int, w: int) -> tuple[np.ndarray, Letterbox]:
+    """`image` resized to fit (h, w) keeping its aspect ratio, and where it goes (centred)."""
     scale = min(h / image.shape[0], w / image.shape[1])
     new_w, new_h = round(image.shape[1] * scale), round(image.shape[0] * scale)
-    pad_x, pad_y = (w - new_w) / 2, (h - new_h) / 2
-    top, left = round(pad_y - 0.1), round(pad_x - 0.1)
+    top, left = round((h - new_h) / 2 - 0.1), round((w - new_w) / 2 - 0.1)
     resized = image if (new_w, new_h) == (image.shape[1], image.shape[0]) else cv2.resize(
         image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return resized, Letterbox(scale, float(left), float(top))
+
+
+def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
+    """Resize `image` (H, W, 3 uint8 BGR) to fit `out` (3, h, w float32), pad with grey, RGB, 0..1."""
+    resized, box = _placement(image, *out.shape[1:])
+    top, left = int(box.pad_y), int(box.pad_x)
+    rows, cols = slice(top, top + resized.shape[0]), slice(left, left + resized.shape[1])
     out.fill(PAD_VALUE / 255.0)
     for c in range(3):  # BGR -> RGB while converting to float
-        np.multiply(resized[:, :, 2 - c], 1 / 255.0, out=out[c, top:top + new_h, left:left + new_w],
-                    casting="unsafe")
-    return Letterbox(scale, float(left), float(top))
+        np.multiply(resized[:, :, 2 - c], 1 / 255.0, out=out[c, rows, cols], casting="unsafe")
+    return box
 
 
-def letterbox_batch(images: Sequence[np.ndarray], hw: tuple[int, int]) -> tuple[np.ndarray, list[Letterbox]]:
-    """Images (H, W, 3 BGR uint8) -> batch (B, 3, h, w) float32 RGB 0..1 and their letterboxes."""
+def letterbox_pixels_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
+    """Resize `image` (H, W, 3 uint8 BGR) to fit `out` (h, w, 3 uint8), pad with grey; still BGR 0..255
+    (for an engine that normalises inside its graph: same geometry as `letterbox_into`)."""
+    resized, box = _placement(image, *out.shape[:2])
+    top, left = int(box.pad_y), int(box.pad_x)
+    bottom, right = top + resized.shape[0], left + resized.shape[1]
+    out[:top], out[bottom:], out[top:bottom, :left], out[top:bottom, right:] = (PAD_VALUE,) * 4
+    out[top:bottom, left:right] = resized
+    return box
+
+
+def letterbox_batch(images: Sequence[np.ndarray], hw: tuple[int, int], *,
+                    pixels: bool = False) -> tuple[np.ndarray, list[Letterbox]]:
+    """Images (H, W, 3 BGR uint8) -> batch (B, 3, h, w) float32 RGB 0..1 and their letterboxes; with
+    `pixels`, a batch (B, h, w, 3) of uint8 BGR for an engine that normalises in its graph."""
+    if pixels:
+        batch = np.empty((len(images), *hw, 3), dtype=np.uint8)
+        return batch, [letterbox_pixels_into(img, batch[i]) for i, img in enumerate(images)]
     batch = np.empty((len(images), 3, *hw), dtype=np.float32)
     return batch, [letterbox_into(img, batch[i]) for i, img in enumerate(images)]
 
@@ -88,7 +109,8 @@ class YoloAdapter:
     """Pre/post-processing for one ultralytics-exported detection or pose model.
 
     Args:
-        engine: the loaded model (any backend); must have one (B, 3, H, W) input and one output.
+        engine: the loaded model (any backend); must have one (B, 3, H, W) float input, or one uint8
+            (B, H, W, 3) input of BGR pixels when the engine normalises in its graph, and one output.
         imgsz: long side of the network input.
         score_min: drop detections scoring below this.
         iou_max: NMS IoU threshold.
@@ -107,7 +129,10 @@ class YoloAdapter:
         self.input = next(iter(engine.inputs.values()))
         self.output = predictions[0]
         self.feature_outputs = [n for n in engine.outputs if n.startswith(FEATURE_PREFIX)]
-        if len(self.input.shape) != 4 or self.input.shape[1] not in (3, -1) or len(self.output.shape) != 3:
+        self.pixel_input = self.input.dtype == "uint8"  # (B, H, W, 3) BGR, normalised by the engine
+        channels_at = 3 if self.pixel_input else 1
+        if (len(self.input.shape) != 4 or self.input.shape[channels_at] not in (3, -1)
+                or len(self.output.shape) != 3):
             raise ModelError(self._mismatch(name, "input (B,3,H,W) and output (B,C,anchors)"))
         meta = engine.metadata
         kpt = ast.literal_eval(meta["kpt_shape"]) if "kpt_shape" in meta else None
@@ -118,7 +143,8 @@ class YoloAdapter:
         channels = 4 + self.num_classes + 3 * self.num_keypoints
         if self.output.shape[1] not in (-1, channels):
             raise ModelError(self._mismatch(name, f"output with {channels} channels"))
-        self.fixed_hw = (self.input.shape[2], self.input.shape[3]) if min(self.input.shape[2:]) > 0 else None
+        hw = self.input.shape[1:3] if self.pixel_input else self.input.shape[2:]
+        self.fixed_hw = (hw[0], hw[1]) if min(hw) > 0 else None
 
     def set_filters(self, *, score_min: float, iou_max: float, max_det: int,
                     classes: Sequence[int] | None) -> None:
@@ -135,8 +161,9 @@ class YoloAdapter:
         return self.fixed_hw or rect_input_shape(height, width, self.imgsz, self.stride)
 
     def preprocess(self, images: Sequence[np.ndarray], hw: tuple[int, int]) -> tuple[np.ndarray, list[Letterbox]]:
-        """Images (H, W, 3 BGR uint8) -> batch (B, 3, h, w) float32 RGB 0..1 and their letterboxes."""
-        return letterbox_batch(images, hw)
+        """Images (H, W, 3 BGR uint8) -> the engine's input batch (float32 RGB 0..1 (B, 3, h, w), or
+        uint8 BGR (B, h, w, 3) for an engine with pixel input) and their letterboxes."""
+        return letterbox_batch(images, hw, pixels=self.pixel_input)
 
     def postprocess(self, output: np.ndarray, boxes: Sequence[Letterbox],
                     sizes: Sequence[tuple[int, int]]) -> list[Detections]:

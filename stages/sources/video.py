@@ -27,7 +27,10 @@ def open_container(uri: str, options: dict[str, str] | None = None,
         container.close()
         raise ValueError("no video stream")
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    # Slice threads only: FFmpeg's frame threading ("AUTO") cost 1.3 ms of CPU per 480x360 H.264 frame
+    # against 0.7 with slices (300 frames of vtest.mp4, 3 runs), and holds frames back by one per
+    # thread; the pipeline's parallelism comes from the model and from one reader per source.
+    stream.thread_type = "SLICE"
     return container
 
 
@@ -102,6 +105,8 @@ class VideoSource:
                         break
             except DECODE_ERRORS as exc:
                 error = f"decode failed after {index} frames: {reason(exc)}"
+                if self._frames and index - first < self._frames * TRUNCATION_TOLERANCE:
+                    error = f"truncated or corrupt: {error} (the header says {self._frames})"
             if error is None and not stop.is_set() and self._frames \
                     and index - first < self._frames * TRUNCATION_TOLERANCE:
                 error = f"truncated: ended after {index - first} of {self._frames} frames"
