@@ -98,6 +98,27 @@ def throughput(engine: Engine, adapter: YoloAdapter, frames: Sequence[np.ndarray
     return 1000 * batch * len(times) / sum(times)
 
 
+def streamed_throughput(engine: Any, adapter: YoloAdapter, frames: Sequence[np.ndarray], depth: int,
+                        repeats: int = 3) -> float:
+    """Images/s of an engine with `submit`/`result` kept busy: one-frame requests, `depth` in flight at any
+    time, each result taken as soon as it is the oldest (no barrier between batches)."""
+    from collections import deque
+
+    name = adapter.input.name
+    tensors = _tensors(adapter, frames, 1)
+    engine.result(engine.submit({name: tensors[0]}))  # first call compiles / allocates
+    in_flight: deque[Any] = deque()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for tensor in tensors:
+            in_flight.append(engine.submit({name: tensor}))
+            if len(in_flight) >= depth:
+                engine.result(in_flight.popleft())
+    while in_flight:
+        engine.result(in_flight.popleft())
+    return len(tensors) * repeats / (time.perf_counter() - start)
+
+
 def _tensors(adapter: YoloAdapter, frames: Sequence[np.ndarray], batch: int) -> list[np.ndarray]:
     hw = adapter.input_shape(*frames[0].shape[:2])
     return [adapter.preprocess(frames[i: i + batch], hw)[0] for i in range(0, len(frames) - batch + 1, batch)]

@@ -30,14 +30,20 @@ from engines.base import TensorSpec
 from pipeline.errors import ModelError
 
 PerformanceHint = Literal["AUTO", "LATENCY", "THROUGHPUT"]
-# Argus precision name -> INFERENCE_PRECISION_HINT value. INT8 lives in the file (engines.quantize's
-# "u8s8-openvino"); its float parts (score branch, head, Concat/Split/Add) run in FP32: on 100 frames of
-# vtest.mp4 + bus/zidane that kept recall 1.0, mean OKS 0.995, score MAE 0.011 at 15.5 / 13.3 ms/img
-# (batch 1 / 8), where OpenVINO's default (BF16 on this CPU) gave 0.967, 0.996, 0.012 at 15.7 / 13.6.
-# "fp32" really is FP32: OpenVINO's own default on a CPU with AVX-512 BF16 is BF16, which is what
-# ultralytics' OpenVINO runs get. On the 2-core AMD EPYC (AVX-512 BF16, no AMX) BF16 ran 17.5 ms
-# against 27.8 for FP32 at 480x640 (and 19.5 vs 35.4 for ultralytics' own 640x640 IR), 60 calls
-# alternated: that, not the graph, is most of the gap between `yolo track` and Argus's FP32.
+# Argus precision name -> INFERENCE_PRECISION_HINT value. "fp32" really is FP32: OpenVINO's own default on
+# a CPU with AVX-512 BF16 is BF16, which is what ultralytics' OpenVINO runs get. On the 2-core AMD EPYC
+# (AVX-512 BF16, no AMX) BF16 ran 17.5 ms against 27.8 for FP32 at 480x640 (and 19.5 vs 35.4 for
+# ultralytics' own 640x640 IR), 60 calls alternated: that, not the graph, is most of the gap between
+# `yolo track` and Argus's FP32.
+# INT8 lives in the file (engines.quantize's "u8s8-openvino"). Its float parts (score branch, attention,
+# DFL, splits: about a quarter of its time) run in BF16 where the CPU lists BF16 among its
+# OPTIMIZATION_CAPABILITIES, else in FP32. On this session's AMD EPYC (AVX-512 BF16), at 736x960 on
+# vtest.mp4, batches of 8, 10 rounds alternated, medians: 51.2 FPS against 47.8 and 48.3 with FP32 parts
+# (two engines); against the FP32 model on every 2nd frame, recall 0.988 against 0.990 (1301 people), mean
+# OKS 0.990 for both; at 480x640 recall 0.981 against 0.989 (260 people), OKS 0.994 and 0.995. An earlier
+# AMD machine measured BF16 parts no faster (15.7 against 15.5 ms) and recall 0.967 against 1.0 on 100
+# frames of vtest + bus/zidane: the agreement check after every INT8 build runs with the same hint and
+# warns below recall 0.95; `precision: fp32` is the escape.
 PRECISION_HINTS: dict[str, str | None] = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 MAX_COMPILED_SHAPES = 8
 
@@ -119,8 +125,11 @@ class OpenVinoEngine:
             self.model = _with_pixel_input(ov, self.model, path)
         self.hint = hint
         self.config: dict[str, str] = {}
-        if PRECISION_HINTS[precision]:
-            self.config["INFERENCE_PRECISION_HINT"] = str(PRECISION_HINTS[precision])
+        hint_value = PRECISION_HINTS[precision]
+        if precision == "int8" and "BF16" in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            hint_value = "bf16"  # the float parts of an INT8 model (see PRECISION_HINTS)
+        if hint_value:
+            self.config["INFERENCE_PRECISION_HINT"] = hint_value
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = str(threads)
         self.inputs: dict[str, TensorSpec] = {
