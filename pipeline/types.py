@@ -409,6 +409,8 @@ class Packet:
         feature_map: the model stage's feature map of this frame, when a later stage asked for it
             (the single-object tracker); None otherwise.
         timings: stage name -> milliseconds this frame spent in it (its share of a batch).
+        detector: the model whose detections these are (set by the model stage, e.g. "yolo11n-pose"),
+            so later stages can pick per-model defaults; None when no model stage ran.
     """
 
     frame: Frame
@@ -416,3 +418,4 @@ class Packet:
     events: list[Event] = field(default_factory=list)
     feature_map: FeatureMap | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    detector: str | None = None

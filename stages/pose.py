@@ -111,6 +111,7 @@ class PoseStage:
         self.adapter = YoloAdapter(engine, imgsz=config.imgsz, score_min=config.score_min,
                                    iou_max=config.iou_max, max_det=config.max_det, classes=config.classes,
                                    name=self._what)
+        self.detector = Path(config.model).stem if config.model.endswith((".pt", ".onnx")) else config.model
         self._input_name = self.adapter.input.name
         self._output_name = self.adapter.output.name
         self._feature_name = self._features_used(config)
@@ -174,7 +175,7 @@ class PoseStage:
         sizes = [(p.frame.height, p.frame.width) for p in packets]
         decoded = self.adapter.postprocess(outputs[self._output_name], boxes, sizes)
         for i, (packet, detections) in enumerate(zip(packets, decoded, strict=True)):
-            packet.detections = detections
+            packet.detections, packet.detector = detections, self.detector
             if self._feature_name is not None:
                 self._attach_features(packet, self._feature_name, outputs[self._feature_name][i], boxes[i])
 

@@ -197,3 +197,25 @@ def test_track_stage_reconfigure_switches_and_rebuilds() -> None:
     assert sort.reconfigure(TrackConfig(tracker="sort", high_score=0.4, match_iou=0.5, min_hits=4))
     t = sort._sources["a"].tracker
     assert (t.min_score, t.new_track_score, t.min_iou, t.min_hits) == (0.4, 0.4, 0.5, 4)
+
+
+def test_track_stage_score_bands_default_per_model() -> None:
+    """The pose models' detections get 2 score height bands by default, any other detections 1; a set value
+    wins; an in-place reconfigure keeps each source's per-model choice."""
+    from stages.track import per_model_score_bands
+
+    assert per_model_score_bands("yolo11n-pose") == 2 and per_model_score_bands("yolov8s-pose-1c84") == 2
+    assert per_model_score_bands("yolo11n") == 1 and per_model_score_bands(None) == 1
+    stage = TrackStage(TrackConfig())
+    pose, other = _packet("cam", 0, [_box(0)]), _packet("file", 0, [_box(0)])
+    pose.detector = "yolo11n-pose"
+    stage.process([pose, other])
+    assert stage._sources["cam"].tracker.score_bands == 2
+    assert stage._sources["file"].tracker.score_bands == 1
+    assert stage.reconfigure(TrackConfig(new_track_score=0.5)) is True
+    assert stage._sources["cam"].tracker.score_bands == 2 and stage._sources["file"].tracker.score_bands == 1
+    assert stage.reconfigure(TrackConfig(score_bands=1)) is True
+    assert stage._sources["cam"].tracker.score_bands == 1
+    fixed = TrackStage(TrackConfig(score_bands=3))
+    fixed.process([pose])
+    assert fixed._sources["cam"].tracker.score_bands == 3

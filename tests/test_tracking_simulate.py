@@ -67,13 +67,28 @@ def test_tracking_simulate_profiles_and_false_positives(tmp_path: Path, spec: De
     assert scores.min() > 0 and scores.max() < 1
     hi = np.quantile(scores, 0.95)
     expected = {"calibrated": (0.9, 1.0), "shifted": (0.65, 0.8), "compressed": (0.45, 0.6),
-                "bimodal": (0.8, 1.0)}[spec.score]
+                "bimodal": (0.8, 1.0), "pose": (0.8, 0.95)}[spec.score]
     assert expected[0] <= hi <= expected[1], hi
     count = sum(map(len, out.detections))
     assert count <= 200 * 3 * spec.recall + 200 * spec.fp_per_frame * 1.4  # recall cap + Poisson FPs
     assert count >= 200 * spec.fp_per_frame * 0.7  # FPs are there
     boxes = np.concatenate([d.xyxy for d in out.detections])
     assert np.all(boxes[:, 2] > boxes[:, 0]) and np.all(boxes[:, 3] > boxes[:, 1])
+
+
+def test_tracking_simulate_pose_scores_follow_height_in_network_pixels(tmp_path: Path) -> None:
+    """The pose profile reproduces the vtest measurement: small people low, large people high."""
+    seq = load_sequence(write_sequence(tmp_path, frames=200, people=6))  # 800 px wide: x1.2 at 960
+    spec = DetectorSpec("p", "pose", recall=0.95, half_height=85, jitter=0.0, fp_per_frame=0.0, imgsz=960)
+    out = simulate(seq, spec, 0)
+    boxes = np.concatenate([d.xyxy for d in out.detections])
+    scores = np.concatenate([d.score for d in out.detections])
+    net_h = (boxes[:, 3] - boxes[:, 1]) * 960 / 800
+    assert scores.min() >= 0.25  # the pose stage's score_min
+    assert np.median(scores[net_h < 90]) < 0.45 and np.median(scores[net_h > 150]) > 0.8
+    mid = (net_h > 100) & (net_h < 120)  # the 92 px walker, 110 network px: inside the rise
+    assert 0.45 < np.median(scores[mid]) < 0.8
+    assert np.count_nonzero(net_h < 40) < 0.3 * np.count_nonzero(net_h > 220)  # 24 vs 240 network px
 
 
 def test_tracking_simulate_needs_ground_truth(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from test_tracking_simulate import write_sequence
 from pipeline.config import load_config
 from stages.track import TrackStage
 from stages.tracking.simulate import DetectorSpec
-from stages.tracking.tune import Unit, fold_of, select, snippet, trial_params, tune, write_snippet
+from stages.tracking.tune import PREVIOUS_DEFAULTS, Unit, fold_of, select, snippet, trial_params, tune, write_snippet
 
 
 def _units(seqs: list[str], dets: list[str]) -> list[Unit]:
@@ -37,14 +37,17 @@ def test_tracking_tune_trials_start_with_defaults_and_are_seeded() -> None:
     a, b = trial_params(12, 3), trial_params(12, 3)
     assert a == b and a[0] == {} and len(a) == 12
     assert [p["score_mode"] for p in a[1:5]] == ["absolute", "quantile", "range", "adaptive"]
-    assert trial_params(12, 4)[5:] != a[5:]
-    for p in a[5:]:
+    assert a[5] == PREVIOUS_DEFAULTS and [p["score_bands"] for p in a[6:8]] == [2, 3]
+    assert trial_params(12, 4)[8:] != a[8:]
+    for p in a[8:]:
         assert 0.3 <= p["high_score"] <= p["new_track_score"] <= 0.95 and p["low_score"] < p["high_score"]
+        assert p["score_bands"] in (1, 2, 3) and p["iou_rate_exponent"] in (0.0, 0.5, 1.0, 1.5)
 
 
 def test_tracking_tune_snippet_loads_through_the_track_stage(tmp_path: Path) -> None:
     chosen = {"score_mode": "quantile", "high_score": 0.45, "new_track_score": 0.5, "low_score": 0.05,
-              "match_iou": 0.2, "min_hits": 3, "low_match_iou": 0.3, "low_lost_frames": 5}
+              "match_iou": 0.2, "min_hits": 3, "low_match_iou": 0.3, "low_lost_frames": 5, "score_bands": 3,
+              "rate_exponent": 1.5, "iou_rate_exponent": 0.5}
     path = write_snippet(tmp_path / "track.yaml", {"tracker": "argus", "chosen": chosen})
     body = "".join(f"  {line}\n" for line in path.read_text().splitlines())
     config = load_config(Path("cfg.yaml"), text=f"stages:\n  - type: pose\n{body}")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.types import Detections
-from stages.track import TrackConfig, TrackStage
+from stages.track import TrackConfig, TrackStage, _SourceState
 from stages.tracking import make_tracker
 from stages.tracking.scores import ScoreScale
 
@@ -96,7 +96,7 @@ def test_tracking_scores_stage_switches_mode_in_place() -> None:
     stage = TrackStage(TrackConfig(camera_motion=False, appearance=False))
     tracker = stage._new_tracker(stage.config)
     assert tracker.score_mode == "range" and tracker.min_hits == 1 and tracker.low_lost_frames == 10
-    stage._sources["a"] = type("S", (), {"tracker": tracker})()  # a live source
+    stage._sources["a"] = _SourceState(tracker)  # a live source
     assert stage.reconfigure(TrackConfig(camera_motion=False, appearance=False, score_mode="absolute"))
     assert tracker.score_mode == "absolute" and tracker.score_scale is None
     assert stage.reconfigure(TrackConfig(camera_motion=False, appearance=False, score_mode="quantile"))

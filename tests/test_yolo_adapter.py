@@ -172,6 +172,7 @@ def test_pose_stage_streams_frames_through_openvino_like_one_call(bus: np.ndarra
     images = [bus, bus[:, ::-1].copy(), bus[100:700]]
     batch = stage.process([Packet(Frame("cam", i, 0.0, image)) for i, image in enumerate(images)])
     for packet, image in zip(batch, images, strict=True):
+        assert packet.detector == "yolo11n-pose"  # the track stage picks per-model defaults from it
         alone = _detect(stage, image).detections
         assert len(alone) >= 3 and len(packet.detections) == len(alone)
         np.testing.assert_allclose(packet.detections.xyxy, alone.xyxy, atol=0.5)

@@ -6,7 +6,10 @@ On top of `ByteTracker`'s two-stage matching it adds:
   its object again instead of being replaced by a new id;
 - camera-motion compensation when frames are given (`cmc.py`): track states are warped by the
   global frame-to-frame similarity before prediction;
-- velocity noise scaled with the frame rate (`rate_exponent`), looser IoU gates (0.1);
+- frame-rate-aware gating: velocity noise per frame scaled by (30 / fps) ** `rate_exponent` (1.0) and,
+  below 30 fps, the low-score IoU gate scaled by (fps / 30) ** `iou_rate_exponent` (1.0): people
+  move farther between frames at 10 fps (KITTI, vtest.mp4), so predictions are less certain and a
+  continuation overlaps its track less; looser IoU gates (0.1);
 - appearance, when detections carry embeddings (`appearance.py`): in stage 1 a track and a box
   whose embeddings clearly disagree are never matched (no id swaps where people cross), and a
   track lost for up to `reid_frames` is re-identified by appearance before a new id is started.
@@ -17,7 +20,8 @@ low-score boxes may continue tracks lost up to `low_lost_frames`; tracks are con
 first match. The threshold values are those `run.py track tune ../shared/data/mot --trials 60
 --folds 2 --seed 0` chose by cross-validation over the MOT15 train sequences (TUD 25 fps, KITTI
 10 fps) x the public and four simulated detectors (`simulate.py`), rounded to two decimals.
-No ground truth is used at run time.
+The frame-rate exponents (before: 0.5 and none) were set after measuring the 10 fps sequences (see
+`tune.PREVIOUS_DEFAULTS` and the README's cross-validated table). No ground truth is used at run time.
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ class ArgusTracker(ByteTracker):
                 "_motion_min_hits", "_motion_low_lost_frames")
 
     def __init__(self, *, recover_buffer: float = 0.2, recover_iou: float = 0.1, cmc: bool = True,
-                 match_iou: float = 0.1, tentative_iou: float = 0.1, rate_exponent: float = 0.5,
+                 match_iou: float = 0.1, tentative_iou: float = 0.1, rate_exponent: float = 1.0,
+                 iou_rate_exponent: float = 1.0,
                  score_mode: str = "range", high_score: float = 0.62, new_track_score: float = 0.63,
                  low_score: float = 0.01, low_match_iou: float = 0.56, low_lost_frames: float = 10,
                  min_hits: int = 1, appearance_min_hits: int = 2,
@@ -78,6 +83,7 @@ class ArgusTracker(ByteTracker):
                  single_object: bool = False, sot_min_peak: float = 0.6, sot_frames: int = 10,
                  **kwargs: float) -> None:
         super().__init__(match_iou=match_iou, tentative_iou=tentative_iou, rate_exponent=rate_exponent,
+                         iou_rate_exponent=iou_rate_exponent,
                          score_mode=score_mode, high_score=high_score, new_track_score=new_track_score,
                          low_score=low_score, low_match_iou=low_match_iou, low_lost_frames=low_lost_frames,
                          min_hits=min_hits, **kwargs)  # type: ignore[arg-type]

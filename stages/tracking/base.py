@@ -66,16 +66,18 @@ class MotionTracker:
         score_mode: how score thresholds are read (`scores.py`): `absolute` (raw scores) or, for
             `quantile` / `range` / `adaptive`, as levels in the score distribution this stream has
             shown so far.
+        score_bands: height bands of those levels (`scores.py`): 1 = one score distribution for
+            all boxes; more = each box is read against boxes of a similar height.
     """
 
     # thresholds `adopt_settings` copies; subclasses add theirs
-    SETTINGS: tuple[str, ...] = ("lost_frames", "min_hits", "new_track_score")
+    SETTINGS: tuple[str, ...] = ("lost_frames", "min_hits", "new_track_score", "rate_exponent")
 
     def __init__(self, *, lost_frames: int = 30, min_hits: int = 2, new_track_score: float = 0.0,
                  std_pos: float = 0.05, std_vel: float = 0.00625, std_meas: float = 0.05,
                  score_scaled_noise: bool = False, confirm_first_frame: bool = True,
                  frame_rate: float = 30.0, rate_exponent: float = 1.0, first_id: int = 1,
-                 score_mode: str = "absolute") -> None:
+                 score_mode: str = "absolute", score_bands: int = 1) -> None:
         if lost_frames < 0 or min_hits < 1:
             raise ValueError(f"lost_frames must be >= 0 and min_hits >= 1, got {lost_frames}, {min_hits}")
         if first_id < 1:
@@ -93,8 +95,8 @@ class MotionTracker:
         self._calls = 0
         self._dt = 1.0
         self._cxcywh = np.zeros((0, 4))
-        self.score_scale = None if score_mode == "absolute" else ScoreScale(score_mode)
-        self._thr: tuple[float, ...] = (new_track_score,)  # this frame's raw thresholds (`update`)
+        self.score_scale = None if score_mode == "absolute" else ScoreScale(score_mode, bands=score_bands)
+        self._thr: tuple[float | np.ndarray, ...] = (new_track_score,)  # raw thresholds (`update`): floats or per box
 
     # -- subclass hooks -------------------------------------------------------------------
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +115,11 @@ class MotionTracker:
         """`absolute`, `quantile`, `range` or `adaptive` (see `scores.py`)."""
         return "absolute" if self.score_scale is None else self.score_scale.mode
 
+    @property
+    def score_bands(self) -> int:
+        """Height bands of the score distribution (`scores.py`); 1 without bands or in `absolute`."""
+        return 1 if self.score_scale is None else self.score_scale.bands
+
     # -- the protocol ---------------------------------------------------------------------
     def update(self, detections: Detections, frame_index: int, dt: float | None = None,
                image: np.ndarray | None = None, feature_map: FeatureMap | None = None) -> Detections:
@@ -128,9 +135,15 @@ class MotionTracker:
         n = len(boxes)
         scores = detections.score
         thr = self._threshold_levels()
-        if self.score_scale is not None:
-            self.score_scale.observe(scores)
-            thr = self.score_scale.thresholds(thr)
+        scale = self.score_scale
+        if scale is not None:
+            if scale.bands > 1:
+                heights = boxes[:, 3] - boxes[:, 1]
+                scale.observe(scores, heights)
+                thr = scale.box_thresholds(thr, heights)
+            else:
+                scale.observe(scores)
+                thr = scale.thresholds(thr)
         self._thr = thr
         self._cxcywh = cxcywh = xyxy_to_cxcywh(boxes)  # (N, 4) float64, for subclasses too
         ti, di = self._associate(boxes, scores) if n and len(t) else (_EMPTY, _EMPTY)
@@ -178,8 +191,10 @@ class MotionTracker:
             raise TypeError(f"cannot adopt the settings of a {type(other).__name__} in a {type(self).__name__}")
         for name in self.SETTINGS:
             setattr(self, name, getattr(other, name))
+        self.set_frame_rate(self.frame_rate)  # rate-scaled settings follow the new exponents
         if other.score_scale is None or self.score_scale is None:
-            self.score_scale = None if other.score_scale is None else ScoreScale(other.score_scale.mode)
+            self.score_scale = None if other.score_scale is None else (
+                ScoreScale(other.score_scale.mode, bands=other.score_scale.bands))
         else:
             self.score_scale.copy_mode(other.score_scale)
 

@@ -36,16 +36,18 @@ class ByteTracker(MotionTracker):
             still take low-score boxes in stage 2 (0: only tracks matched on the previous frame).
         max_area_ratio: never match a track and a box whose areas differ more than this many times
             (0 = no limit); keeps ids from jumping across scene cuts.
+        iou_rate_exponent: below 30 fps `low_match_iou` is scaled by (frame_rate / 30) ** this
+            (people move farther between frames, so a continuation overlaps its track less).
         lost_frames / min_hits and Kalman noise: see `MotionTracker`.
     """
 
     SETTINGS = (*MotionTracker.SETTINGS, "high_score", "low_score", "match_iou", "low_match_iou",
-                "tentative_iou", "max_area_ratio", "low_lost_frames")
+                "tentative_iou", "max_area_ratio", "low_lost_frames", "iou_rate_exponent")
 
     def __init__(self, *, high_score: float = 0.6, low_score: float = 0.1, new_track_score: float = 0.7,
                  match_iou: float = 0.2, low_match_iou: float = 0.5, tentative_iou: float = 0.3,
                  max_area_ratio: float = 4.0, lost_frames: int = 30, min_hits: int = 2,
-                 low_lost_frames: float = 0.0, **kwargs: Any) -> None:
+                 low_lost_frames: float = 0.0, iou_rate_exponent: float = 0.0, **kwargs: Any) -> None:
         super().__init__(lost_frames=lost_frames, min_hits=min_hits, new_track_score=new_track_score,
                          **kwargs)
         self.high_score = high_score
@@ -56,6 +58,8 @@ class ByteTracker(MotionTracker):
         self.max_area_ratio = max_area_ratio
         self.low_lost_frames = low_lost_frames
         self._pred = np.zeros((0, 4))
+        self.iou_rate_exponent = iou_rate_exponent
+        self.set_frame_rate(self.frame_rate)
 
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = self.tracks
@@ -85,13 +89,21 @@ class ByteTracker(MotionTracker):
             low = scores >= low_score
             low &= ~high
             if np.count_nonzero(low):  # 2. tracks matched on the previous frame vs low-score boxes
-                stage(confirmed & (t.since <= self.low_lost_frames + self._dt + 1e-9), low, self.low_match_iou)
+                stage(confirmed & (t.since <= self.low_lost_frames + self._dt + 1e-9), low,
+                      self.low_match_iou * self._iou_rate)
         if n_confirmed < len(t):  # 3. tentative tracks vs confident boxes left
             stage(~confirmed, high, self.tentative_iou)
         self._extra_stages(stage, boxes, high, confirmed, free_t, free_d)
         if not tis:
             return _EMPTY, _EMPTY
         return (np.concatenate(tis), np.concatenate(dis)) if len(tis) > 1 else (tis[0], dis[0])
+
+    def set_frame_rate(self, frame_rate: float) -> None:
+        """`MotionTracker.set_frame_rate`, and the low-score IoU gate: below 30 fps people move
+        farther between frames, so `low_match_iou` is scaled by (frame_rate / 30) ** iou_rate_exponent."""
+        super().set_frame_rate(frame_rate)
+        # called once by MotionTracker.__init__ before iou_rate_exponent is set, then again by ours
+        self._iou_rate = min(1.0, frame_rate / 30.0) ** getattr(self, "iou_rate_exponent", 0.0)
 
     def _threshold_levels(self) -> tuple[float, ...]:
         """(new_track_score, high_score, low_score)."""

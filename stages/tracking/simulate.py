@@ -13,7 +13,11 @@ Score profiles (u in [0, 1] is how easy the person is to see on this frame):
 - `calibrated`: 0.1 + 0.9 u, false positives mostly below 0.4;
 - `shifted`: 0.45 + 0.3 u (yolo11n-pose-like: small people 0.5-0.7), false positives 0.3-0.55;
 - `compressed`: 0.3 + 0.25 u, false positives 0.25-0.4;
-- `bimodal`: near 0.85 for easy people, near 0.3 for hard ones and for false positives.
+- `bimodal`: near 0.85 for easy people, near 0.3 for hard ones and for false positives;
+- `pose`: yolo11n-pose as measured on vtest.mp4 (see `POSE_SCORE`): the score rises steeply with the
+  person's height in network-input pixels, from about 0.3 below 90 px to about 0.86 above 150 px;
+  a person's difficulty and occlusion shift it; boxes below the pose stage's `score_min` (0.25) are
+  dropped, as the stage drops them. Use it with `imgsz` (heights are then network-input pixels).
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ import numpy as np
 from pipeline.types import Detections
 from stages.tracking.mot import MotSequence, read_mot_rows
 
-ScoreProfile = Literal["calibrated", "shifted", "compressed", "bimodal"]
+ScoreProfile = Literal["calibrated", "shifted", "compressed", "bimodal", "pose"]
+
+# yolo11n-pose (INT8, OpenVINO) on vtest.mp4 at imgsz 640 and 960, 3126 boxes: median score by box
+# height in network-input pixels 0.33 (60-90 px), 0.38 (90-100), 0.54 (100-110), 0.72 (110-120),
+# 0.79 (120-130), 0.84 (140-160), 0.86 (160-200); inter-quartile range up to 0.2 inside the rise.
+# Fitted: score = lo + span * sigmoid((h - mid) / width - difficulty - occlusion * covered fraction).
+POSE_SCORE = {"lo": 0.30, "span": 0.56, "mid": 107.0, "width": 8.0, "occlusion": 4.0, "score_min": 0.25}
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class DetectorSpec:
         jitter: standard deviation of box centre / log-size noise, as a fraction of the box size.
         fp_per_frame: mean number of false positives per frame (Poisson).
         persistence: AR(1) coefficient of each person's difficulty from frame to frame.
+        imgsz: when > 0, heights (`half_height`, the `pose` score) are in pixels of a network input
+            whose long side is `imgsz` (frame height x imgsz / the frame's long side).
     """
 
     name: str
@@ -53,6 +65,7 @@ class DetectorSpec:
     jitter: float = 0.05
     fp_per_frame: float = 1.0
     persistence: float = 0.9
+    imgsz: int = 0
 
 
 # The detectors `track tune` uses besides the real public detections (the settings the README lists).
@@ -61,6 +74,9 @@ DEFAULT_DETECTORS: tuple[DetectorSpec, ...] = (
     DetectorSpec("sim-shifted", "shifted", recall=0.85, half_height=50, jitter=0.07, fp_per_frame=0.5),
     DetectorSpec("sim-compressed", "compressed", recall=0.8, half_height=40, jitter=0.06, fp_per_frame=1.5),
     DetectorSpec("sim-bimodal", "bimodal", recall=0.9, half_height=30, jitter=0.04, fp_per_frame=2.0),
+    # yolo11n-pose-like at imgsz 960 (recall halves at 85 network px, where its median score nears
+    # the 0.25 floor; the smallest boxes it found on vtest at 640 were about that tall)
+    DetectorSpec("sim-pose", "pose", recall=0.9, half_height=85, jitter=0.05, fp_per_frame=0.5, imgsz=960),
 )
 
 
@@ -85,6 +101,9 @@ def _scores(profile: str, u: np.ndarray, rng: np.random.Generator, false: bool) 
         s = 0.3 + 0.25 * rng.beta(1.2, 3, n) if false else 0.45 + 0.3 * u
     elif profile == "compressed":
         s = 0.25 + 0.15 * rng.beta(1.2, 3, n) if false else 0.3 + 0.25 * u
+    elif profile == "pose":  # u: the logit of the score rise (see `simulate`)
+        p = POSE_SCORE
+        s = p["score_min"] + 0.2 * rng.beta(1.2, 3, n) if false else p["lo"] + p["span"] / (1 + np.exp(-u))
     elif profile == "bimodal":
         high = np.zeros(n, bool) if false else rng.random(n) < u
         s = np.where(high, rng.normal(0.85, 0.05, n), rng.normal(0.3, 0.07, n))
@@ -110,11 +129,12 @@ def simulate(seq: MotSequence, spec: DetectorSpec, seed: int = 0) -> MotSequence
     typical_h = heights if len(heights) else np.array([80.0])
     difficulty: dict[int, float] = {}
     a = spec.persistence
+    scale = spec.imgsz / max(seq.width, seq.height) if spec.imgsz > 0 else 1.0
     out: list[Detections] = []
     for f in range(1, seq.length + 1):
         rows = np.flatnonzero(frames == f)
         xyxy = boxes[rows]
-        h = xyxy[:, 3] - xyxy[:, 1]
+        h = (xyxy[:, 3] - xyxy[:, 1]) * scale
         occ = occlusion(xyxy)
         noise = np.empty(len(rows))
         for k, i in enumerate(ids[rows].tolist()):  # each person's difficulty drifts slowly
@@ -123,7 +143,11 @@ def simulate(seq: MotSequence, spec: DetectorSpec, seed: int = 0) -> MotSequence
         size = 1.0 / (1.0 + np.exp(-(h - spec.half_height) / (0.25 * spec.half_height)))
         ease = np.clip(size * (1 - spec.occlusion * occ) - 0.15 * noise, 0, 1)
         found = rng.random(len(rows)) < spec.recall * np.clip(ease + 0.1, 0, 1)
-        xyxy, h, u = xyxy[found], h[found], ease[found]
+        if spec.score == "pose":  # the score's own dependence on height (module docstring)
+            p = POSE_SCORE
+            ease = (h - p["mid"]) / p["width"] - noise - p["occlusion"] * occ
+        xyxy, u = xyxy[found], ease[found]
+        h = xyxy[:, 3] - xyxy[:, 1]
         w = xyxy[:, 2] - xyxy[:, 0]
         c = (xyxy[:, :2] + xyxy[:, 2:]) / 2 + rng.normal(0, spec.jitter, (len(u), 2)) * np.column_stack([w, h])
         wh = np.column_stack([w, h]) * np.exp(rng.normal(0, spec.jitter, (len(u), 2)))
@@ -137,6 +161,8 @@ def simulate(seq: MotSequence, spec: DetectorSpec, seed: int = 0) -> MotSequence
         score = np.concatenate([_scores(spec.score, u, rng, False), _scores(spec.score, np.zeros(n_fp), rng, True)])
         allb = np.concatenate([tp, fp]).astype(np.float32)
         order = rng.permutation(len(allb))
+        if spec.score == "pose":  # the pose stage drops boxes below its score_min
+            order = order[score[order] >= POSE_SCORE["score_min"]]
         out.append(Detections(xyxy=allb[order], score=score[order].astype(np.float32),
-                              class_id=np.zeros(len(allb), np.int32)))
+                              class_id=np.zeros(len(order), np.int32)))
     return dataclasses.replace(seq, detections=out)

@@ -10,9 +10,13 @@ has the best mean objective over the units that share neither s's fold nor d's g
 held-out figure comes from parameters chosen without that sequence and without that detector.
 Peers (Roboflow ByteTrack, OC-SORT, SORT) and the tracker's defaults run untuned on every unit.
 
-Search method: seeded random search over `SPACE` (trial 0 = the defaults, trials 1-3 = the old
-absolute thresholds read in each score mode). Random search rather than TPE/Bayesian optimisation:
-the space has six parameters whose effects are broad and interact little, the budget is tens of
+Search method: seeded random search over `SPACE` (trial 0 = the defaults, trials 1-4 = the old
+absolute thresholds read in each score mode, 5 = the defaults before the frame-rate-aware gates,
+6-7 = the defaults with 2 and 3 score height bands). Besides the CV row over the whole space, CV rows
+restricted to one score mode or to one side of a design choice (`RESTRICTIONS`: score bands or not,
+frame-rate-scaled gates or not) give held-out evidence for that choice.
+Random search rather than TPE/Bayesian optimisation:
+the space has a few parameters whose effects are broad and interact little, the budget is tens of
 trials (where TPE has no edge over random), every trial can be shared by all folds (selection is
 then a cheap arg-max per fold), results are reproducible from `--seed`, and it needs no extra
 dependency (Optuna is not installed).
@@ -48,10 +52,16 @@ SPACE: dict[str, str] = {
     "min_hits": "one of 1, 2, 3",
     "low_match_iou": "uniform 0.1-0.6",
     "low_lost_frames": "one of 0, 2, 5, 10",
+    "score_bands": "one of 1, 1, 2, 3 (height bands of the score distribution, see scores.py)",
+    "rate_exponent": "one of 0.5, 1, 1.5 (Kalman velocity noise x (30 / fps) ** it)",
+    "iou_rate_exponent": "one of 0, 0.5, 1, 1.5 (low_match_iou x (fps / 30) ** it below 30 fps)",
 }
 OLD_DEFAULTS: dict[str, Any] = {"score_mode": "absolute", "high_score": 0.6, "new_track_score": 0.7,
                                 "low_score": 0.1, "match_iou": 0.1, "min_hits": 2, "low_match_iou": 0.5,
-                                "low_lost_frames": 0}
+                                "low_lost_frames": 0, "score_bands": 1, "rate_exponent": 0.5,
+                                "iou_rate_exponent": 0.0}
+# the argus defaults before the frame-rate-aware ones (`iou_rate_exponent`, `rate_exponent` 1)
+PREVIOUS_DEFAULTS: dict[str, Any] = {"rate_exponent": 0.5, "iou_rate_exponent": 0.0}
 PEER_ROWS = ("bytetrack-rf", "ocsort-rf", "sort-rf")
 
 
@@ -87,12 +97,16 @@ def sample_params(rng: np.random.Generator) -> dict[str, Any]:
             "low_score": round(float(rng.uniform(0, 0.6)) * high, 3),
             "match_iou": float(rng.choice([0.1, 0.2, 0.3])), "min_hits": int(rng.choice([1, 2, 3])),
             "low_match_iou": round(float(rng.uniform(0.1, 0.6)), 3),
-            "low_lost_frames": int(rng.choice([0, 2, 5, 10]))}
+            "low_lost_frames": int(rng.choice([0, 2, 5, 10])),
+            "score_bands": int(rng.choice([1, 1, 2, 3])), "rate_exponent": float(rng.choice([0.5, 1.0, 1.5])),
+            "iou_rate_exponent": float(rng.choice([0.0, 0.5, 1.0, 1.5]))}
 
 
 def trial_params(trials: int, seed: int) -> list[dict[str, Any]]:
-    """Trial 0: the defaults ({}); 1-4: the old defaults (before issue 17) in each score mode; then random."""
-    fixed: list[dict[str, Any]] = [{}] + [{**OLD_DEFAULTS, "score_mode": m} for m in SCORE_MODES]
+    """Trial 0: the defaults ({}); 1-4: the old defaults (before issue 17) in each score mode; 5: the
+    previous defaults (`PREVIOUS_DEFAULTS`); 6-7: the defaults with 2 and 3 score bands; then random."""
+    fixed: list[dict[str, Any]] = ([{}] + [{**OLD_DEFAULTS, "score_mode": m} for m in SCORE_MODES]
+                                   + [dict(PREVIOUS_DEFAULTS), {"score_bands": 2}, {"score_bands": 3}])
     rng = np.random.default_rng(seed)
     return (fixed + [sample_params(rng) for _ in range(max(0, trials - len(fixed)))])[:max(trials, 1)]
 
@@ -205,10 +219,14 @@ def _final_rows(units: list[Unit], params: list[dict[str, Any]], table: np.ndarr
     peers on every unit in one TrackEval call; combine per sequence, per detector and overall."""
     res = tmp / "res"
     labels = {f"{tracker} tuned (CV)": np.ones(len(params), bool)}
-    modes = [p.get("score_mode", _default_mode(tracker)) for p in params]
+    eff = [_effective(tracker, p) for p in params]
     for mode in SCORE_MODES:
-        labels[f"{tracker} tuned, {mode} only (CV)"] = np.array([m == mode for m in modes])
+        labels[f"{tracker} tuned, {mode} only (CV)"] = np.array([e["score_mode"] == mode for e in eff])
+    for label, keep in RESTRICTIONS.items():
+        labels[f"{tracker} tuned, {label} (CV)"] = np.array([keep(e) for e in eff])
     names = {f"{tracker} defaults": "t0"}
+    if len(params) > 5:
+        names[f"{tracker} previous defaults"] = "t5"
     for label, allowed in labels.items():
         if not allowed.any():
             continue
@@ -247,8 +265,21 @@ def _group(units: list[Unit], per_unit: dict[str, dict[str, float]], key: Callab
             for g, rows in sorted(groups.items())}
 
 
-def _default_mode(tracker: str) -> str:
-    return make_tracker(tracker).score_mode  # type: ignore[attr-defined]
+# CV rows restricted to part of the search space: held-out evidence for one design choice
+RESTRICTIONS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "one score band only": lambda e: e["score_bands"] == 1,
+    "2-3 score bands only": lambda e: e["score_bands"] > 1,
+    "no frame-rate scaling of gates": lambda e: e["iou_rate_exponent"] == 0,
+    "frame-rate-scaled gates only": lambda e: e["iou_rate_exponent"] > 0,
+    "one band, frame-rate-scaled gates": lambda e: e["score_bands"] == 1 and e["iou_rate_exponent"] > 0,
+}
+
+
+def _effective(tracker: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The settings a trial runs with, defaults filled in (for `RESTRICTIONS` and the mode rows)."""
+    t: Any = make_tracker(tracker, **params)
+    return {"score_mode": t.score_mode, "score_bands": t.score_bands, "rate_exponent": t.rate_exponent,
+            "iou_rate_exponent": t.iou_rate_exponent}
 
 
 def _slug(label: str) -> str:
