@@ -127,7 +127,7 @@ def test_runner_missing_file_fails_before_stages_are_built(tmp_path: Path) -> No
 def test_runner_stop_event_ends_orderly(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 200)
     config = config_for(tmp_path, [{"id": "v", "uri": str(video)}])
-    stage = RecordingStage(delay_s=0.01)
+    stage = RecordingStage(delay_s=0.05)  # per batch: 25 batches of 8 outlast the 0.3 s timer
     runner = Pipeline(config, stages=[stage])
     threading.Timer(0.3, lambda: (setattr(runner, "interrupted", True), runner.stop())).start()
     assert runner.run() == EXIT_INTERRUPTED
