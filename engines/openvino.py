@@ -172,8 +172,11 @@ class OpenVinoEngine:
             pending.parts.append((pool, request))
         return pending
 
-    def result(self, pending: Pending) -> dict[str, np.ndarray]:
-        """Wait for a submitted batch; its outputs by name (every output, batch axis first)."""
+    def result(self, pending: Pending, *, copy: bool = True) -> dict[str, np.ndarray]:
+        """Wait for a submitted batch; its outputs by name (every output, batch axis first).
+
+        copy=False (a one-request `submit` only) returns views of the request's own output tensors
+        instead of copies: they stay valid until the next `submit`, which may reuse the request."""
         if pending.done:
             raise ModelError("OpenVINO: result() was already taken for this batch")
         pending.done = True
@@ -183,7 +186,8 @@ class OpenVinoEngine:
             try:
                 request.wait()
                 for name in self.outputs:
-                    chunks[name].append(request.get_tensor(name).data.copy())
+                    data = request.get_tensor(name).data
+                    chunks[name].append(data.copy() if copy or len(pending.parts) > 1 else data)
             except Exception as exc:  # OpenVINO raises RuntimeError subclasses
                 error = error or exc
             pool.idle.append(request)

@@ -115,6 +115,7 @@ class PoseStage:
         self._input_name = self.adapter.input.name
         self._output_name = self.adapter.output.name
         self._feature_name = self._features_used(config)
+        self._buffers: dict[tuple[int, int], np.ndarray] = {}
 
     def _features_used(self, config: PoseConfig) -> str | None:
         """The feature-map output to read, or None when neither embeddings nor feature maps are wanted."""
@@ -158,17 +159,30 @@ class PoseStage:
                       hw: tuple[int, int]) -> None:
         """One request per frame: submit each as soon as it is letterboxed, decode each as it finishes."""
         pending = []
-        for packet in packets:
-            tensor, boxes = self.adapter.preprocess([packet.frame.image], hw)
+        inputs = self._input_buffers(hw, len(packets))
+        for i, packet in enumerate(packets):
+            out = None if inputs is None else inputs[i:i + 1]
+            tensor, boxes = self.adapter.preprocess([packet.frame.image], hw, out=out)
             pending.append((submit({self._input_name: tensor}), boxes))
         results = iter(pending)
         try:
             for packet, (handle, boxes) in zip(packets, results, strict=True):
-                self._finish([packet], self.adapter.engine.result(handle), boxes)
+                # views of the request's outputs: decoded (and copied where kept) before any next submit
+                self._finish([packet], self.adapter.engine.result(handle, copy=False), boxes)
         finally:
             for handle, _ in results:  # after an error: wait for the rest, so their requests go back idle
                 with contextlib.suppress(Exception):  # the first error is the one raised
                     self.adapter.engine.result(handle)
+
+    def _input_buffers(self, hw: tuple[int, int], count: int) -> np.ndarray | None:
+        """Reused uint8 input buffers for `count` frames of size `hw` (pixel input only; None otherwise).
+        Safe to reuse: every request reading them is waited for before `process` returns."""
+        if not self.adapter.pixel_input:
+            return None
+        buffers = self._buffers.get(hw)
+        if buffers is None or len(buffers) < count:
+            buffers = self._buffers[hw] = np.empty((count, *hw, 3), np.uint8)
+        return buffers
 
     def _finish(self, packets: list[Packet], outputs: dict[str, np.ndarray], boxes: list[Letterbox]) -> None:
         """Decode the model's outputs for `packets` into detections (and embeddings, feature maps)."""
@@ -184,8 +198,8 @@ class PoseStage:
         if self.config.embeddings:
             packet.detections = packet.detections.with_columns(
                 embedding=pool_embeddings(fmap, packet.detections.xyxy))
-        if self.config.feature_maps:
-            packet.feature_map = fmap
+        if self.config.feature_maps:  # kept past this batch: a copy, never a view of the engine's output
+            packet.feature_map = FeatureMap(np.array(data), fmap.stride, fmap.scale, fmap.pad_x, fmap.pad_y)
 
     def end_source(self, source_id: str) -> list[Event]:
         return []

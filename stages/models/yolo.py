@@ -43,21 +43,21 @@ def rect_input_shape(height: int, width: int, imgsz: int, stride: int = 32) -> t
             math.ceil(round(width * scale, 6) / stride) * stride)
 
 
-def _placement(image: np.ndarray, h: int, w: int) -> tuple[np.ndarray, Letterbox]:
-    """`image` resized to fit (h, w) keeping its aspect ratio, and where it goes (centred)."""
+def _fit(image: np.ndarray, h: int, w: int) -> tuple[int, int, Letterbox]:
+    """Where `image` goes in an (h, w) input keeping its aspect ratio, centred: its resized width and
+    height, and the letterbox (scale, left and top padding)."""
     scale = min(h / image.shape[0], w / image.shape[1])
     new_w, new_h = round(image.shape[1] * scale), round(image.shape[0] * scale)
     top, left = round((h - new_h) / 2 - 0.1), round((w - new_w) / 2 - 0.1)
-    resized = image if (new_w, new_h) == (image.shape[1], image.shape[0]) else cv2.resize(
-        image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    return resized, Letterbox(scale, float(left), float(top))
+    return new_w, new_h, Letterbox(scale, float(left), float(top))
 
 
 def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
     """Resize `image` (H, W, 3 uint8 BGR) to fit `out` (3, h, w float32), pad with grey, RGB, 0..1."""
-    resized, box = _placement(image, *out.shape[1:])
-    top, left = int(box.pad_y), int(box.pad_x)
-    rows, cols = slice(top, top + resized.shape[0]), slice(left, left + resized.shape[1])
+    new_w, new_h, box = _fit(image, *out.shape[1:])
+    resized = image if (new_w, new_h) == (image.shape[1], image.shape[0]) else cv2.resize(
+        image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    rows, cols = slice(int(box.pad_y), int(box.pad_y) + new_h), slice(int(box.pad_x), int(box.pad_x) + new_w)
     out.fill(PAD_VALUE / 255.0)
     for c in range(3):  # BGR -> RGB while converting to float
         np.multiply(resized[:, :, 2 - c], 1 / 255.0, out=out[c, rows, cols], casting="unsafe")
@@ -67,20 +67,27 @@ def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
 def letterbox_pixels_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
     """Resize `image` (H, W, 3 uint8 BGR) to fit `out` (h, w, 3 uint8), pad with grey; still BGR 0..255
     (for an engine that normalises inside its graph: same geometry as `letterbox_into`)."""
-    resized, box = _placement(image, *out.shape[:2])
+    new_w, new_h, box = _fit(image, *out.shape[:2])
     top, left = int(box.pad_y), int(box.pad_x)
-    bottom, right = top + resized.shape[0], left + resized.shape[1]
+    bottom, right = top + new_h, left + new_w
     out[:top], out[bottom:], out[top:bottom, :left], out[top:bottom, right:] = (PAD_VALUE,) * 4
-    out[top:bottom, left:right] = resized
+    if (new_w, new_h) == (image.shape[1], image.shape[0]):
+        out[top:bottom, left:right] = image
+    else:  # resized straight into its place: OpenCV writes into the strided view
+        place = out[top:bottom, left:right]
+        resized = cv2.resize(image, (new_w, new_h), dst=place, interpolation=cv2.INTER_LINEAR)
+        if not np.shares_memory(resized, out):  # an OpenCV build that would not: copy it in
+            place[...] = resized
     return box
 
 
-def letterbox_batch(images: Sequence[np.ndarray], hw: tuple[int, int], *,
-                    pixels: bool = False) -> tuple[np.ndarray, list[Letterbox]]:
+def letterbox_batch(images: Sequence[np.ndarray], hw: tuple[int, int], *, pixels: bool = False,
+                    out: np.ndarray | None = None) -> tuple[np.ndarray, list[Letterbox]]:
     """Images (H, W, 3 BGR uint8) -> batch (B, 3, h, w) float32 RGB 0..1 and their letterboxes; with
-    `pixels`, a batch (B, h, w, 3) of uint8 BGR for an engine that normalises in its graph."""
+    `pixels`, a batch (B, h, w, 3) of uint8 BGR for an engine that normalises in its graph (written into
+    `out` when given: a reused buffer of that shape)."""
     if pixels:
-        batch = np.empty((len(images), *hw, 3), dtype=np.uint8)
+        batch = out if out is not None else np.empty((len(images), *hw, 3), dtype=np.uint8)
         return batch, [letterbox_pixels_into(img, batch[i]) for i, img in enumerate(images)]
     batch = np.empty((len(images), 3, *hw), dtype=np.float32)
     return batch, [letterbox_into(img, batch[i]) for i, img in enumerate(images)]
@@ -160,10 +167,12 @@ class YoloAdapter:
         """Network (H, W) for a frame of this size: fixed by the model, or rect mode when dynamic."""
         return self.fixed_hw or rect_input_shape(height, width, self.imgsz, self.stride)
 
-    def preprocess(self, images: Sequence[np.ndarray], hw: tuple[int, int]) -> tuple[np.ndarray, list[Letterbox]]:
+    def preprocess(self, images: Sequence[np.ndarray], hw: tuple[int, int],
+                   out: np.ndarray | None = None) -> tuple[np.ndarray, list[Letterbox]]:
         """Images (H, W, 3 BGR uint8) -> the engine's input batch (float32 RGB 0..1 (B, 3, h, w), or
-        uint8 BGR (B, h, w, 3) for an engine with pixel input) and their letterboxes."""
-        return letterbox_batch(images, hw, pixels=self.pixel_input)
+        uint8 BGR (B, h, w, 3) for an engine with pixel input, into `out` when given) and their
+        letterboxes."""
+        return letterbox_batch(images, hw, pixels=self.pixel_input, out=out if self.pixel_input else None)
 
     def postprocess(self, output: np.ndarray, boxes: Sequence[Letterbox],
                     sizes: Sequence[tuple[int, int]]) -> list[Detections]:
