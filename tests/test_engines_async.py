@@ -78,6 +78,16 @@ def test_engines_async_openvino_submit_result_in_any_order(two_outputs: Path) ->
     split = engine.submit({"x": xs[1]}, split=True)
     assert len(split.parts) == 3  # one request per frame, all in flight
     _check(engine.result(split), xs[1])
+    view = engine.result(engine.submit({"x": xs[0]}), copy=False)  # the request's own tensors, no copy
+    _check(view, xs[0])
+    later = engine.submit({"x": xs[3]})  # the next submit reuses that request ...
+    (_, request), = later.parts
+    _check(engine.result(later), xs[3])
+    assert np.shares_memory(view["y"], request.get_tensor("y").data)
+    _check(view, xs[3])  # ... and overwrites the view: it was valid until then, as documented
+    joined = engine.result(engine.submit({"x": xs[1]}, split=True), copy=False)  # several parts: joined copies
+    _check(joined, xs[1])
+    assert joined["y"].flags.owndata
 
 
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
