@@ -150,8 +150,8 @@ class TrackConfig(StageConfig):
 def per_model_score_bands(detector: str | None) -> int:
     """Score height bands by default for detections of `detector`: 2 for the YOLO pose models, whose
     scores rise steeply with a person's height (yolo11n-pose on vtest.mp4: median 0.33 at 60-90 network
-    px, 0.54 at 100-110, 0.86 at 160-200), 1 otherwise. With 2 bands its 0.5-0.7 detections got an id
-    78 % of the time against 68 % (fewer tracks, 26 against 28), and on the simulated pose-like detector
+    px, 0.54 at 100-110, 0.86 at 160-200), 1 otherwise. With 2 bands its 0.5-0.7 detections at imgsz 960
+    got an id 79.5 % of the time against 67.5 % (fewer tracks, 26 against 29), and on the simulated pose-like detector
     over the MOT15 sequences HOTA / IDF1 rose from 46.38 / 63.17 to 47.52 / 65.39; on the MOT15 public
     detections bands lost (46.97 -> 45.44), so other detectors keep 1 (README, Tracking)."""
     return 2 if detector is not None and re.match(r"yolo[^/]*-pose", detector) else 1
