@@ -119,7 +119,7 @@ class TrackConfig(StageConfig):
                      "low_lost_frames": self.low_lost_frames, "score_bands": self.score_bands,
                      "rate_exponent": self.rate_exponent, "iou_rate_exponent": self.iou_rate_exponent}
         params.update({k: v for k, v in extra.items() if v is not None})
-        if self.tracker != "sort" and self.score_bands is None and per_model_score_bands(detector) > 1:
+        if self.tracker != "sort" and self.score_bands is None:
             params["score_bands"] = per_model_score_bands(detector)
         if self.tracker == "argus":
             params.update(cmc=self.camera_motion, appearance=self.appearance, reid_frames=self.reid_frames,

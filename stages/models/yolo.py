@@ -85,7 +85,7 @@ def letterbox_batch(images: Sequence[np.ndarray], hw: tuple[int, int], *, pixels
                     out: np.ndarray | None = None) -> tuple[np.ndarray, list[Letterbox]]:
     """Images (H, W, 3 BGR uint8) -> batch (B, 3, h, w) float32 RGB 0..1 and their letterboxes; with
     `pixels`, a batch (B, h, w, 3) of uint8 BGR for an engine that normalises in its graph (written into
-    `out` when given: a reused buffer of that shape)."""
+    `out` when given: a reused buffer of that shape; `out` is ignored for the float batch)."""
     if pixels:
         batch = out if out is not None else np.empty((len(images), *hw, 3), dtype=np.uint8)
         return batch, [letterbox_pixels_into(img, batch[i]) for i, img in enumerate(images)]
@@ -172,7 +172,7 @@ class YoloAdapter:
         """Images (H, W, 3 BGR uint8) -> the engine's input batch (float32 RGB 0..1 (B, 3, h, w), or
         uint8 BGR (B, h, w, 3) for an engine with pixel input, into `out` when given) and their
         letterboxes."""
-        return letterbox_batch(images, hw, pixels=self.pixel_input, out=out if self.pixel_input else None)
+        return letterbox_batch(images, hw, pixels=self.pixel_input, out=out)
 
     def postprocess(self, output: np.ndarray, boxes: Sequence[Letterbox],
                     sizes: Sequence[tuple[int, int]]) -> list[Detections]:

@@ -48,6 +48,7 @@ class ByteTracker(MotionTracker):
                  match_iou: float = 0.2, low_match_iou: float = 0.5, tentative_iou: float = 0.3,
                  max_area_ratio: float = 4.0, lost_frames: int = 30, min_hits: int = 2,
                  low_lost_frames: float = 0.0, iou_rate_exponent: float = 0.0, **kwargs: Any) -> None:
+        self.iou_rate_exponent = iou_rate_exponent  # before the base class sets the frame rate
         super().__init__(lost_frames=lost_frames, min_hits=min_hits, new_track_score=new_track_score,
                          **kwargs)
         self.high_score = high_score
@@ -58,8 +59,6 @@ class ByteTracker(MotionTracker):
         self.max_area_ratio = max_area_ratio
         self.low_lost_frames = low_lost_frames
         self._pred = np.zeros((0, 4))
-        self.iou_rate_exponent = iou_rate_exponent
-        self.set_frame_rate(self.frame_rate)
 
     def _associate(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = self.tracks
@@ -102,8 +101,7 @@ class ByteTracker(MotionTracker):
         """`MotionTracker.set_frame_rate`, and the low-score IoU gate: below 30 fps people move
         farther between frames, so `low_match_iou` is scaled by (frame_rate / 30) ** iou_rate_exponent."""
         super().set_frame_rate(frame_rate)
-        # called once by MotionTracker.__init__ before iou_rate_exponent is set, then again by ours
-        self._iou_rate = min(1.0, frame_rate / 30.0) ** getattr(self, "iou_rate_exponent", 0.0)
+        self._iou_rate = min(1.0, frame_rate / 30.0) ** self.iou_rate_exponent
 
     def _threshold_levels(self) -> tuple[float, ...]:
         """(new_track_score, high_score, low_score)."""
