@@ -11,6 +11,14 @@ import av
 import numpy as np
 import pytest
 
+from tests import ast_guard
+
+# CPython 3.11.7 raises `SystemError: AST constructor recursion depth mismatch` when two threads
+# build ASTs at once; pytest's assertion rewriter did so in a uvicorn server thread (anyio's lazily
+# imported modules) and failed tests/test_serve_api.py. tests/ast_guard.py says why and what was
+# measured; installed here, before any test starts a thread.
+ast_guard.install()
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ARGUS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 VTEST = SHARED_DATA / "video" / "vtest.mp4"
