@@ -1,1 +1,4 @@
-"""Benchmarks against peers, run through `python run.py bench ...`."""
+"""Every benchmark, one module per `python run.py bench VERB` (against peers where there are some).
+
+Layering: `benchmarks` may import `tools`, `stages`, `engines` and `pipeline`, never `cli`.
+"""

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from pipeline.types import Detections, FeatureMap
 from stages.tracking.appearance import DEFAULT_HEAD, EmbeddingHead
 from stages.tracking.argus import ArgusTracker
-from stages.tracking.harvest import pose_stage, video_packets
+from tools.tracking.harvest import pose_stage, video_packets
 
 NEW_TRACK_SCORE = 0.5  # the pose model's scores on small people run lower than MOT's Faster R-CNN's
 # Every row reads its thresholds as raw scores, so the rows differ only in appearance / single-object.

@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+from cli.bench import add_bench_verb
 from pipeline.errors import ArgusError
 
 
 def _data(args: argparse.Namespace):
-    from stages.actions.dataset import load_clips
-    from stages.actions.labels import read_clips
+    from tools.actions.dataset import load_clips
+    from tools.actions.labels import read_clips
 
     clips = read_clips(args.data_dir, source=args.labels)
     quiet = getattr(args, "json", False)
@@ -22,8 +23,8 @@ def _data(args: argparse.Namespace):
 
 
 def _classes(args: argparse.Namespace, data) -> tuple[str, ...]:
-    from stages.actions.labels import CLASS_OF, NO_PERSON
     from stages.actions.rules import CLASSES
+    from tools.actions.labels import CLASS_OF, NO_PERSON
 
     if args.classes:
         return tuple(c.strip() for c in args.classes.split(",") if c.strip())
@@ -35,10 +36,10 @@ def _classes(args: argparse.Namespace, data) -> tuple[str, ...]:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from stages.actions.dataset import check_classes, training_windows
-    from stages.actions.evaluate import score_results, simulate
     from stages.actions.hysteresis import ActionState
-    from stages.actions.train import export, predict, train
+    from tools.actions.dataset import check_classes, training_windows
+    from tools.actions.evaluate import score_results, simulate
+    from tools.actions.train import export, predict, train
 
     if args.out.suffix != ".onnx":
         raise ArgusError(f"--out {args.out}: expected a .onnx path")
@@ -92,15 +93,15 @@ def _print_confusion(confusion: dict) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     import functools
 
-    from stages.actions.evaluate import evaluate
     from stages.actions.hysteresis import ActionState
     from stages.actions.stage import RULES_STEPS, RULES_WINDOW_S
+    from tools.actions.evaluate import evaluate
 
     data = _data(args)
     state = functools.partial(ActionState, enter=args.enter, leave=args.leave, min_duration_s=args.min_duration)
     classes = _classes(args, data) if args.model == "train" else None
     if args.model == "tune-rules":
-        from stages.actions.tune import nested_lopo
+        from tools.actions.tune import nested_lopo
 
         result, chosen = nested_lopo(data, state, RULES_WINDOW_S, RULES_STEPS,
                                      progress=None if args.json else (lambda s: print(s, file=sys.stderr)))
@@ -135,10 +136,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     from pipeline.atomic_file import write_text_atomic
     from stages.actions import rules
-    from stages.actions.evaluate import score_results
     from stages.actions.hysteresis import ActionState
     from stages.actions.stage import RULES_STEPS, RULES_WINDOW_S
-    from stages.actions.tune import prepare, run, tune
+    from tools.actions.evaluate import score_results
+    from tools.actions.tune import prepare, run, tune
 
     if args.out is not None and args.out.suffix not in (".yaml", ".yml"):
         raise ArgusError(f"--out {args.out}: expected a .yaml path")
@@ -174,15 +175,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"{name} (in-sample): posture macro-F1 {row['posture_macro_f1']}, falls {row['falls_detected']}/"
               f"{row['falls']}, false alarms {row['false_alarms']}")
     print("for the figure on people it was not tuned on: run.py actions eval DATA_DIR --model tune-rules")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from stages.actions.bench import bench_actions
-
-    result = bench_actions(model=args.model, tracks=args.tracks, frames=args.frames, rounds=args.rounds,
-                           backend=args.backend)
-    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -233,7 +225,7 @@ def add_actions_parser(verbs) -> None:
 
     tune = tools.add_parser("tune", help="choose the rules' thresholds on labelled clips, write a stage snippet",
                             description="Coordinate search over the rules' thresholds (grids in "
-                            "stages/actions/tune.py) on every clip; prints the in-sample scores of the "
+                            "tools/actions/tune.py) on every clip; prints the in-sample scores of the "
                             "choice and of the defaults. `actions eval --model tune-rules` scores the same "
                             "search leaving one person out.")
     tune.add_argument("data_dir", type=Path, help="clips + labels.csv (time ranges), or one folder per class")
@@ -244,11 +236,4 @@ def add_actions_parser(verbs) -> None:
     hysteresis_args(tune)
     tune.set_defaults(func=cmd_tune)
 
-    bench = tools.add_parser("bench", help="action stage ms per frame with N tracks: batched vs one by one")
-    bench.add_argument("--model", default="builtin", help="rules | builtin | PATH.onnx")
-    bench.add_argument("--tracks", type=int, default=20, help="tracked people per frame")
-    bench.add_argument("--frames", type=int, default=300, help="frames timed")
-    bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each way is kept")
-    bench.add_argument("--backend", default="onnxruntime", help="model runtime: onnxruntime (default), openvino, "
-                       "tensorrt, auto")
-    bench.set_defaults(func=cmd_bench)
+    add_bench_verb(tools, "actions", as_name="bench")  # the same as `run.py bench actions`

@@ -5,7 +5,7 @@
     faces remove --gallery faces.db NAME
     faces identify --gallery faces.db IMAGE... [--json]
     faces evaluate DATA_DIR [--json]     (precision / recall on data/faces: enrol train/, identify the rest)
-    faces bench [--source VIDEO] [--frames N] [--json]   (ms per frame and per face; run on a quiet machine)
+    faces bench ...                      (the same as `run.py bench faces`: ms per frame and per face)
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.bench import add_bench_verb
 from stages.faces.voting import VoteRules
+from tools.shared_data import shared_data
 
 EMBEDDER_NAMES = ("facenet512",)
 DEFAULT_EMBEDDER = "facenet512"
@@ -37,7 +39,7 @@ def _recognizer(args: argparse.Namespace) -> Any:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from stages.faces.enrol import EnrolError, enrol
+    from tools.faces.enrol import EnrolError, enrol
 
     gallery = _gallery(args, create=True)
     recognizer = _recognizer(args)
@@ -83,8 +85,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from stages.faces.enrol import image_files, read_image
-    from stages.faces.identify import identify
+    from tools.faces.enrol import image_files, read_image
+    from tools.faces.identify import identify
 
     gallery = _gallery(args)
     recognizer = _recognizer(args)
@@ -110,18 +112,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from benchmarks.faces import evaluate
+    from tools.faces.evaluate import evaluate
 
     result = evaluate(args.data_dir, threshold=args.threshold, face_margin=args.face_margin, backend=args.backend)
-    print(json.dumps(result, indent=1) if args.json else result["table"])
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.faces import bench
-
-    result = bench(Path(args.source), frames=args.frames, backend=args.backend, device=args.device,
-                   gallery_dir=args.data_dir)
     print(json.dumps(result, indent=1) if args.json else result["table"])
     return 0
 
@@ -171,16 +164,9 @@ def add_faces_parser(verbs: Any) -> None:
     p = sub.add_parser("evaluate", help="precision / recall on a data/faces-style folder (train/, test/, "
                        "variants/)")
     common(p, gallery=False)
-    p.add_argument("data_dir", type=Path, nargs="?", default=Path("../shared/data/faces"))
+    p.add_argument("data_dir", type=Path, nargs="?", default=shared_data("faces"),
+                   help="train/, test/ and variants/ photos (default: $ARGUS_SHARED_DATA/faces)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("bench", help="face stage ms per frame (full pipeline) and per face, batched vs one "
-                       "by one; run on a quiet machine")
-    common(p, gallery=False)
-    p.add_argument("--source", default="../shared/data/video/vtest.mp4")
-    p.add_argument("--frames", type=int, default=200)
-    p.add_argument("--data-dir", type=Path, default=Path("../shared/data/faces"),
-                   help="faces to enrol (train/) for the benchmark's gallery")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_bench)
+    add_bench_verb(sub, "faces", as_name="bench")  # the same as `run.py bench faces`

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.actions import add_actions_parser
+from cli.bench import add_bench_parser
+from cli.common import mot_data_dir, table
 from cli.faces import add_faces_parser
 from cli.serve import add_serve_parser
 from pipeline.errors import ArgusError
@@ -120,52 +122,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    if args.target == "pipeline":
-        from benchmarks.pipeline import bench_pipeline
-
-        source = Path(args.source or "../shared/data/video/vtest.mp4")
-        result = bench_pipeline(source, frames=args.frames or 200, compare=args.compare or "ultralytics",
-                                config_path=args.config, overrides=args.set or [], backend=args.backend,
-                                precision=args.precision, rounds=args.rounds, sinks=args.sinks)
-    elif args.target == "streams":
-        from benchmarks.streams import bench_streams
-
-        result = bench_streams(Path(args.source or "../shared/data/video/vtest.mp4"),
-                               max_streams=args.max_streams, min_streams=args.min_streams, seconds=args.seconds,
-                               compare=args.compare or "ultralytics-openvino", config_path=args.config,
-                               overrides=args.set or [])
-    elif args.target == "engines":
-        from benchmarks.engines import bench_engines
-
-        source = Path(args.source or "../shared/data/video/vtest.mp4")
-        batches = [int(b) for b in args.batch.split(",")]
-        result = bench_engines(source, model=args.model, batches=batches, calib=args.calib,
-                               only=(args.backend, args.precision))
-    elif args.target == "soak":
-        from benchmarks.soak import bench_soak
-
-        result = bench_soak(Path(args.source or "../shared/data/video/vtest.mp4"), minutes=args.minutes,
-                            sources=args.sources, interval_s=args.interval, overrides=args.set or [])
-    elif args.target == "reid":
-        from benchmarks.reid import bench_reid
-
-        gaps = tuple(int(g) for g in args.gaps.split(","))
-        result = bench_reid(Path(args.source or "../shared/data/video/vtest.mp4"), start=args.start,
-                            frames=args.frames or 395, gaps=gaps, imgsz=args.imgsz)
-    elif args.target == "tracker":
-        from stages.tracking.bench import bench_tracker
-
-        compare = None if args.compare in (None, "none") else args.compare
-        result = bench_tracker(_data_dir(args.data_dir), tracker=args.tracker, compare=compare)
-    else:
-        raise ArgusError(f"bench {args.target}: not available")
-    print(json.dumps(result, indent=2) if args.json else _table(result))
-    return 0
-
-
 def cmd_build(args: argparse.Namespace) -> int:
-    from stages.models.build import build_config
+    from tools.build import build_config
 
     built = build_config(_load(args), calib=args.calib, report=(lambda line: None) if args.json else print)
     if args.json:
@@ -173,17 +131,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_dir(path: Path | None) -> Path:
-    if path is None or not path.is_dir():
-        raise ArgusError(f"MOT data folder not found: {path} (expected <SEQ>/det/det.txt under it)")
-    return path
-
-
 def cmd_eval_mot(args: argparse.Namespace) -> int:
-    from stages.tracking.evaluate import eval_mot
+    from tools.tracking.evaluate import eval_mot
 
     compare = None if args.compare in (None, "none") else args.compare
-    result = eval_mot(_data_dir(args.data_dir), tracker=args.tracker, compare=compare, out_dir=args.out,
+    result = eval_mot(mot_data_dir(args.data_dir), tracker=args.tracker, compare=compare, out_dir=args.out,
                       progress=not args.json)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -195,7 +147,7 @@ def cmd_eval_mot(args: argparse.Namespace) -> int:
 
 
 def cmd_track_tune(args: argparse.Namespace) -> int:
-    from stages.tracking.tune import print_report, tune, write_snippet
+    from tools.tracking.tune import print_report, tune, write_snippet
 
     try:
         report = tune(args.data_dir, tracker=args.tracker, folds=args.folds, trials=args.trials, seed=args.seed)
@@ -210,7 +162,7 @@ def cmd_track_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_train_embedding(args: argparse.Namespace) -> int:
-    from stages.tracking.train_embedding import export_head, harvest, train
+    from tools.tracking.train_embedding import export_head, harvest, train
 
     for video in args.videos:
         if not video.is_file():
@@ -219,12 +171,8 @@ def cmd_train_embedding(args: argparse.Namespace) -> int:
     export_head(train(data, dim=args.dim, epochs=args.steps), args.out)
     result = {"out": str(args.out), "tracks": len(set(data.labels.tolist())), "samples": len(data.labels),
               "dim": args.dim}
-    print(json.dumps(result, indent=2) if args.json else _table(result))
+    print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
-
-
-def _table(result: dict[str, Any]) -> str:
-    return "\n".join(f"{k:>18}: {v}" for k, v in result.items() if not isinstance(v, dict | list))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,42 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--markdown", action="store_true", help="the config reference as Markdown tables instead")
     schema.set_defaults(func=cmd_schema)
 
-    bench = verbs.add_parser("bench", help="benchmarks against peers, same machine, same run")
-    bench.add_argument("target", choices=["pipeline", "streams", "tracker", "engines", "soak", "reid"],
-                       help="pipeline: Argus pose+track vs `yolo track` on a video; "
-                            "tracker: tracker update ms/frame vs a Roboflow tracker on MOT detections; "
-                            "reid: ids kept through removed detections, with and without appearance; "
-                            "soak: K looping camera-like sources for N minutes (RSS, FPS, drops); "
-                            "streams: how many real-time streams Argus and `yolo track` keep")
-    bench.add_argument("--rounds", type=int, default=3, help="pipeline: rounds, each side in its own process, "
-                       "alternating (medians)")
-    bench.add_argument("--sinks", action="store_true", help="pipeline: the config's sinks write, as in `run`")
-    bench.add_argument("--max-streams", type=int, default=8, help="streams: most streams tried")
-    bench.add_argument("--min-streams", type=int, default=1, help="streams: first number of streams tried")
-    bench.add_argument("--seconds", type=float, default=20.0, help="streams: measured seconds per run")
-    bench.add_argument("--minutes", type=float, default=20.0, help="soak: duration")
-    bench.add_argument("--sources", type=int, default=4, help="soak: looping sources")
-    bench.add_argument("--interval", type=float, default=30.0, help="soak: seconds between samples")
-    bench.add_argument("data_dir", type=Path, nargs="?", help="tracker: MOT data folder")
-    bench.add_argument("--source", help="pipeline: video file (default ../shared/data/video/vtest.mp4)")
-    bench.add_argument("--frames", type=int, help="pipeline: frames to time (default 200); reid: frames used "
-                       "(default 395)")
-    bench.add_argument("--start", type=int, default=400, help="reid: first frame (the default head was "
-                       "trained on vtest's frames before 400)")
-    bench.add_argument("--gaps", default="10,20,40", help="reid: gap lengths in frames, comma-separated")
-    bench.add_argument("--imgsz", type=int, default=960, help="reid: model input size")
-    bench.add_argument("--tracker", default="argus", help="tracker: sort | bytetrack | argus")
-    bench.add_argument("--compare", help="peer: ultralytics | ultralytics-openvino | all | none (pipeline); "
-                       "bytetrack-rf | sort-rf | ocsort-rf | none (tracker)")
-    bench.add_argument("--config", type=Path, help="pipeline YAML whose stages to benchmark (default stages)")
-    bench.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
-    bench.add_argument("--backend", help="pipeline/engines: auto | tensorrt | openvino | onnxruntime | torch")
-    bench.add_argument("--precision", help="pipeline/engines: auto | fp32 | fp16 | bf16 | int8")
-    bench.add_argument("--model", default="yolo11n-pose", help="engines: model name or .pt/.onnx path")
-    bench.add_argument("--batch", default="1,4,8", help="engines: batch sizes, comma-separated")
-    bench.add_argument("--calib", type=Path, help="engines: INT8 calibration video or image folder")
-    bench.add_argument("--json", action="store_true", help="machine-readable output")
-    bench.set_defaults(func=cmd_bench)
+    add_bench_parser(verbs)
 
     build = verbs.add_parser("build", help="prepare every model file a config needs (export, INT8, engines)",
                              description="Export, quantise and compile each model stage's model once, into "

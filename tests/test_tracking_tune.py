@@ -11,8 +11,8 @@ from test_tracking_simulate import write_sequence
 
 from pipeline.config import load_config
 from stages.track import TrackStage
-from stages.tracking.simulate import DetectorSpec
-from stages.tracking.tune import PREVIOUS_DEFAULTS, Unit, fold_of, select, snippet, trial_params, tune, write_snippet
+from tools.tracking.simulate import DetectorSpec
+from tools.tracking.tune import PREVIOUS_DEFAULTS, Unit, fold_of, select, snippet, trial_params, tune, write_snippet
 
 
 def _units(seqs: list[str], dets: list[str]) -> list[Unit]:

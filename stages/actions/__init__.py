@@ -2,8 +2,6 @@
 
 One idea per file: `features.py` (windows in seconds, normalisation), `rules.py` (the classifier
 without training), `model.py` (learned ONNX models, the builtin one), `hysteresis.py` (labels to
-start/end transitions), `stage.py` (the pipeline stage), `labels.py` (data folders, persons),
-`extract.py` (keypoint sequences, cached), `dataset.py` (windows and targets, augmentation),
-`train.py` (the temporal network, ONNX export), `evaluate.py` (leave-one-person-out figures),
-`bench.py` (stage speed with N tracks).
+start/end transitions), `stage.py` (the pipeline stage). Training, tuning and evaluation on labelled
+clips live in tools/actions/; the stage's speed benchmark in benchmarks/actions.py.
 """

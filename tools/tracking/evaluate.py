@@ -18,8 +18,8 @@ import numpy as np
 
 from pipeline.types import Detections
 from stages.tracking import make_tracker
-from stages.tracking.mot import MotSequence, list_sequences, load_sequence, read_mot_rows, write_results
-from stages.tracking.peers import PEERS, PeerTracker
+from tools.tracking.mot import MotSequence, list_sequences, load_sequence, read_mot_rows, write_results
+from tools.tracking.peers import PEERS, PeerTracker
 
 METRICS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
 LOST_SECONDS = 1.0  # how long a lost track is kept, converted to frames with each sequence's rate

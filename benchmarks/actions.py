@@ -1,4 +1,5 @@
-"""`run.py actions bench`: the action stage's milliseconds per frame with N tracked people.
+"""`run.py bench actions` (also `run.py actions bench`): the action stage's ms per frame with N tracked
+people.
 
 Synthetic input (no video decoding or pose model): N people standing in a row and swaying, one
 frame at 30 FPS after another, through the stage's own `process`. Two ways, same stage and data:

@@ -1,6 +1,6 @@
-"""The cost of the web UI: pipeline FPS with 0, 1 and 4 MJPEG preview clients, alternating.
+"""`run.py bench serve`: the cost of the web UI, pipeline FPS with 0, 1 and 4 MJPEG preview clients, alternating.
 
-    python -m cli.serve.bench [--video ../shared/data/video/vtest.mp4] [--seconds 20] [--rounds 3]
+    python run.py bench serve [--source VIDEO] [--seconds 20] [--rounds 3]
 
 One `run.py serve` app (uvicorn in a thread, the real HTTP path) runs the default pose + track
 stages on a looping, unpaced copy of the video (the pipeline runs as fast as it can). Phases
@@ -11,14 +11,18 @@ Prints the median FPS per client count and its ratio to no client. Run it on a q
 
 from __future__ import annotations
 
-import argparse
-import json
 import socket
 import statistics
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+ServeApp = Callable[[str, float, threading.Event], tuple[Any, Any, Any]]
+"""(config YAML, preview FPS cap, closing event) -> (started serve Controller, PreviewHub, ASGI app).
+The command line passes the real `run.py serve` parts (benchmarks never import cli)."""
 
 CONFIG = """sources:
   - {{id: cam, uri: "{video}", loop: true}}
@@ -48,23 +52,14 @@ class _Client(threading.Thread):
                     return
 
 
-def bench_serve(video: Path, seconds: float = 20.0, settle: float = 3.0, rounds: int = 3,
+def bench_serve(video: Path, serve_app: ServeApp, *, seconds: float = 20.0, settle: float = 3.0, rounds: int = 3,
                 clients: tuple[int, ...] = (0, 1, 4), preview_fps: float = 5.0, out: Path = Path("out/bench-serve"),
                 ) -> dict[str, Any]:
-    """Run the phases (see module docstring); returns FPS per client count and ratios."""
+    """Run the phases (see module docstring) on the app `serve_app` builds; FPS per client count and ratios."""
     import uvicorn
 
-    from cli.serve.app import create_app
-    from cli.serve.controller import Controller
-    from cli.serve.preview import PreviewHub
-
-    controller = Controller(None, CONFIG.format(video=video.resolve(), out=out))
-    controller.start()
-    if controller.pipeline is None:
-        raise SystemExit(f"bench serve: config refused: {controller.startup_errors}")
     closing = threading.Event()
-    hub = PreviewHub(max_fps=preview_fps)
-    app = create_app(controller, hub, closing=closing)
+    controller, hub, app = serve_app(CONFIG.format(video=video.resolve(), out=out), preview_fps, closing)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -95,7 +90,7 @@ def bench_serve(video: Path, seconds: float = 20.0, settle: float = 3.0, rounds:
                     reader.stop.set()
                 for reader in readers:
                     reader.join(5)
-                print(f"round {r + 1}: {n} preview client(s): {fps[n][-1]:.2f} FPS", flush=True)
+                print(f"round {r + 1}: {n} preview client(s): {fps[n][-1]:.2f} FPS", file=sys.stderr, flush=True)
     finally:
         closing.set()
         server.should_exit = True
@@ -111,22 +106,3 @@ def bench_serve(video: Path, seconds: float = 20.0, settle: float = 3.0, rounds:
         "preview_fps_per_client": {str(n): round(statistics.median(v), 2) for n, v in received.items() if v},
     }
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--video", type=Path, default=Path("../shared/data/video/vtest.mp4"))
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per phase")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds before measuring a phase")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of alternating phases")
-    parser.add_argument("--clients", default="0,1,4", help="preview client counts, comma-separated")
-    parser.add_argument("--preview-fps", type=float, default=5.0, help="preview rate cap per source")
-    args = parser.parse_args()
-    if not args.video.is_file():
-        raise SystemExit(f"video not found: {args.video}")
-    result = bench_serve(args.video, args.seconds, args.settle, args.rounds,
-                         tuple(int(c) for c in args.clients.split(",")), args.preview_fps)
-    print(json.dumps(result, indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
-"""Throughput of the Ray runner against the single-process one, same machine, same frames.
+"""`run.py bench ray`: throughput of the Ray runner against the single-process one, same machine, same frames.
 
-    python -m pipeline.ray.bench VIDEO [--streams 4] [--imgsz 480] [--cores 2] [--warmup 4] [--window 12]
+    python run.py bench ray [--source VIDEO] [--streams 4] [--imgsz 480] [--cores 2] [--warmup 4] [--window 12]
 
 Steady state: looping sources; after `warmup` seconds, the frames merged during `window` seconds
 (model loading and Ray start-up left out); CPU time per frame of this process plus the actors
@@ -11,8 +11,6 @@ Ray with `cores` actors of 1 CPU each (equal total cores: the scaling efficiency
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from typing import Any
 
@@ -52,7 +50,9 @@ def _measure(pipeline: Any, warmup: float, window: float) -> dict[str, float]:
             "driver_cpu_ms_per_frame": round(1000 * (own1 - own0) / frames, 3)}
 
 
-def bench(video: str, streams: int, imgsz: int, cores: int, warmup: float, window: float) -> dict[str, Any]:
+def bench_ray(video: str, *, streams: int = 4, imgsz: int = 480, cores: int = 2, warmup: float = 4.0,
+              window: float = 12.0) -> dict[str, Any]:
+    """Steady-state FPS and CPU ms per frame: single process, Ray with 1 actor, Ray with `cores` actors."""
     from pipeline.ray.cluster import connect
     from pipeline.ray.driver import RayPipeline
 
@@ -72,18 +72,3 @@ def bench(video: str, streams: int, imgsz: int, cores: int, warmup: float, windo
     out["scaling_efficiency"] = round(split["fps"] / first["fps"], 3)
     return out
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("video")
-    parser.add_argument("--streams", type=int, default=4)
-    parser.add_argument("--warmup", type=float, default=4.0)
-    parser.add_argument("--window", type=float, default=12.0)
-    parser.add_argument("--imgsz", type=int, default=480)
-    parser.add_argument("--cores", type=int, default=2)
-    args = parser.parse_args()
-    print(json.dumps(bench(args.video, args.streams, args.imgsz, args.cores, args.warmup, args.window), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -20,9 +20,9 @@ import numpy as np
 from engines.cache import build_cached, cache_dir, cache_key, file_hash
 from pipeline.errors import ArgusError
 from pipeline.types import Frame, Packet
-from stages.actions.labels import DataError
 from stages.pose import PoseConfig, PoseStage
 from stages.track import TrackConfig, TrackStage
+from tools.actions.labels import DataError
 
 SETTINGS = {"version": 1, "model": "yolo11n-pose", "imgsz": 640, "score_min": 0.25, "tracker": "argus"}
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from stages.actions import rules
-from stages.actions.dataset import ClipData, sequence_windows
-from stages.actions.evaluate import ClipResult, replay, score_results
 from stages.actions.hysteresis import ActionState
+from tools.actions.dataset import ClipData, sequence_windows
+from tools.actions.evaluate import ClipResult, replay, score_results
 
 GRID: dict[str, tuple[float, ...]] = {
     "fall_drop": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),

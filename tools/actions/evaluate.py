@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.actions.dataset import ClipData, sequence_windows
 from stages.actions.hysteresis import ActionState, Transition
-from stages.actions.labels import CLASS_OF, NO_PERSON
+from tools.actions.dataset import ClipData, sequence_windows
+from tools.actions.labels import CLASS_OF, NO_PERSON
 
 POSTURES = ("standing", "sitting", "lying", "walking", "falling")
 BOUNDARY_S = 0.2
@@ -148,8 +148,8 @@ def evaluate(data: list[ClipData], model: str, *, state: Callable[[], ActionStat
         results = [simulate(d, lambda x: rules.classify_batch(x, window_s), classes, window_s, steps, state)
                    for d in data]
     elif model == "train":
-        from stages.actions.dataset import training_windows
-        from stages.actions.train import predict, train
+        from tools.actions.dataset import training_windows
+        from tools.actions.train import predict, train
 
         classes = classes or rules.CLASSES
         persons = sorted({d.clip.person for d in data})

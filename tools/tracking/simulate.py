@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 
 from pipeline.types import Detections
-from stages.tracking.mot import MotSequence, read_mot_rows
+from tools.tracking.mot import MotSequence, read_mot_rows
 
 ScoreProfile = Literal["calibrated", "shifted", "compressed", "bimodal", "pose"]
 

@@ -1,4 +1,4 @@
-"""Tracker speed on MOTChallenge detections: milliseconds per frame of `update` only.
+"""`run.py bench tracker`: tracker speed on MOTChallenge detections, ms per frame of `update` only.
 
 Detections are parsed (and, for a peer, converted to supervision Detections) before timing; each
 repeat runs every sequence with a fresh tracker; the best repeat counts (least disturbed by the OS).
@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stages.tracking.evaluate import tracker_for
-from stages.tracking.mot import MotSequence, list_sequences, load_sequence
-from stages.tracking.peers import PeerTracker
+from tools.tracking.evaluate import tracker_for
+from tools.tracking.mot import MotSequence, list_sequences, load_sequence
+from tools.tracking.peers import PeerTracker
 
 
 def _time_once(seqs: list[MotSequence], name: str) -> float:

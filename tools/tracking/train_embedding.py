@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from pipeline.errors import ModelError
 from stages.tracking.argus import ArgusTracker
-from stages.tracking.harvest import pose_stage, video_packets
+from tools.tracking.harvest import pose_stage, video_packets
 
 log = logging.getLogger(__name__)
 

@@ -35,11 +35,11 @@ import numpy as np
 
 from pipeline.atomic_file import write_text_atomic
 from stages.tracking import make_tracker
-from stages.tracking.evaluate import LOST_SECONDS, score, tracker_for
-from stages.tracking.mot import MotSequence, list_sequences, load_sequence, read_mot_rows, write_results
-from stages.tracking.peers import PEERS
 from stages.tracking.scores import SCORE_MODES
-from stages.tracking.simulate import DEFAULT_DETECTORS, DetectorSpec, simulate
+from tools.tracking.evaluate import LOST_SECONDS, score, tracker_for
+from tools.tracking.mot import MotSequence, list_sequences, load_sequence, read_mot_rows, write_results
+from tools.tracking.peers import PEERS
+from tools.tracking.simulate import DEFAULT_DETECTORS, DetectorSpec, simulate
 
 PUBLIC = "public"
 # the parameters searched, all fields of the track stage config (see `sample_params`)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.actions.extract import Sequence, default_pose, extract, main_person
 from stages.actions.features import FEATURES, window_features
-from stages.actions.labels import CLASS_OF, NO_PERSON, Clip, DataError
+from tools.actions.extract import Sequence, default_pose, extract, main_person
+from tools.actions.labels import CLASS_OF, NO_PERSON, Clip, DataError
 
 
 @dataclass
