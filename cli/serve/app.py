@@ -234,10 +234,11 @@ async def _mjpeg(hub: PreviewHub, source_id: str, closing: threading.Event) -> A
 
 async def _event_stream(controller: Controller, closing: threading.Event) -> AsyncIterator[str]:
     """Server-sent events: every pipeline event as `data: {json}`; a comment every 15 s keeps it open."""
-    pipeline, subscription = None, None
+    pipeline = controller.pipeline
+    subscription = pipeline.subscribe_events(maxlen=500) if pipeline is not None else None
     idle = 0.0
-    yield ": connected\n\n"
     try:
+        yield ": connected\n\n"  # subscribed already: a client that reads this misses no later event
         while not closing.is_set():
             if controller.pipeline is not pipeline:
                 if subscription is not None and pipeline is not None:
