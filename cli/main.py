@@ -116,9 +116,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
         print(config_reference(), end="")
         return 0
-    from pipeline.config import config_model
+    from pipeline.config_reference import config_schema_with_events
 
-    print(json.dumps(config_model().model_json_schema(), indent=2))
+    print(json.dumps(config_schema_with_events(), indent=2))
     return 0
 
 
@@ -208,8 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     config_args(check, optional=False)
     check.set_defaults(func=cmd_check, source=None, out=None, frames=None)
 
-    schema = verbs.add_parser("schema", help="print the config's JSON Schema (editor completion)")
-    schema.add_argument("--markdown", action="store_true", help="the config reference as Markdown tables instead")
+    schema = verbs.add_parser("schema", help="print the config's JSON Schema (editor completion) and, under "
+                              "x-argus-event-types, every registered event type with its payload fields")
+    schema.add_argument("--markdown", action="store_true", help="the config reference and event types as Markdown "
+                        "tables instead")
     schema.set_defaults(func=cmd_schema)
 
     add_bench_parser(verbs)

@@ -3,7 +3,8 @@
 The stage and sink types come from a `Registry` (filled by plugins); this module owns the
 top-level shape, stage/sink ids, `${env:VAR}` interpolation, `--set` overrides and error formatting.
 `PipelineConfig` is the base model; `config_model_for(registry)` derives the one that validates
-`stages`/`sinks` against the registered types (and gives editors a complete JSON Schema).
+`stages`/`sinks` against the registered types and each source against its kind's model (and gives
+editors a complete JSON Schema). `SourceConfig` (the keys of every source) lives in `source_config`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
@@ -20,38 +21,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pipeline.errors import ConfigError
 from pipeline.ray.settings import RaySettings
 from pipeline.secrets import mask_secrets
+from pipeline.source_config import (
+    UNKNOWN_KIND,
+    SourceConfig,
+    any_of,
+    kind_of_entry,
+    source_union,
+    strip_kind_tag,
+    unknown_kind_message,
+)
 from pipeline.stage import StageConfig
 from pipeline.yaml_lines import Loc, line_of, load_yaml_with_lines, read_config_text
 
 if TYPE_CHECKING:
     from pipeline.registry import Registry
 
-SourceKind = Literal["auto", "video", "files", "images", "webcam", "rtsp", "demo"]
-
-
-class SourceConfig(BaseModel):
-    """One input stream."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Name used in outputs, events and logs.")
-    uri: str = Field(description="Video file, glob ('clips/*.mp4'), image folder, webcam index ('0'), "
-                                 "rtsp:// URL, or 'demo' (the built-in clip).")
-    kind: SourceKind = Field("auto", description="How to read `uri`; 'auto' infers it.")
-    max_frames: int | None = Field(None, ge=1, description="Stop after this many frames.")
-    frame_interval: int = Field(1, ge=1, description="Process every N-th decoded frame.")
-    queue_size: int = Field(8, ge=1, le=1024, description="Frames buffered between reader and pipeline. "
-                            "Live sources drop the oldest when full; files wait.")
-    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
-    open_timeout_s: float = Field(10.0, gt=0, description="RTSP/webcam open and read timeout.")
-    reconnect: bool = Field(True, description="Live streams: reconnect after a failure (stream_lost / "
-                            "stream_recovered events) instead of ending with an error.")
-    reconnect_max_s: float = Field(5.0, gt=0, description="Live streams: longest wait between reconnection "
-                                   "attempts (back-off starts at 0.5 s and doubles).")
-    fps: float | None = Field(None, gt=0, description="Frame rate to assume for image folders.")
-    loop: bool = Field(False, description="Video files: start again at the end, until stopped.")
-    realtime: bool = Field(False, description="Video files: pace frames at the file's frame rate and treat the "
-                           "file like a live camera (the oldest frames are dropped when the pipeline falls behind).")
+DEMO = {"id": "demo", "uri": "demo"}  # the source of a config without `sources:`
 
 
 class RunnerConfig(BaseModel):
@@ -91,7 +76,7 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sources: list[SourceConfig] = Field(
-        default_factory=lambda: [SourceConfig(id="demo", uri="demo")], min_length=1,
+        default_factory=lambda: [SourceConfig(**DEMO)], min_length=1,
         description="Input streams; each gets its own reader thread and queue.")
     stages: list[StageConfig] = Field(default_factory=list, description="Processing stages, run in this order.")
     sinks: list[StageConfig] = Field(default_factory=list, description="Outputs; paths are relative to "
@@ -164,8 +149,15 @@ def config_model_for(registry: Registry) -> type[PipelineConfig]:
     def default_sinks() -> list[Any]:
         return [sink_configs[t]() for t in registry.default_sinks]
 
+    def default_sources() -> list[Any]:
+        kind = kind_of_entry(registry, DEMO)
+        return [registry.sources[kind].config(**DEMO) if kind in registry.sources else SourceConfig(**DEMO)]
+
     return create_model(
         "PipelineConfig", __base__=PipelineConfig, __doc__=PipelineConfig.__doc__,
+        sources=(list[source_union(registry)], Field(  # type: ignore[misc]
+            default_factory=default_sources, min_length=1, json_schema_extra=any_of,
+            description="Input streams; each gets its own reader thread and queue.")),
         stages=(union(stage_configs), Field(default_factory=default_stages,
                                             description="Processing stages, run in this order.")),
         sinks=(union(sink_configs), Field(default_factory=default_sinks,
@@ -269,20 +261,40 @@ def _suggest(model: type[BaseModel] | None, key: str) -> str:
 
 def _model_at(loc: Loc, data: Any, registry: Registry) -> type[BaseModel] | None:
     """The config model class that holds the key at `loc` (used to suggest a valid name)."""
-    lists: dict[str, dict[str, type[StageConfig]] | type[BaseModel]] = {
-        "stages": registry.stage_configs(), "sinks": registry.sink_configs(), "sources": SourceConfig}
+    tables = {"stages": registry.stage_configs(), "sinks": registry.sink_configs()}
     if len(loc) == 1:
         return PipelineConfig
     if loc[0] in ("runner", "metrics") and len(loc) == 2:
         return RunnerConfig if loc[0] == "runner" else MetricsConfig
-    if len(loc) == 3 and loc[0] in lists and isinstance(loc[1], int) and isinstance(data, dict):
+    if len(loc) == 3 and loc[0] in (*tables, "sources") and isinstance(loc[1], int) and isinstance(data, dict):
         items = data.get(str(loc[0]))
         item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
-        kind = lists[str(loc[0])]
-        if isinstance(kind, dict):
-            return kind.get(item.get("type")) if isinstance(item, dict) else None
-        return kind
+        if loc[0] == "sources":
+            kind = kind_of_entry(registry, item)
+            return registry.sources[kind].config if kind in registry.sources else SourceConfig
+        return tables[str(loc[0])].get(item.get("type")) if isinstance(item, dict) else None
     return None
+
+
+def _unknown_key(loc: Loc, data: Any, registry: Registry) -> str:
+    """Why the key at `loc` is unknown, with the closest valid name, or (a source's) the kinds it belongs to."""
+    key = str(loc[-1])
+    model = _model_at(loc, data, registry)
+    hint = _suggest(model, key)
+    if not hint and loc[0] == "sources" and model is not None and model is not SourceConfig:
+        owners = [k for k, m in registry.source_configs().items() if key in m.model_fields]
+        if owners:
+            how = "its `kind:`" if isinstance(data, dict) and _source_item(data, loc).get("kind", "auto") != "auto" \
+                else "its uri"
+            hint = (f" for a source of kind '{model.model_fields['kind'].default}' (from {how}); "
+                    f"'{key}' belongs to kind {', '.join(owners)}")
+    return f"unknown key '{key}'{hint}"
+
+
+def _source_item(data: dict[str, Any], loc: Loc) -> dict[str, Any]:
+    items = data.get("sources")
+    item = items[loc[1]] if isinstance(items, list) and isinstance(loc[1], int) and loc[1] < len(items) else None
+    return item if isinstance(item, dict) else {}
 
 
 def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: str, registry: Registry) -> str:
@@ -295,10 +307,13 @@ def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: s
                 and part in {**stage_configs, **sink_configs}:
             continue
         clean.append(part)
-    loc = tuple(clean)
+    loc = strip_kind_tag(tuple(clean), registry) if loc[:1] == ("sources",) else tuple(clean)
     kind = err["type"]
     if kind == "extra_forbidden":
-        message = f"unknown key '{loc[-1]}'{_suggest(_model_at(loc, data, registry), str(loc[-1]))}"
+        message = _unknown_key(loc, data, registry)
+    elif kind == UNKNOWN_KIND:
+        message = unknown_kind_message(registry, err.get("input"))
+        loc = (*loc, "kind") if isinstance(err.get("input"), dict) else loc
     elif kind == "union_tag_invalid":
         table = stage_configs if loc and loc[0] == "stages" else sink_configs
         tag = err.get("input", {}).get("type") if isinstance(err.get("input"), dict) else None

@@ -36,6 +36,7 @@ from pipeline.metrics import Metrics
 from pipeline.readers import SourceReader
 from pipeline.registry import Registry, default_registry
 from pipeline.sink_set import SinkSet, SinkSlot
+from pipeline.source_config import resolve_source
 from pipeline.source_set import SourceSet
 from pipeline.stage import Stage
 from pipeline.stage_chain import StageChain, StageSlot
@@ -101,8 +102,8 @@ class Pipeline:
                 self._close_unstarted(slots, sinks)
                 raise
         chain = StageChain(slots, self.run_stats, self.metrics.observe if self.metrics else None)
-        self.worker = Worker(self.batcher, chain, SinkSet(sinks, self.run_stats), self.run_stats,
-                             lambda: self.config.runner)
+        sink_set = SinkSet(sinks, self.run_stats, self.registry.event_types)
+        self.worker = Worker(self.batcher, chain, sink_set, self.run_stats, lambda: self.config.runner)
         self.worker.keep_alive = keep_alive
         self.worker.on_reader_done = self.sources.reader_done
 
@@ -247,7 +248,7 @@ class Pipeline:
         """Start a new source while running (`source_added` event). A file that cannot open raises
         SourceOpenError; a live source with `reconnect` retries in the background."""
         with self._lock:
-            config = _source_config(source)
+            config = _source_config(source, self.registry)
             if self.worker.finished.is_set():
                 raise ArgusError(f"source '{config.id}': the pipeline has already ended")
             if self.sources.running(config.id) is not None:  # one that ended on its own may start again
@@ -333,13 +334,6 @@ class Pipeline:
         return snapshot(self)
 
 
-def _source_config(value: SourceConfig | dict[str, Any]) -> SourceConfig:
-    if isinstance(value, SourceConfig):
-        return value
-    from pydantic import ValidationError
-
-    try:
-        return SourceConfig.model_validate(value)
-    except ValidationError as exc:
-        raise ConfigError([f"source: {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
-                           for e in exc.errors()]) from None
+def _source_config(value: SourceConfig | dict[str, Any], registry: Registry | None = None) -> SourceConfig:
+    """A source entry validated as its kind's config (ConfigError: one line per problem)."""
+    return resolve_source(value, registry or default_registry())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from pipeline.sink import Sink
+from pipeline.source import StreamStart
 from pipeline.stats import RunStats
-from pipeline.types import Event, EventType
+from pipeline.types import Event, EventType, Packet
 
 log = logging.getLogger("argus")
 
@@ -23,26 +24,54 @@ class SinkSlot:
 
 
 class SinkSet:
-    """The live sinks of a running pipeline. Called from the worker thread only."""
+    """The live sinks of a running pipeline. Called from the worker thread (or output lane) only.
 
-    def __init__(self, slots: list[SinkSlot], stats: RunStats) -> None:
+    Args:
+        slots: the sinks, in config order.
+        stats: where failures and outbox sizes are recorded.
+        event_types: the registered event type names; an event of another type is still delivered,
+            with one warning per type (None: no check).
+    """
+
+    def __init__(self, slots: list[SinkSlot], stats: RunStats, event_types: Collection[str] | None = None) -> None:
         self.slots = slots
         self.stats = stats
+        self.event_types = event_types
+        self._unregistered: set[str] = set()
 
-    def call(self, method: str, *args: object) -> None:
-        """`sink.method(*args)` on every sink; one that raises is closed, reported and dropped."""
+    def start_source(self, start: StreamStart) -> None:
+        self._each("start_source", lambda sink: sink.start_source(start))
+
+    def write(self, packet: Packet) -> None:
+        self._each("write", lambda sink: sink.write(packet))
+
+    def events(self, events: Sequence[Event]) -> None:
+        if events:
+            self._check_types(events)
+            self._each("write_events", lambda sink: sink.write_events(events))
+
+    def end_source(self, source_id: str) -> None:
+        self._each("end_source", lambda sink: sink.end_source(source_id))
+
+    def _each(self, method: str, call: Callable[[Sink], None]) -> None:
+        """`call(sink)` on every sink; one that raises is closed, reported and dropped."""
         failed: list[tuple[SinkSlot, str]] = []
         for slot in self.slots:
             try:
-                getattr(slot.sink, method)(*args)
+                call(slot.sink)
             except Exception as exc:
                 failed.append((slot, f"{type(exc).__name__}: {exc}"))
         for slot, error in failed:
             self._drop(slot, f"{method} failed: {error}")
 
-    def events(self, events: Sequence[Event]) -> None:
-        if events:
-            self.call("write_events", events)
+    def _check_types(self, events: Sequence[Event]) -> None:
+        if self.event_types is None:
+            return
+        for event in events:
+            if event.type not in self.event_types and event.type not in self._unregistered:
+                self._unregistered.add(event.type)
+                log.warning("event type '%s' is not registered (its plugin should call "
+                            "registry.add_event_type); delivered anyway", event.type)
 
     def _drop(self, slot: SinkSlot, error: str) -> None:
         log.error("sink '%s': %s; closing it, the other sinks carry on", slot.id, error)

@@ -302,7 +302,8 @@ def _json_objects(values: Any) -> Any:
 
 
 class EventType(StrEnum):
-    """Every kind of event Argus emits; sinks persist them, later stages add more."""
+    """The core's lifecycle events. Event types are open: plugins register their own names (with
+    their payload fields) through `Registry.add_event_type`, and `Event.type` takes any of them."""
 
     STREAM_OPENED = "stream_opened"
     STREAM_ENDED = "stream_ended"
@@ -316,9 +317,6 @@ class EventType(StrEnum):
     CONFIG_APPLIED = "config_applied"
     SOURCE_ADDED = "source_added"
     SOURCE_REMOVED = "source_removed"
-    ACTION_STARTED = "action_started"
-    ACTION_ENDED = "action_ended"
-    FACE_RECOGNIZED = "face_recognized"
 
 
 # keys of `Event.to_json` that a payload can never overwrite
@@ -330,7 +328,8 @@ class Event:
     """Something that happened on a source.
 
     Attributes:
-        type: what happened.
+        type: what happened: an `EventType` member or any name a plugin registered
+            (`Registry.add_event_type`), e.g. "face_recognized", "zone_entered".
         source_id: the source it happened on.
         pts_s: stream time in seconds, when it is tied to a frame.
         frame_index: the frame it is tied to, if any.
@@ -342,7 +341,7 @@ class Event:
         id: unique id (sinks deduplicate by it).
     """
 
-    type: EventType
+    type: str
     source_id: str
     pts_s: float | None = None
     frame_index: int | None = None
@@ -352,6 +351,8 @@ class Event:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.type, str) or not self.type:
+            raise TypeError(f"Event.type must be a non-empty event type name, got {self.type!r}")
         for key in self.payload:
             if key in _EVENT_KEYS:
                 raise ValueError(f"Event payload key {key!r} would overwrite the event's own {key!r}")

@@ -137,7 +137,7 @@ class Worker:
         """Sinks, events and subscribers of one processed batch (on the output lane)."""
         start = time.perf_counter()
         for packet in packets:
-            self.sinks.call("write", packet)
+            self.sinks.write(packet)
             self._emit_now(packet.events)
             self.stats.count_frame(packet.frame.source_id)
         if self.sinks.slots:
@@ -184,7 +184,7 @@ class Worker:
         elif isinstance(item, StreamStart):
             self.open_streams[source_id] = item
             self.stats.stream_state[source_id] = "running"
-            self.output.submit(lambda: self.sinks.call("start_source", item))
+            self.output.submit(lambda: self.sinks.start_source(item))
             self.emit([Event(EventType.STREAM_OPENED, source_id, payload={
                 "uri": item.uri, "width": item.width, "height": item.height, "fps": round(item.fps, 3),
                 "frames": item.frames})])
@@ -209,7 +209,7 @@ class Worker:
                 self._emit_now([*events, Event(EventType.STREAM_ENDED, source_id, payload={
                     "frames": self.stats.frames_per_source.get(source_id, 0), **extra})])
             self.output.submit(ended)
-        self.output.submit(lambda: self.sinks.call("end_source", source_id))
+        self.output.submit(lambda: self.sinks.end_source(source_id))
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:

@@ -1,7 +1,8 @@
-"""The built-in stages, sinks and sources, registered into the core's `Registry`.
+"""The built-in stages, sinks, source kinds and event types, registered into the core's `Registry`.
 
 Found through the `argus.plugins` entry point (pyproject.toml). Adding a stage or sink = one config
-model, one class, one line here.
+model, one class, one line here; source kinds are listed in `stages/sources/__init__.py`, the faces'
+and actions' event types in their packages' `events.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from pipeline.errors import SinkOpenError
 from pipeline.registry import Registry
 from pipeline.sink import Sink
 from pipeline.stage import StageConfig
+from stages.actions.events import register_events as register_action_events
 from stages.actions.stage import ActionConfig, ActionStage
+from stages.faces.events import register_events as register_face_events
 from stages.faces.stage import FaceConfig, FaceStage
 from stages.pose import PoseConfig, PoseStage
 from stages.sinks.jsonl import DetectionsSink, DetectionsSinkConfig, EventsSink, EventsSinkConfig
@@ -21,7 +24,7 @@ from stages.sinks.mqtt import MqttSink, MqttSinkConfig
 from stages.sinks.sqlite_events import SqliteEventsSink, is_sqlite_path
 from stages.sinks.video import VideoSink, VideoSinkConfig
 from stages.sinks.webhook import WebhookSink, WebhookSinkConfig
-from stages.sources import make_source
+from stages.sources import register_sources
 from stages.track import TrackConfig, TrackStage
 
 
@@ -59,6 +62,8 @@ def register(registry: Registry) -> None:
             ("events", EventsSinkConfig, events_sink), ("mot", MotSinkConfig, MotSink),
             ("mqtt", MqttSinkConfig, MqttSink), ("webhook", WebhookSinkConfig, WebhookSink)):
         registry.add_sink(kind, config, _opening(factory))
-    registry.source_factory = make_source
+    register_sources(registry)
+    register_face_events(registry)
+    register_action_events(registry)
     registry.default_stages = ["pose", "track"]
     registry.default_sinks = ["video", "detections", "events"]

@@ -11,6 +11,7 @@ from pipeline.errors import ArgusError
 from pipeline.stage import Stage
 from pipeline.types import Detections, EventType, Frame, Packet
 from stages.actions import rules
+from stages.actions.events import ACTION_ENDED, ACTION_STARTED
 from stages.actions.features import FEATURES, VALID, mirror, window_features
 from stages.actions.hysteresis import ActionState
 from stages.actions.stage import ActionConfig, ActionStage
@@ -142,10 +143,10 @@ def test_stage_labels_rows_emits_events_and_closes_on_end_source() -> None:
     assert np.isfinite(out[0].detections.column("action_score")).all()
     rec = out[0].detections.to_records()
     assert rec[0]["action"] == "standing" and 0 < rec[0]["action_score"] <= 1
-    started = {(e.track_id, e.payload["label"]) for e in events if e.type == EventType.ACTION_STARTED}
+    started = {(e.track_id, e.payload["label"]) for e in events if e.type == ACTION_STARTED}
     assert started == {(1, "standing"), (2, "lying")}
     ended = stage.end_source("cam")
-    assert {(e.track_id, e.type) for e in ended} == {(1, EventType.ACTION_ENDED), (2, EventType.ACTION_ENDED)}
+    assert {(e.track_id, e.type) for e in ended} == {(1, ACTION_ENDED), (2, ACTION_ENDED)}
     assert all(e.payload["duration_s"] > 0 for e in ended)
     assert stage.end_source("cam") == []
 
@@ -167,7 +168,7 @@ def test_track_ended_event_closes_its_action() -> None:
     p = _packet(25, 10.0, [])
     p.events.append(Event(EventType.TRACK_ENDED, "cam", 2.5, 25, 1))
     out = stage.process([p])
-    assert [e.type for e in out[0].events][-1] == EventType.ACTION_ENDED
+    assert [e.type for e in out[0].events][-1] == ACTION_ENDED
 
 
 def test_reconfigure_thresholds_in_place_and_check_order() -> None:

@@ -15,6 +15,7 @@ from pipeline.config import load_config
 from pipeline.errors import SourceOpenError
 from pipeline.types import Event, Packet
 from stages.sources import make_source
+from stages.sources.rtsp import RtspSourceConfig
 from tests.conftest import VTEST, write_video
 from tests.live_servers import RtspServer, free_port, looped_video, require_rtsp_server
 from tests.waiting import wait_until
@@ -53,9 +54,7 @@ def stream_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_rtsp_never_answering_is_a_one_line_open_error() -> None:
     port = free_port()  # nothing listens there
-    from pipeline.config import SourceConfig
-
-    source = make_source(SourceConfig(id="dead", uri=f"rtsp://user:pw@127.0.0.1:{port}/cam", open_timeout_s=2))
+    source = make_source(RtspSourceConfig(id="dead", uri=f"rtsp://user:pw@127.0.0.1:{port}/cam", open_timeout_s=2))
     with pytest.raises(SourceOpenError) as info:
         source.open()
     message = str(info.value)

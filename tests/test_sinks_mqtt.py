@@ -185,6 +185,22 @@ def test_mqtt_password_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert "s3cr3t-pw" not in repr(subscriber_config)
 
 
+@needs_mosquitto
+def test_mqtt_topic_per_event_type_takes_any_registered_type(tmp_path: Path, broker: Mosquitto) -> None:
+    broker.start()
+    subscriber = Subscriber(broker.port, topic="argus/#")
+    sink = MqttSink(sink_config(broker.port, topic="argus/{source_id}/{type}", flush_timeout_s=10), tmp_path)
+    sent = [Event("zone_entered", "cam", payload={"zone": "door"}), Event("track_started", "lobby", track_id=1)]
+    try:
+        sink.write_events(sent)
+        sink.close()
+        subscriber.wait_for({e.id for e in sent}, timeout_s=10)
+    finally:
+        subscriber.close()
+    assert {(m["_topic"], m["type"]) for m in subscriber.messages} == {
+        ("argus/cam/zone_entered", "zone_entered"), ("argus/lobby/track_started", "track_started")}
+
+
 @pytest.mark.parametrize("topic", ["argus/{camera}/events", "argus/#", ""])
 def test_mqtt_bad_topic_is_a_config_error(topic: str) -> None:
     with pytest.raises(ValueError, match="topic"):

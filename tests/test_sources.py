@@ -1,4 +1,5 @@
-"""Sources: kind inference, image folders, file lists, the demo clip, clear open errors."""
+"""Sources: kinds as plugins (a config model per kind, chosen by `kind:` or the URI), image folders,
+file lists, the demo clip, clear open errors."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.config import SourceConfig
-from pipeline.errors import SourceOpenError
+from pipeline.config import SourceConfig, load_config
+from pipeline.errors import ConfigError, SourceOpenError
+from pipeline.pipeline import _source_config
+from pipeline.registry import default_registry
 from pipeline.source import StreamEnd, StreamStart
 from pipeline.types import Frame
 from stages.sources import infer_kind, make_source
@@ -30,6 +33,60 @@ def items_of(source) -> list:
 ])
 def test_infer_kind(uri: str, kind: str) -> None:
     assert infer_kind(uri) == kind
+
+
+@pytest.mark.parametrize(("entry", "model", "kind"), [
+    ({"uri": "demo"}, "DemoSourceConfig", "demo"),
+    ({"uri": "rtsp://u:p@cam/1", "transport": "udp", "open_timeout_s": 2, "reconnect": False,
+      "reconnect_max_s": 3}, "RtspSourceConfig", "rtsp"),
+    ({"uri": "https://cam/stream.m3u8"}, "RtspSourceConfig", "rtsp"),
+    ({"uri": "0"}, "WebcamSourceConfig", "webcam"),
+    ({"uri": "clips/*.mp4", "max_frames": 5}, "FilesSourceConfig", "files"),
+    ({"uri": "a.mp4", "loop": True, "realtime": True, "queue_size": 4}, "VideoSourceConfig", "video"),
+    ({"uri": "a.mp4", "kind": "auto", "frame_interval": 2}, "VideoSourceConfig", "video"),
+    ({"uri": "anything", "kind": "rtsp", "transport": "tcp"}, "RtspSourceConfig", "rtsp"),
+])
+def test_each_kind_has_its_own_config_model(entry: dict, model: str, kind: str) -> None:
+    """Today's entries (`{id, uri}` plus their kind's keys) still validate, now as their kind's model."""
+    config = load_config(text="", replace={"sources": [{"id": "s", **entry}]})
+    source = config.sources[0]
+    assert (type(source).__name__, source.kind) == (model, kind)
+    assert source.model_dump(exclude_unset=True).items() >= {k: v for k, v in entry.items() if k != "kind"}.items()
+
+
+def test_image_folder_kind_and_fps(tmp_path: Path) -> None:
+    config = load_config(text="", replace={"sources": [{"id": "s", "uri": str(tmp_path), "fps": 5}]})
+    assert config.sources[0].kind == "images" and config.sources[0].fps == 5
+
+
+def test_core_source_config_holds_only_the_common_keys() -> None:
+    assert set(SourceConfig.model_fields) == {"id", "uri", "kind", "max_frames", "frame_interval", "queue_size"}
+    assert list(default_registry().sources) == ["demo", "rtsp", "webcam", "files", "images", "video"]
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{id: a, uri: 'rtsp://cam/1', loop: true}",
+     "cfg.yaml:2: sources.0.loop: unknown key 'loop' for a source of kind 'rtsp' (from its uri); "
+     "'loop' belongs to kind video"),
+    ("{id: a, uri: a.mp4, kind: camera}",
+     "cfg.yaml:2: sources.0.kind: unknown source kind 'camera'; valid kinds: auto, demo, rtsp, webcam, files, "
+     "images, video"),
+    ("{id: a, uri: cam, kind: webcam}", "cfg.yaml:2: sources.0.uri: a webcam's uri is its index, e.g. '0'"),
+    ("{id: a, uri: 'rtsp://cam/1', transprt: udp}",
+     "cfg.yaml:2: sources.0.transprt: unknown key 'transprt' (did you mean 'transport'?)"),
+])
+def test_source_errors_are_one_line_naming_file_line_and_key(entry: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(Path("cfg.yaml"), text=f"sources:\n  - {entry}\n")
+    assert str(info.value).splitlines() == [message]
+
+
+def test_added_source_is_validated_as_its_kind() -> None:
+    assert type(_source_config({"id": "c", "uri": "rtsp://cam/1", "transport": "udp"})).__name__ == "RtspSourceConfig"
+    assert _source_config(SourceConfig(id="d", uri="demo")).kind == "demo"
+    with pytest.raises(ConfigError) as info:
+        _source_config({"id": "c", "uri": "rtsp://cam/1", "fps": 3})
+    assert str(info.value) == "source: fps: unknown key 'fps'"
 
 
 def test_image_folder_source(tmp_path: Path) -> None:

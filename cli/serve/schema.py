@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.config import config_model
+from pipeline.config_reference import config_schema_with_events
 
 
 def config_schema(inline: bool = False) -> dict[str, Any]:
-    """The JSON Schema of a pipeline config (`run.py schema`), `$ref`s inlined when `inline`."""
-    schema = config_model().model_json_schema()
+    """The JSON Schema of a pipeline config (`run.py schema`: with the registered event types under
+    `x-argus-event-types`, which the page listens to), `$ref`s inlined when `inline`."""
+    schema = config_schema_with_events()
     if not inline:
         return schema
     defs = schema.pop("$defs", {})

@@ -73,7 +73,7 @@ class RayPipeline:
         output = Path(config.output_dir)
         output.mkdir(parents=True, exist_ok=True)
         slots = [SinkSlot(s.id, self.registry.build_sink(s, output), s.type) for s in driver_sinks(config)]
-        self.sinks = SinkSet(slots, self.run_stats)
+        self.sinks = SinkSet(slots, self.run_stats, self.registry.event_types)
         self.merger = Merger(self.sinks, self.run_stats, self._stopping)
 
     @property

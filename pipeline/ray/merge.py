@@ -41,8 +41,8 @@ class Merger:
         source_id = stream.config.id
         if not stream.opened:
             p = event.payload
-            self.sinks.call("start_source", StreamStart(source_id, p.get("uri", ""), p.get("width", 0),
-                                                        p.get("height", 0), p.get("fps", 0.0), p.get("frames")))
+            self.sinks.start_source(StreamStart(source_id, p.get("uri", ""), p.get("width", 0),
+                                                p.get("height", 0), p.get("fps", 0.0), p.get("frames")))
             stream.opened = True
             if stream.state != "lost":
                 self.emit([event])
@@ -74,7 +74,7 @@ class Merger:
             frames = self.stats.frames_per_source.get(source_id, 0)
             event = dataclasses.replace(event, payload={**event.payload, "frames": frames})
         self.emit([event])
-        self.sinks.call("end_source", source_id)
+        self.sinks.end_source(source_id)
 
     def frame(self, stream: Stream, result: FrameResult) -> bool:
         """One processed frame; False when it was merged already (processed twice around a fault)."""
@@ -90,7 +90,7 @@ class Merger:
                         first = stream.open_tracks[track_id][0]
                         stream.open_tracks[track_id] = (first, result.pts_s, result.index)
         packet = result.packet()
-        self.sinks.call("write", packet)
+        self.sinks.write(packet)
         self.stats.count_frame(stream.config.id)
         self.stats.frames += 1
         for name, ms in result.timings.items():

@@ -79,8 +79,7 @@ class SegmentedSink:
 
 def with_segments(registry: Registry, segment_of: Callable[[str], int]) -> Registry:
     """A copy of `registry` that also knows the wrapper sink type (and a source factory left as is)."""
-    copy = Registry(stages=dict(registry.stages), sinks=dict(registry.sinks), source_factory=registry.source_factory,
-                    default_stages=list(registry.default_stages), default_sinks=list(registry.default_sinks))
+    copy = registry.copy()
     copy.add_sink(WRAPPER_TYPE, SegmentedSinkConfig,
                   lambda config, output_dir: SegmentedSink(config, output_dir, registry, segment_of))
     return copy

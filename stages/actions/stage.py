@@ -24,6 +24,7 @@ from pipeline.errors import ModelError
 from pipeline.stage import StageConfig
 from pipeline.types import Event, EventType, Packet
 from stages.actions import rules
+from stages.actions.events import ACTION_ENDED, ACTION_STARTED
 from stages.actions.features import batch_features, sample_window
 from stages.actions.hysteresis import ActionState, Transition
 from stages.actions.model import ActionModel, model_path, read_info
@@ -215,7 +216,7 @@ class ActionStage:
 
     @staticmethod
     def _event(tr: Transition, source_id: str, pts: float, index: int, track_id: int | None) -> Event:
-        kind = EventType.ACTION_STARTED if tr.kind == "started" else EventType.ACTION_ENDED
+        kind = ACTION_STARTED if tr.kind == "started" else ACTION_ENDED
         return Event(kind, source_id, pts, index, track_id, payload=tr.payload())
 
     def reconfigure(self, config: ActionConfig) -> bool:

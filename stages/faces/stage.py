@@ -26,6 +26,7 @@ from pipeline.stage import StageConfig
 from pipeline.types import Event, EventType, Packet
 from stages.faces import quality
 from stages.faces.embedder import EMBEDDERS
+from stages.faces.events import FACE_RECOGNIZED
 from stages.faces.gallery import Gallery, GalleryError, Match, check_gallery
 from stages.faces.head import head_boxes
 from stages.faces.recognizer import FoundFace, Recognizer
@@ -277,7 +278,7 @@ class FaceStage:
                            "faces_seen": vote.faces}
                 if vote.announced is not None:
                     payload["previous"] = vote.announced
-                packet.events.append(Event(EventType.FACE_RECOGNIZED, frame.source_id, frame.pts_s, frame.index,
+                packet.events.append(Event(FACE_RECOGNIZED, frame.source_id, frame.pts_s, frame.index,
                                            int(track_id), payload=payload))
                 vote.announced = vote.identity
         packet.detections = det.with_columns(identity=identity, identity_score=score)

@@ -14,7 +14,9 @@ paho's, so nothing is resent twice over. The password never appears in logs or e
 
 from __future__ import annotations
 
+import json
 import logging
+import string
 import uuid
 from pathlib import Path
 from typing import Literal
@@ -23,7 +25,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from pipeline.errors import SinkOpenError
 from pipeline.stage import StageConfig
-from stages.sinks.outbox import Backoff, OutboxSink
+from stages.sinks.outbox import Backoff, OutboxItem, OutboxSink
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,8 @@ class MqttSinkConfig(StageConfig):
     type: Literal["mqtt"] = "mqtt"
     host: str = Field(..., description="Broker host name or address.")
     port: int = Field(1883, ge=1, le=65535, description="Broker port.")
-    topic: str = Field("argus/{source_id}/events", description="Topic per event; `{source_id}` is filled in.")
+    topic: str = Field("argus/{source_id}/events", description="Topic per event; `{source_id}` and `{type}` (the "
+                       "event type, any registered one) are filled in, e.g. argus/{source_id}/{type}.")
     qos: Literal[0, 1, 2] = Field(1, description="MQTT QoS; an event leaves the outbox when the broker "
                                   "acknowledged it (1: PUBACK).")
     client_id: str | None = Field(None, description="MQTT client id (default: argus-<random>).")
@@ -59,9 +62,9 @@ class MqttSinkConfig(StageConfig):
     @classmethod
     def _topic_template(cls, value: str) -> str:
         try:
-            topic = value.format(source_id="x")
+            topic = value.format(source_id="x", type="x")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"only {{source_id}} may be filled into the topic ({exc})") from None
+            raise ValueError(f"only {{source_id}} and {{type}} may be filled into the topic ({exc})") from None
         if not topic or "+" in topic or "#" in topic:
             raise ValueError("a publish topic must be non-empty and hold no '+' or '#' wildcard")
         return value
@@ -84,6 +87,7 @@ class MqttSink(OutboxSink):
         self._mqtt = mqtt
         self.config = config
         self.client_id = config.client_id or f"argus-{uuid.uuid4().hex[:12]}"
+        self._typed_topic = "type" in {field for _, field, _, _ in string.Formatter().parse(config.topic)}
         super().__init__(output_dir, config.outbox, flush_timeout_s=config.flush_timeout_s)
         self._client: mqtt.Client | None = None
         self._connected = False
@@ -96,8 +100,15 @@ class MqttSink(OutboxSink):
     def broker(self) -> str:
         return f"{self.config.host}:{self.config.port}"
 
-    def topic_for(self, source_id: str) -> str:
-        return self.config.topic.format(source_id=source_id)
+    def topic_for(self, source_id: str, event_type: str = "") -> str:
+        """The topic of an event from `source_id` of type `event_type`."""
+        return self.config.topic.format(source_id=source_id, type=event_type)
+
+    def _topic_of(self, item: OutboxItem) -> str:
+        """An outbox item's topic (its event type is read back from the body only when the topic uses it)."""
+        if not self._typed_topic:
+            return self.topic_for(item.source)
+        return self.topic_for(item.source, str(json.loads(item.body).get("type", "")))
 
     # -- paho callbacks (run on the delivery thread, inside loop() / publish()) --
     def _on_connect(self, client: object, userdata: object, flags: object, reason_code: object,
@@ -159,7 +170,7 @@ class MqttSink(OutboxSink):
             if room <= 0:
                 continue
             for item in self.outbox.peek(room, after_seq=last_seq):
-                info = client.publish(self.topic_for(item.source), item.body, qos=self.config.qos)
+                info = client.publish(self._topic_of(item), item.body, qos=self.config.qos)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     raise MqttError(f"publish to broker {self.broker} failed: {mqtt.error_string(info.rc)}")
                 last_seq = item.seq

@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 
 from engines.export import package_dir
 from pipeline.errors import SourceOpenError
+from pipeline.source_config import SourceConfig
 from pipeline.types import Frame
 from stages.sources.base import SourceItem, StreamEnd, StreamStart
 
@@ -74,6 +76,12 @@ def _zidane_frame(zidane: np.ndarray, t: float) -> np.ndarray:
     return cv2.warpAffine(zidane, affine, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR)
 
 
+class DemoSourceConfig(SourceConfig):
+    """`uri: demo`: the built-in 10 s clip (made from ultralytics' sample photos)."""
+
+    kind: Literal["demo"] = "demo"
+
+
 class DemoSource:
     """Frames of the demo clip, generated on the fly (deterministic)."""
 
@@ -82,6 +90,10 @@ class DemoSource:
     def __init__(self, source_id: str = "demo") -> None:
         self.id = source_id
         self.images: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def from_config(cls, config: DemoSourceConfig) -> DemoSource:
+        return cls(config.id)
 
     def open(self) -> None:
         try:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import glob
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from pipeline.errors import SourceOpenError
+from pipeline.source_config import SourceConfig
 from stages.sources.base import SourceItem, StreamEnd
 from stages.sources.video import VideoSource
+
+
+def is_glob(uri: str) -> bool:
+    """Whether `uri` is a glob pattern (`*`, `?` or `[`)."""
+    return any(ch in uri for ch in "*?[")
+
+
+class FilesSourceConfig(SourceConfig):
+    """A glob of video files ('clips/*.mp4', '**' recursive), played in name order as separate streams."""
+
+    kind: Literal["files"] = "files"
 
 
 class FileListSource:
@@ -25,6 +39,10 @@ class FileListSource:
                         str(p))
             for i, p in enumerate(paths)
         ]
+
+    @classmethod
+    def from_config(cls, config: FilesSourceConfig) -> FileListSource:
+        return cls(config.id, [Path(p) for p in sorted(glob.glob(config.uri, recursive=True))])
 
     def open(self) -> None:
         if not self.paths:

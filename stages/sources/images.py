@@ -5,14 +5,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import cv2
+from pydantic import Field
 
 from pipeline.errors import SourceOpenError
+from pipeline.source_config import SourceConfig
 from pipeline.types import Frame
 from stages.sources.base import SourceItem, StreamEnd, StreamStart
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class ImagesSourceConfig(SourceConfig):
+    """A folder of images, read in name order."""
+
+    kind: Literal["images"] = "images"
+    fps: float | None = Field(None, gt=0, description="Frame rate to assume (default 25).")
 
 
 class ImageFolderSource:
@@ -23,6 +33,10 @@ class ImageFolderSource:
     def __init__(self, source_id: str, folder: Path, fps: float = 25.0) -> None:
         self.id, self.folder, self.fps = source_id, folder, fps
         self.paths: list[Path] = []
+
+    @classmethod
+    def from_config(cls, config: ImagesSourceConfig) -> ImageFolderSource:
+        return cls(config.id, Path(config.uri), fps=config.fps or 25.0)
 
     def open(self) -> None:
         if not self.folder.is_dir():

@@ -12,15 +12,33 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Literal
 
 import av
+from pydantic import Field
 
 from pipeline.errors import SourceOpenError
+from pipeline.source_config import SourceConfig
 from pipeline.types import Frame
 from stages.sources.base import SourceItem, StreamEnd, StreamLost, StreamRecovered
 from stages.sources.video import DECODE_ERRORS, open_container, reason, stream_start
 
 FIRST_RETRY_S = 0.5
+
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
+
+
+class RtspSourceConfig(SourceConfig):
+    """A live network stream, reconnected after failures."""
+
+    kind: Literal["rtsp"] = "rtsp"
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+    open_timeout_s: float = Field(10.0, gt=0, description="Open and read timeout.")
+    reconnect: bool = Field(True, description="Reconnect after a failure (stream_lost / stream_recovered "
+                            "events) instead of ending with an error.")
+    reconnect_max_s: float = Field(5.0, gt=0, description="Longest wait between reconnection attempts "
+                                   "(back-off starts at 0.5 s and doubles).")
 
 
 class RtspSource:
@@ -43,6 +61,11 @@ class RtspSource:
         self.transport, self.timeout_s = transport, timeout_s
         self.reconnect, self.reconnect_max_s = reconnect, reconnect_max_s
         self.container: av.container.InputContainer | None = None
+
+    @classmethod
+    def from_config(cls, config: RtspSourceConfig) -> RtspSource:
+        return cls(config.id, config.uri, transport=config.transport, timeout_s=config.open_timeout_s,
+                   reconnect=config.reconnect, reconnect_max_s=config.reconnect_max_s)
 
     def _open(self) -> av.container.InputContainer:
         options = {"rtsp_transport": self.transport} if self.uri.startswith(("rtsp://", "rtsps://")) else {}

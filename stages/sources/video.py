@@ -6,11 +6,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import av
+from pydantic import Field
 
 from pipeline.errors import SourceOpenError
 from pipeline.secrets import mask_secrets
+from pipeline.source_config import SourceConfig
 from pipeline.types import Frame
 from stages.sources.base import SourceItem, StreamEnd, StreamStart
 
@@ -49,6 +52,15 @@ def reason(exc: BaseException) -> str:
     return mask_secrets(text.split(": '", 1)[0])
 
 
+class VideoSourceConfig(SourceConfig):
+    """A video file (anything FFmpeg opens that has an end)."""
+
+    kind: Literal["video"] = "video"
+    loop: bool = Field(False, description="Start again at the end, until stopped.")
+    realtime: bool = Field(False, description="Pace frames at the file's frame rate and treat the file like a "
+                           "live camera (the oldest frames are dropped when the pipeline falls behind).")
+
+
 class VideoSource:
     """A video file, read as fast as the pipeline takes frames (the runner never drops them).
 
@@ -64,6 +76,10 @@ class VideoSource:
         self.id, self.uri, self.loop, self.live = source_id, uri, loop, realtime
         self.container: av.container.InputContainer | None = None
         self._frames: int | None = None
+
+    @classmethod
+    def from_config(cls, config: VideoSourceConfig) -> VideoSource:
+        return cls(config.id, config.uri, loop=config.loop, realtime=config.realtime)
 
     def open(self) -> None:
         if not Path(self.uri).is_file():

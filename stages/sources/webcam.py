@@ -5,12 +5,28 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Literal
 
 import cv2
+from pydantic import field_validator
 
 from pipeline.errors import SourceOpenError
+from pipeline.source_config import SourceConfig
 from pipeline.types import Frame
 from stages.sources.base import SourceItem, StreamEnd, StreamStart
+
+
+class WebcamSourceConfig(SourceConfig):
+    """A local camera: `uri` is its index ('0' for /dev/video0)."""
+
+    kind: Literal["webcam"] = "webcam"
+
+    @field_validator("uri")
+    @classmethod
+    def _index(cls, uri: str) -> str:
+        if not uri.isdigit():
+            raise ValueError("a webcam's uri is its index, e.g. '0'")
+        return uri
 
 
 class WebcamSource:
@@ -21,6 +37,10 @@ class WebcamSource:
     def __init__(self, source_id: str, index: int) -> None:
         self.id, self.index = source_id, index
         self.capture: cv2.VideoCapture | None = None
+
+    @classmethod
+    def from_config(cls, config: WebcamSourceConfig) -> WebcamSource:
+        return cls(config.id, int(config.uri))
 
     def open(self) -> None:
         self.capture = cv2.VideoCapture(self.index)

@@ -221,7 +221,7 @@ async function refreshStats() {
   $("#stages tbody").replaceChildren(...rows);
 }
 
-function listenEvents() {
+function listenEvents(eventTypes) {
   const source = new EventSource("/api/events");
   source.onmessage = null;
   const show = (e) => {
@@ -233,9 +233,7 @@ function listenEvents() {
     list.prepend(li);
     while (list.children.length > 100) list.lastChild.remove();
   };
-  for (const type of ["stream_opened", "stream_ended", "stream_error", "stream_lost", "stream_recovered",
-    "track_started", "track_ended", "stage_error", "sink_error", "source_added", "source_removed",
-    "config_applied"]) source.addEventListener(type, show);
+  for (const type of eventTypes) source.addEventListener(type, show);  // every registered type
   source.onmessage = show;
 }
 
@@ -266,7 +264,7 @@ async function main() {
       message(false, `add refused (${status}): ` + (data.detail || (data.errors || []).map((x) => x.message).join("; ")));
     }
   });
-  listenEvents();
+  listenEvents(Object.keys(schema.data["x-argus-event-types"] || {}));
   await refreshStats();
   setInterval(refreshStats, 1000);
 }
