@@ -99,7 +99,7 @@ def run_ultralytics_track(video: Path, frames: int, weights: Path, imgsz: int) -
     ultralytics_env()
     from ultralytics import YOLO
 
-    model = YOLO(str(weights), task="pose")
+    model = YOLO(str(weights))  # the task (detect, pose) is read from the weights or the export's metadata
     import cv2
 
     capture = cv2.VideoCapture(str(video))

@@ -1,8 +1,10 @@
-"""How closely a reduced-precision model agrees with its FP32 reference: person recall and mean OKS.
+"""How closely a reduced-precision model agrees with its FP32 reference: box recall, class agreement
+and, for keypoint models, mean OKS.
 
 Recall: the share of the reference's detections matched by one of the candidate's at IoU >= 0.5
-(greedy, best IoU first, one-to-one). OKS: COCO's object keypoint similarity of each matched
-pair, over the reference's visible keypoints, with the reference box area as scale.
+(greedy, best IoU first, one-to-one). Class agreement: the share of matched pairs with the same class.
+OKS: COCO's object keypoint similarity of each matched pair, over the reference's visible keypoints,
+with the reference box area as scale (1.0 for a model without keypoints).
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1
 
 @dataclass(frozen=True, slots=True)
 class Agreement:
-    """recall of the reference's detections, mean OKS of matched pairs, and the counts behind them."""
+    """recall of the reference's detections, mean OKS and class agreement of matched pairs, and the
+    counts behind them."""
 
     recall: float
     mean_oks: float
     reference: int
     matched: int
+    class_agreement: float = 1.0
 
     def to_json(self) -> dict[str, float | int]:
         return {"recall": round(self.recall, 4), "mean_oks": round(self.mean_oks, 4),
-                "reference_people": self.reference, "matched": self.matched}
+                "class_agreement": round(self.class_agreement, 4), "reference_boxes": self.reference,
+                "matched": self.matched}
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,17 +78,19 @@ def oks(ref_kpts: np.ndarray, cand_kpts: np.ndarray, area: float, visible_min: f
 
 
 def agreement(reference: Sequence[Detections], candidate: Sequence[Detections]) -> Agreement:
-    """Recall and mean OKS of `candidate` against `reference`, frame by frame."""
-    total = matched = 0
+    """Recall, mean OKS and class agreement of `candidate` against `reference`, frame by frame."""
+    total = matched = same_class = 0
     scores: list[float] = []
     for ref, cand in zip(reference, candidate, strict=True):
         pairs = match(ref, cand)
         total += len(ref.score)
         matched += len(pairs)
+        same_class += sum(int(ref.class_id[r] == cand.class_id[c]) for r, c in pairs)
         if ref.keypoints is None or cand.keypoints is None:
             continue
         for r, c in pairs:
             area = float(np.prod(ref.xyxy[r, 2:] - ref.xyxy[r, :2]))
             scores.append(oks(ref.keypoints[r], cand.keypoints[c], area))
     return Agreement(recall=matched / total if total else 1.0,
-                     mean_oks=float(np.mean(scores)) if scores else 1.0, reference=total, matched=matched)
+                     mean_oks=float(np.mean(scores)) if scores else 1.0, reference=total, matched=matched,
+                     class_agreement=same_class / matched if matched else 1.0)

@@ -151,10 +151,12 @@ def _auto_int8(r: Request, fmt: str) -> Path:
     seconds = time.perf_counter() - start
     if r.model.check is not None:
         result = r.model.check(r.backend, fp32, path)
-        low = result.recall < AGREEMENT_MIN[0] or result.mean_oks < AGREEMENT_MIN[1]
+        low = (result.recall < AGREEMENT_MIN[0] or result.mean_oks < AGREEMENT_MIN[1]
+               or result.class_agreement < AGREEMENT_MIN[0])
         (log.warning if low else log.info)(
-            "model %s: INT8 ready in %.0f s; against FP32 on %d people it was not calibrated on: recall %.3f, "
-            "mean OKS %.3f%s", r.model.name, seconds, result.reference, result.recall, result.mean_oks,
+            "model %s: INT8 ready in %.0f s; against FP32 on %d boxes it was not calibrated on: recall %.3f, "
+            "class agreement %.3f, mean OKS %.3f%s", r.model.name, seconds, result.reference, result.recall,
+            result.class_agreement, result.mean_oks,
             f" (below {AGREEMENT_MIN[0]} / {AGREEMENT_MIN[1]}: set precision: fp32, or calibrate on your own "
             f"video with `run.py build --calib`)" if low else "")
     else:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
+from pipeline.capabilities import capability_problem
 from pipeline.errors import ConfigError
 from pipeline.ray.settings import RaySettings
 from pipeline.secrets import mask_secrets
@@ -93,6 +94,9 @@ class PipelineConfig(BaseModel):
             problem = stage.check_order(stages[:i])
             if problem:
                 raise ValueError(f"stages.{i} ({getattr(stage, 'type', '?')}): {problem}")
+        problem = capability_problem(stages)
+        if problem:
+            raise ValueError(problem)
         return stages
 
     @field_validator("sources")
@@ -144,7 +148,8 @@ def config_model_for(registry: Registry) -> type[PipelineConfig]:
     stage_configs, sink_configs = registry.stage_configs(), registry.sink_configs()
 
     def default_stages() -> list[Any]:
-        return [stage_configs[t]() for t in registry.default_stages]
+        return [stage_configs[t]() if isinstance(t, str) else stage_configs[t["type"]](**t)
+                for t in registry.default_stages]
 
     def default_sinks() -> list[Any]:
         return [sink_configs[t]() for t in registry.default_sinks]

@@ -63,7 +63,7 @@ class Registry:
     event_types: dict[str, EventTypeSpec] = field(default_factory=lambda: dict(CORE_EVENT_TYPES))
     # wraps building every source when set (Ray's resuming sources); None: the kind's own factory
     source_factory: Callable[[SourceConfig], Source] | None = None
-    default_stages: list[str] = field(default_factory=list)
+    default_stages: list[str | dict[str, Any]] = field(default_factory=list)  # a type, or a type's settings
     default_sinks: list[str] = field(default_factory=list)
     default_source_kind: str | None = None  # the kind of a URI that no scheme or test claims
     generation: int = 0  # bumped by every registration (config models are cached per generation)

@@ -28,6 +28,19 @@ class StageConfig(BaseModel):
         """A problem with this stage given the stages before it (e.g. a missing input), or None."""
         return None
 
+    def input_set(self) -> str | None:
+        """The detection set this stage reads (its `input:`), or None for every row."""
+        value = getattr(self, "input", None)
+        return value if isinstance(value, str) else None
+
+    def needs(self) -> frozenset[str]:
+        """What the rows it reads must carry (`boxes`, `keypoints`, `track_ids`, `embeddings`...)."""
+        return frozenset()
+
+    def provides(self) -> tuple[str | None, frozenset[str]]:
+        """The set it writes (None: it adds to the set it reads, or to every set) and what it adds."""
+        return None, frozenset()
+
 
 @runtime_checkable
 class Stage(Protocol):

@@ -214,7 +214,8 @@ class Detections:
         return Detections._build(current, extra)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """JSON-ready rows: box, score, class_id, track_id (when tracked), keypoints (when present),
+        """JSON-ready rows: box, score, class_id, track_id (when tracked), keypoints (when the row has any
+        of confidence above 0: a top-down pose stage gives other classes none),
         then every extra column under its own name (numbers as Python numbers, floats rounded to
         4 places, NaN and infinities as None, text as str or None, per-row arrays as lists)."""
         extras = [(name, _json_column(col)) for name, col in self.extra.items()]
@@ -227,7 +228,7 @@ class Detections:
             }
             if self.track_id is not None:
                 row["track_id"] = int(self.track_id[i])
-            if self.keypoints is not None:
+            if self.keypoints is not None and self.keypoints[i, :, 2].any():  # rows with no pose leave it out
                 row["keypoints"] = [[round(float(x), 2), round(float(y), 2), round(float(c), 3)]
                                     for x, y, c in self.keypoints[i]]
             for name, values in extras:
@@ -399,6 +400,27 @@ class FeatureMap:
         return (np.asarray(cells, np.float64) * self.stride - offset) / self.scale
 
 
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """What later stages need to know about the model that found a packet's detections, taken from
+    the model's recipe (never guessed from its name by a consumer).
+
+    Attributes:
+        name: the model (a built-in name, or the file's stem).
+        task: "detect" (boxes and classes) or "pose" (boxes and keypoints).
+        score_bands: the tracker's default score height bands for this model's scores.
+        embedding_head: a learned projection (ONNX) made for this model's pooled features, or None
+            (the features are used as they are).
+        class_names: class id -> name.
+    """
+
+    name: str
+    task: str = "detect"
+    score_bands: int = 1
+    embedding_head: str | None = None
+    class_names: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({0: "person"}))
+
+
 @dataclass(slots=True)
 class Packet:
     """What travels between stages: one frame plus everything found on it so far.
@@ -410,8 +432,8 @@ class Packet:
         feature_map: the model stage's feature map of this frame, when a later stage asked for it
             (the single-object tracker); None otherwise.
         timings: stage name -> milliseconds this frame spent in it (its share of a batch).
-        detector: the model whose detections these are (set by the model stage, e.g. "yolo11n-pose"),
-            so later stages can pick per-model defaults; None when no model stage ran.
+        detector: the facts of the model whose detections these are (set by the model stage), so later
+            stages pick per-model defaults from its recipe; None when no model stage ran.
     """
 
     frame: Frame
@@ -419,4 +441,4 @@ class Packet:
     events: list[Event] = field(default_factory=list)
     feature_map: FeatureMap | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    detector: str | None = None
+    detector: ModelFacts | None = None

@@ -15,9 +15,10 @@ from pipeline.sink import Sink
 from pipeline.stage import StageConfig
 from stages.actions.events import register_events as register_action_events
 from stages.actions.stage import ActionConfig, ActionStage
+from stages.detect import DetectConfig, YoloStage
 from stages.faces.events import register_events as register_face_events
 from stages.faces.stage import FaceConfig, FaceStage
-from stages.pose import PoseConfig, PoseStage
+from stages.pose import PoseConfig, pose_stage
 from stages.sinks.jsonl import DetectionsSink, DetectionsSinkConfig, EventsSink, EventsSinkConfig
 from stages.sinks.mot import MotSink, MotSinkConfig
 from stages.sinks.mqtt import MqttSink, MqttSinkConfig
@@ -52,8 +53,8 @@ def _opening(factory):
 
 def register(registry: Registry) -> None:
     """Add every built-in stage, sink and source kind to `registry`."""
-    registry.add_stage("pose", PoseConfig, PoseStage)
-    registry.add_stage("detect", PoseConfig, PoseStage)
+    registry.add_stage("detect", DetectConfig, YoloStage)
+    registry.add_stage("pose", PoseConfig, pose_stage)
     registry.add_stage("track", TrackConfig, TrackStage)
     registry.add_stage("action", ActionConfig, ActionStage)
     registry.add_stage("face", FaceConfig, FaceStage)
@@ -65,5 +66,7 @@ def register(registry: Registry) -> None:
     register_sources(registry)
     register_face_events(registry)
     register_action_events(registry)
-    registry.default_stages = ["pose", "track"]
+    registry.default_stages = [{"type": "detect", "model": "yolov8n", "output": "objects"},
+                               {"type": "pose", "model": "yolo11n-pose", "input": "objects"},
+                               {"type": "track", "input": "objects"}]
     registry.default_sinks = ["video", "detections", "events"]

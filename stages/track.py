@@ -11,18 +11,19 @@ stage rebuilt by hot reload, see `take_over`) continues from there; ids never re
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
+from pipeline.detection_sets import merge_rows, rows_in
 from pipeline.stage import StageConfig
-from pipeline.types import Event, EventType, Packet
+from pipeline.types import Detections, Event, EventType, ModelFacts, Packet
 from stages.tracking import make_tracker
-from stages.tracking.appearance import DEFAULT_HEAD, EmbeddingHead
+from stages.tracking.appearance import EmbeddingHead
 from stages.tracking.base import EndedTrack, MotionTracker
 
 
@@ -30,6 +31,8 @@ class TrackConfig(StageConfig):
     """Multi-object tracking of the detections of each source."""
 
     type: Literal["track"] = "track"
+    input: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="The detection set to track "
+                              "(e.g. `people`); null: every row, as one set. Rows of other sets get no id.")
     tracker: Literal["sort", "bytetrack", "argus"] = Field(
         "argus", description="Tracking algorithm: `sort` (one-stage IoU), `bytetrack` (two-stage "
         "high/low score IoU) or `argus` (ByteTrack plus lost-track recovery and camera-motion "
@@ -61,8 +64,8 @@ class TrackConfig(StageConfig):
         None, ge=1, le=8, description="Height bands for score_mode quantile/range/adaptive (bytetrack, "
         "argus): 1 = one score distribution for all boxes; more = boxes are split by height into this many "
         "equal-count groups and each box is read against boxes of a similar height (for detectors whose "
-        "scores grow with a person's size). Default per model: 2 for the YOLO pose models (yolo*-pose, "
-        "whose scores rise with a person's height), 1 for any other detections.")
+        "scores grow with a person's size). Default: what the model's recipe says (2 for pose models, "
+        "whose scores rise with a person's height, 1 for detectors).")
     match_iou: float | None = Field(
         None, ge=0.0, le=1.0, description="Minimum IoU between a track's predicted box and a "
         "detection to match them (default: sort 0.3, bytetrack 0.2, argus 0.1).")
@@ -94,7 +97,8 @@ class TrackConfig(StageConfig):
         "track are never matched to it, and lost tracks are re-identified by appearance.")
     embedding_head: str | None = Field(
         "builtin", description="argus: learned projection of the pooled features (ONNX from `run.py track "
-        "train-embedding`); `builtin` = the head shipped for yolo11n-pose, null = raw pooled features.")
+        "train-embedding`); `builtin` = the head the model's recipe names (yolo11n-pose ships one; models "
+        "without one use their raw pooled features), null = raw pooled features.")
     reid_frames: int = Field(
         90, ge=0, le=10_000, description="argus: frames a lost track can be re-identified by appearance "
         "(tracks are kept this long when detections carry embeddings).")
@@ -104,9 +108,15 @@ class TrackConfig(StageConfig):
         "peak stays >= 0.6); carried boxes are added to the results. Needs `feature_maps: true` on "
         "the model stage.")
 
-    def tracker_params(self, frame_rate: float = 30.0, detector: str | None = None) -> dict[str, Any]:
+    def needs(self) -> frozenset[str]:
+        return frozenset({"boxes"})
+
+    def provides(self) -> tuple[str | None, frozenset[str]]:
+        return None, frozenset({"track_ids"})
+
+    def tracker_params(self, frame_rate: float = 30.0, detector: ModelFacts | None = None) -> dict[str, Any]:
         """Keyword arguments for `make_tracker(self.tracker, ...)` for detections of `detector` (the
-        model stage's model, see `per_model_score_bands`); unset knobs keep the tracker's own defaults."""
+        model stage's facts, see `per_model_score_bands`); unset knobs keep the tracker's own defaults."""
         params: dict[str, Any] = {"lost_frames": self.lost_frames, "frame_rate": self.frame_rate or frame_rate}
         if self.min_hits is not None:
             params["min_hits"] = self.min_hits
@@ -133,11 +143,15 @@ class TrackConfig(StageConfig):
                     "that pose/detect stage")
         return None
 
-    def head_path(self) -> Path | None:
-        """The embedding head file to load, or None (raw features / no appearance)."""
+    def head_path(self, detector: ModelFacts | None = None) -> Path | None:
+        """The embedding head file to load for detections of `detector`, or None (raw features / no
+        appearance)."""
         if self.tracker != "argus" or not self.appearance or self.embedding_head is None:
             return None
-        return DEFAULT_HEAD if self.embedding_head == "builtin" else Path(self.embedding_head).expanduser()
+        if self.embedding_head == "builtin":
+            head = detector.embedding_head if detector is not None else None
+            return Path(head) if head else None
+        return Path(self.embedding_head).expanduser()
 
     @field_validator("embedding_head")
     @classmethod
@@ -147,20 +161,21 @@ class TrackConfig(StageConfig):
         return value
 
 
-def per_model_score_bands(detector: str | None) -> int:
-    """Score height bands by default for detections of `detector`: 2 for the YOLO pose models, whose
-    scores rise steeply with a person's height (yolo11n-pose on vtest.mp4: median 0.33 at 60-90 network
-    px, 0.54 at 100-110, 0.86 at 160-200), 1 otherwise. With 2 bands its 0.5-0.7 detections at imgsz 960
-    got an id 79.5 % of the time against 67.5 % (fewer tracks, 26 against 29), and on the simulated pose-like detector
-    over the MOT15 sequences HOTA / IDF1 rose from 46.38 / 63.17 to 47.52 / 65.39; on the MOT15 public
-    detections bands lost (46.97 -> 45.44), so other detectors keep 1 (README, Tracking)."""
-    return 2 if detector is not None and re.match(r"yolo[^/]*-pose", detector) else 1
+def per_model_score_bands(detector: ModelFacts | None) -> int:
+    """Score height bands by default for detections of `detector`, from its recipe's facts (1 when no
+    model stage ran). The recipes give 2 to pose models, measured on yolo11n-pose, whose scores rise
+    steeply with a person's height (vtest.mp4: median 0.33 at 60-90 network px, 0.54 at 100-110, 0.86
+    at 160-200): with 2 bands its 0.5-0.7 detections at imgsz 960 got an id 79.5 % of the time against
+    67.5 % (fewer tracks, 26 against 29), and on the simulated pose-like detector over the MOT15
+    sequences HOTA / IDF1 rose from 46.38 / 63.17 to 47.52 / 65.39; on the MOT15 public detections
+    bands lost (46.97 -> 45.44), so detectors keep 1 (README, Tracking)."""
+    return detector.score_bands if detector is not None else 1
 
 
 @dataclass
 class _SourceState:
     tracker: MotionTracker
-    detector: str | None = None
+    detector: ModelFacts | None = None
     last_index: int | None = None
     first_index: int = 0
     first_frame_pts: float = 0.0
@@ -181,8 +196,9 @@ class TrackStage:
         self.config = config
         self._sources: dict[str, _SourceState] = {}
         self._next_ids: dict[str, int] = {}  # source id -> first id of its next tracker
-        head = config.head_path()
-        self.head = EmbeddingHead(head) if head is not None else None
+        self._heads: dict[Path, EmbeddingHead] = {}  # loaded once per file, shared by the trackers
+        if config.embedding_head not in (None, "builtin"):
+            self._head_for(None)  # a user's head: unreadable files fail at build, not on the first frame
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         """Track every packet in order (packets of one source must arrive in frame order)."""
@@ -204,9 +220,8 @@ class TrackStage:
             dt = 1.0 if state.last_index is None else max(frame.index - state.last_index, 1)
             state.last_index = frame.index
             image = frame.image if self.config.camera_motion else None
-            packet.detections = state.tracker.update(packet.detections, frame.index, dt, image,
-                                                     packet.feature_map)
-            for track_id in packet.detections.track_id.tolist():
+            packet.detections, track_ids = self._update(state.tracker, packet, dt, image)
+            for track_id in track_ids.tolist():
                 if track_id < 0:
                     continue
                 if track_id not in state.first_pts:
@@ -218,10 +233,36 @@ class TrackStage:
                 packet.events.append(self._ended(frame.source_id, state, ended))
         return list(batch)
 
-    def _new_tracker(self, config: TrackConfig, first_id: int = 1, detector: str | None = None) -> MotionTracker:
+    def _update(self, tracker: MotionTracker, packet: Packet, dt: float,
+                image: Any) -> tuple[Detections, np.ndarray]:
+        """The packet's detections with track ids (the input set's rows tracked, other rows -1), and the
+        tracked rows' ids."""
+        dets, frame = packet.detections, packet.frame
+        if self.config.input is None:
+            out = tracker.update(dets, frame.index, dt, image, packet.feature_map)
+            return out, out.track_id
+        rows = rows_in(dets, self.config.input)
+        mine = np.zeros(len(dets), bool)
+        mine[rows] = True
+        tracked = tracker.update(dets[rows], frame.index, dt, image, packet.feature_map)
+        others = dets[~mine]
+        others = others.with_columns(track_id=np.full(len(others), -1, np.int64))
+        return merge_rows(others, tracked), tracked.track_id
+
+    def _head_for(self, detector: ModelFacts | None) -> EmbeddingHead | None:
+        path = self.config.head_path(detector)
+        if path is None:
+            return None
+        if path not in self._heads:
+            self._heads[path] = EmbeddingHead(path)
+        return self._heads[path]
+
+    def _new_tracker(self, config: TrackConfig, first_id: int = 1,
+                     detector: ModelFacts | None = None) -> MotionTracker:
         params = config.tracker_params(detector=detector)
-        if self.head is not None:
-            params["head"] = self.head
+        head = self._head_for(detector)
+        if head is not None:
+            params["head"] = head
         return make_tracker(config.tracker, first_id=first_id, **params)  # type: ignore[return-value]
 
     def end_source(self, source_id: str) -> list[Event]:
@@ -257,14 +298,15 @@ class TrackStage:
         `tracker`, `appearance` or `embedding_head` needs a rebuild: returns False and changes
         nothing."""
         old = self.config
-        if config.tracker != old.tracker or config.head_path() != old.head_path() or (
-                config.tracker == "argus" and config.appearance != old.appearance):
+        if config.tracker != old.tracker or config.embedding_head != old.embedding_head or (
+                config.input != old.input) or (config.tracker == "argus" and config.appearance != old.appearance):
             return False
-        templates: dict[str | None, MotionTracker] = {}
+        templates: dict[str | None, MotionTracker] = {}  # one per model whose detections are tracked
         for state in self._sources.values():
-            if state.detector not in templates:
-                templates[state.detector] = self._new_tracker(config, detector=state.detector)
-            state.tracker.adopt_settings(templates[state.detector])
+            model = state.detector.name if state.detector is not None else None
+            if model not in templates:
+                templates[model] = self._new_tracker(config, detector=state.detector)
+            state.tracker.adopt_settings(templates[model])
             if config.frame_rate is not None:
                 state.tracker.set_frame_rate(config.frame_rate)
         self.config = config

@@ -175,13 +175,20 @@ def test_reconfigure_thresholds_in_place_and_check_order() -> None:
     stage = ActionStage(ActionConfig())
     assert stage.reconfigure(ActionConfig(enter=0.7, leave=0.3))
     assert not stage.reconfigure(ActionConfig(window_s=2.0))
+    from pipeline.capabilities import capability_problem
+    from stages.detect import DetectConfig
     from stages.pose import PoseConfig
     from stages.track import TrackConfig
 
     cfg = ActionConfig()
-    assert "pose" in cfg.check_order([])
-    assert "track" in cfg.check_order([PoseConfig()])
-    assert cfg.check_order([PoseConfig(), TrackConfig()]) is None
+    assert capability_problem([cfg]) is None  # no declared set: rows may come from a plugin, not checked
+    problem = capability_problem([PoseConfig(), cfg])
+    assert "stages.1 (action) needs track_ids" in problem and "stages.0 (pose)" in problem
+    assert capability_problem([PoseConfig(), TrackConfig(), cfg]) is None
+    # a detector's boxes have no keypoints until a top-down pose stage adds them, before or after tracking
+    det = DetectConfig(output="people")
+    assert "keypoints" in capability_problem([det, TrackConfig(), cfg])
+    assert capability_problem([det, TrackConfig(), PoseConfig(input="people"), cfg]) is None
     with pytest.raises(ValidationError, match="leave"):
         ActionConfig(enter=0.3, leave=0.5)
 

@@ -226,12 +226,12 @@ def test_config_errors_name_line_key_and_fix() -> None:
                      "valid types: boxes, skeleton, label, blur"]
     lines = errors_of(sink_yaml("      - type: label\n        text: '{identty} {score:.2f}'\n"))
     assert lines == ["cfg.yaml:5: sinks.0.annotate.0.text: unknown label field 'identty' (did you mean "
-                     "'identity'?); known fields: track_id, score, class_id, identity, action"]
+                     "'identity'?); known fields: track_id, score, class_id, class_name, set, identity, action"]
     lines = errors_of(sink_yaml("      - {type: blur, what: face, cell: 4}\n"))
     assert len(lines) == 2
     assert lines[0].startswith("cfg.yaml:4: sinks.0.annotate.0.what: ") and "'persons'" in lines[0]
     assert lines[1] == ("cfg.yaml:4: sinks.0.annotate.0.cell: unknown key 'cell' (did you mean 'cells'?); "
-                        "'blur' takes: what, style, cells")
+                        "'blur' takes: sets, what, style, cells")
     assert "format ':.2f' does not fit field 'identity' (text)" in errors_of(
         sink_yaml("      - {type: label, text: '{identity:.2f}'}\n"))[0]
     assert errors_of(sink_yaml("      - {text: '{score}'}\n"))[0].startswith(

@@ -64,7 +64,7 @@ def test_demo_finds_four_people_with_keypoints_on_bus(demo_run) -> None:
 
     def people(frame: dict) -> tuple[int, int]:
         """(people with a 17-keypoint skeleton, people with at least 5 confident keypoints)."""
-        found = [d for d in frame["detections"] if d["class_id"] == 0 and len(d["keypoints"]) == 17]
+        found = [d for d in frame["detections"] if d["class_name"] == "person" and len(d.get("keypoints", [])) == 17]
         return len(found), sum(sum(k[2] > 0.5 for k in d["keypoints"]) >= 5 for d in found)
 
     counts = [people(f) for f in bus_frames]

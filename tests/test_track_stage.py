@@ -200,15 +200,18 @@ def test_track_stage_reconfigure_switches_and_rebuilds() -> None:
 
 
 def test_track_stage_score_bands_default_per_model() -> None:
-    """The pose models' detections get 2 score height bands by default, any other detections 1; a set value
-    wins; an in-place reconfigure keeps each source's per-model choice."""
+    """The score height bands come from the model's facts (the recipe gives pose models 2), never from its
+    name; a set value wins; an in-place reconfigure keeps each source's per-model choice."""
+    from pipeline.types import ModelFacts
     from stages.track import per_model_score_bands
 
-    assert per_model_score_bands("yolo11n-pose") == 2 and per_model_score_bands("yolov8s-pose-1c84") == 2
-    assert per_model_score_bands("yolo11n") == 1 and per_model_score_bands(None) == 1
+    renamed_pose = ModelFacts("my-people-model", task="pose", score_bands=2)
+    assert per_model_score_bands(renamed_pose) == 2
+    assert per_model_score_bands(ModelFacts("yolo11n-pose-lookalike", task="detect")) == 1
+    assert per_model_score_bands(None) == 1
     stage = TrackStage(TrackConfig())
     pose, other = _packet("cam", 0, [_box(0)]), _packet("file", 0, [_box(0)])
-    pose.detector = "yolo11n-pose"
+    pose.detector = renamed_pose
     stage.process([pose, other])
     assert stage._sources["cam"].tracker.score_bands == 2
     assert stage._sources["file"].tracker.score_bands == 1

@@ -142,7 +142,8 @@ def test_pose_stage_reconfigure_applies_filters_in_place_and_refuses_model_chang
     steps = [({"score_min": 0.8}, lambda p: 0 < len(p.detections) < len(everyone)
               and (p.detections.score >= 0.8).all()),
              ({"max_det": 1}, lambda p: len(p.detections) == 1),
-             ({"classes": [1]}, lambda p: len(p.detections) == 0),
+             ({"classes": ["person"]}, lambda p: len(p.detections) == len(everyone)
+              and set(p.detections.extra["class_name"]) == {"person"}),
              ({"embeddings": False, "feature_maps": True},
               lambda p: p.detections.embedding is None and p.feature_map is not None),
              ({}, lambda p: len(p.detections) == len(everyone) and p.detections.embedding is not None)]
@@ -152,7 +153,7 @@ def test_pose_stage_reconfigure_applies_filters_in_place_and_refuses_model_chang
     assert stage.adapter.engine is engine  # one model throughout
 
     current = stage.config
-    for change in ({"imgsz": 320}, {"backend": "openvino"}, {"precision": "int8"}, {"device": "cuda:0"},
+    for change in ({"classes": ["car"]}, {"classes": [1]}, {"imgsz": 320}, {"backend": "openvino"}, {"precision": "int8"}, {"device": "cuda:0"},
                    {"threads": 2}, {"calib": "clip.mp4"}, {"cuda_graph": True}, {"model": "other.onnx"},
                    {"type": "detect"}, {"imgsz": 320, "score_min": 0.9}):
         assert stage.reconfigure(current.model_copy(update=change)) is False, change
@@ -172,7 +173,8 @@ def test_pose_stage_streams_frames_through_openvino_like_one_call(bus: np.ndarra
     images = [bus, bus[:, ::-1].copy(), bus[100:700]]
     batch = stage.process([Packet(Frame("cam", i, 0.0, image)) for i, image in enumerate(images)])
     for packet, image in zip(batch, images, strict=True):
-        assert packet.detector == "yolo11n-pose"  # the track stage picks per-model defaults from it
+        # the track stage picks per-model defaults from the model's facts
+        assert packet.detector.name == "yolo11n-pose" and packet.detector.task == "pose"
         alone = _detect(stage, image).detections
         assert len(alone) >= 3 and len(packet.detections) == len(alone)
         np.testing.assert_allclose(packet.detections.xyxy, alone.xyxy, atol=0.5)

@@ -18,7 +18,7 @@ from engines.artefacts import Calib, Request, builtin_calib, calib_from, model_f
 from engines.select import resolve
 from pipeline.errors import ArgusError
 from stages.models.yolo_recipe import yolo_recipe
-from stages.pose import PoseConfig
+from stages.detect import YoloConfig
 from stages.sources import infer_kind
 
 log = logging.getLogger("argus.build")
@@ -40,7 +40,7 @@ def build_config(config: Any, *, calib: Path | None = None,
     """Build (or find cached) the model file of every model stage of `config` (a validated pipeline
     config: `.stages`, `.sources`); one report line per step, one JSON-ready dict per stage."""
     built: list[dict[str, Any]] = []
-    stages = [s for s in config.stages if isinstance(s, PoseConfig)]
+    stages = [s for s in config.stages if isinstance(s, YoloConfig)]
     for number, stage in enumerate(stages, 1):
         what = f"stage {number}/{len(stages)} '{stage.type}' ({stage.model})"
         sources = calibration_sources(config.sources, calib, stage.calib)

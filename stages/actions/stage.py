@@ -80,13 +80,9 @@ class ActionConfig(StageConfig):
                              f"({self.model})")
         return self
 
-    def check_order(self, earlier: Sequence[StageConfig]) -> str | None:
-        types = [getattr(stage, "type", None) for stage in earlier]
-        if "pose" not in types:
-            return "the action stage needs a pose stage before it (keypoints)"
-        if "track" not in types or types.index("track") < types.index("pose"):
-            return "the action stage needs a track stage after the pose stage and before it (track ids)"
-        return None
+    def needs(self) -> frozenset[str]:
+        """It reads each tracked person's keypoints over time: keypoints and track ids."""
+        return frozenset({"keypoints", "track_ids"})
 
 
 @dataclass

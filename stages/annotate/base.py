@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.types import Detections
 
@@ -14,6 +14,8 @@ class AnnotatorConfig(BaseModel):
     """Base of every annotator's config: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
+
+    sets: list[str] | None = Field(None, description="Detection sets drawn (e.g. [people]); null: every row.")
 
 
 @runtime_checkable

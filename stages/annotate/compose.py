@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.detection_sets import in_sets
 from pipeline.types import Detections
 from stages.annotate.base import Annotator, AnnotatorConfig
 from stages.annotate.blur import BlurAnnotator, BlurConfig
@@ -22,9 +23,24 @@ ANNOTATOR_CLASSES: dict[type[AnnotatorConfig], Callable[[Any], Annotator]] = {
 }
 
 
+class _OnSets:
+    """An annotator drawing only the rows of some detection sets."""
+
+    def __init__(self, inner: Annotator, sets: Sequence[str]) -> None:
+        self.inner, self.sets = inner, list(sets)
+
+    def annotate(self, image: np.ndarray, detections: Detections) -> np.ndarray:
+        return self.inner.annotate(image, in_sets(detections, self.sets))
+
+
 def build_annotators(spec: bool | Sequence[AnnotatorConfig | dict[str, Any]]) -> list[Annotator]:
-    """The annotators for an `annotate:` value (true, false, or configs / mappings in drawing order)."""
-    return [ANNOTATOR_CLASSES[type(config)](config) for config in parse_annotate(spec)]
+    """The annotators for an `annotate:` value (true, false, or configs / mappings in drawing order);
+    one with `sets:` draws only those sets' rows."""
+    out: list[Annotator] = []
+    for config in parse_annotate(spec):
+        annotator = ANNOTATOR_CLASSES[type(config)](config)
+        out.append(annotator if config.sets is None else _OnSets(annotator, config.sets))
+    return out
 
 
 def annotate_frame(image: np.ndarray, detections: Detections, annotators: Sequence[Annotator]) -> np.ndarray:

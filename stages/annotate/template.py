@@ -16,6 +16,7 @@ from dataclasses import dataclass
 # A stage that adds a per-row column worth showing adds its name here.
 FIELDS: dict[str, object] = {
     "track_id": 7, "score": 0.5, "class_id": 0,  # core columns
+    "class_name": "person", "set": "people",  # text columns of the model stages
     "identity": "name", "action": "walking",  # text columns added by later stages
 }
 

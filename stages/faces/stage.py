@@ -85,10 +85,9 @@ class FaceConfig(StageConfig):
             raise ValueError(problem)
         return value
 
-    def check_order(self, earlier: Sequence[StageConfig]) -> str | None:
-        if not any(getattr(s, "type", None) == "track" for s in earlier):
-            return "the face stage votes per track: put a track stage before it"
-        return None
+    def needs(self) -> frozenset[str]:
+        """It votes per track: the rows must carry track ids (a track stage before it)."""
+        return frozenset({"boxes", "track_ids"})
 
     def gates(self) -> quality.Gates:
         return quality.Gates(min_face_px=self.min_face_px, min_score=self.min_detector_score,

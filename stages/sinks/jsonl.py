@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from pipeline.detection_sets import in_sets
 from pipeline.stage import StageConfig
 from pipeline.types import Event, Packet
 from stages.sinks.base import LineFile, SinkBase, output_path
@@ -20,6 +21,8 @@ class DetectionsSinkConfig(StageConfig):
 
     type: Literal["detections"] = "detections"
     path: str = Field("detections.jsonl", description="File under output_dir ({source_id} allowed).")
+    sets: list[str] | None = Field(None, description="Detection sets written (e.g. [people]); null: every row, "
+                                   "each naming its set under `set`.")
 
 
 class EventsSinkConfig(StageConfig):
@@ -50,12 +53,13 @@ class DetectionsSink(_JsonLinesWriter):
 
     def __init__(self, config: DetectionsSinkConfig, output_dir: Path) -> None:
         super().__init__(output_path(output_dir, config.path))
+        self.sets = config.sets
 
     def write(self, packet: Packet) -> None:
         frame = packet.frame
         self._line({"source": frame.source_id, "frame": frame.index, "pts_s": round(frame.pts_s, 4),
                     "width": frame.width, "height": frame.height,
-                    "detections": packet.detections.to_records()})
+                    "detections": in_sets(packet.detections, self.sets).to_records()})
 
 
 class EventsSink(_JsonLinesWriter):

@@ -1,0 +1,136 @@
+"""Top-down pose: the pose model runs on a crop around each person a detector found.
+
+Each person's box is widened by `crop_margin` on every side, grown to the crop's aspect ratio (about
+its centre) and resized into a `crop_size` network input (padded grey where it leaves the frame). All
+crops of a batch, across frames and streams, go to the engine together. In each crop the pose whose
+box best overlaps the person's box (IoU >= `match_iou`) gives that person's keypoints; a person with
+no such pose keeps keypoints of confidence 0. Rows of other classes or sets are left as they are.
+
+The engine is the same artefact as whole-frame pose at `imgsz` (one INT8 build serves both): its
+input size is dynamic, and INT8 ranges do not depend on the input's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from engines.agreement import iou_matrix
+from pipeline.detection_sets import rows_in
+from pipeline.errors import ModelError
+from pipeline.types import Detections, Packet
+from stages.detect import IN_PLACE, YoloStage
+from stages.models.yolo import PAD_VALUE, Letterbox
+
+if TYPE_CHECKING:
+    from stages.pose import PoseConfig
+
+MAX_CROPS_PER_CALL = 32  # bounds the input buffer; more people are run in several calls
+
+
+def person_rows(detections: Detections, rows: np.ndarray) -> np.ndarray:
+    """The rows among `rows` that are people: class name `person` where rows are named, else class 0."""
+    names = detections.extra.get("class_name")
+    if names is not None:
+        return rows[names[rows] == "person"]
+    return rows[detections.class_id[rows] == 0]
+
+
+def crop_window(box: np.ndarray, margin: float, aspect: float) -> tuple[float, float, float, float]:
+    """(x0, y0, width, height) of the frame region cropped for `box`: widened by `margin` per side,
+    then grown about its centre to width / height = `aspect`."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = max(x2 - x1, 1.0) * (1 + 2 * margin), max(y2 - y1, 1.0) * (1 + 2 * margin)
+    if w / h > aspect:
+        h = w / aspect
+    else:
+        w = h * aspect
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return cx - w / 2, cy - h / 2, w, h
+
+
+class TopDownPoseStage(YoloStage):
+    """Keypoints for the people of the set `config.input` (see the module docstring)."""
+
+    def __init__(self, config: PoseConfig) -> None:
+        super().__init__(config)
+        if not self.adapter.num_keypoints:
+            self.close()
+            raise ModelError(f"{self._what}: top-down pose (input: {config.input}) needs a pose model; this one "
+                             f"has no keypoints")
+        self.crop_hw = (int(config.crop_size[0]), int(config.crop_size[1]))
+        self._feature_name = None  # the detector gives the rows their embeddings
+        self._buffer = np.empty((MAX_CROPS_PER_CALL, *self.crop_hw, 3), np.uint8)
+
+    def reconfigure(self, config: PoseConfig) -> bool:  # type: ignore[override]
+        """Thresholds, the input set, crop margin and match IoU in place; anything else (a new model,
+        crop size or runtime, or whole-frame mode) needs a rebuild: False, nothing changed."""
+        keep = IN_PLACE | {"input", "crop_margin", "match_iou"}
+        if type(config) is not type(self.config) or config.input is None or (
+                config.model_dump(exclude=keep) != self.config.model_dump(exclude=keep)):
+            return False
+        try:
+            self._set_filters(config)
+        except ValueError:
+            self._set_filters(self.config)
+            return False
+        self.config = config
+        return True
+
+    def process(self, batch: Sequence[Packet]) -> list[Packet]:
+        config: PoseConfig = self.config  # type: ignore[assignment]
+        jobs: list[tuple[int, int, np.ndarray]] = []  # (packet, row, box)
+        for p, packet in enumerate(batch):
+            dets = packet.detections
+            for row in person_rows(dets, rows_in(dets, config.input)).tolist():
+                jobs.append((p, row, dets.xyxy[row]))
+        found: dict[tuple[int, int], np.ndarray] = {}
+        for start in range(0, len(jobs), MAX_CROPS_PER_CALL):
+            found.update(self._run(batch, jobs[start:start + MAX_CROPS_PER_CALL]))
+        k = self.adapter.num_keypoints
+        for p, packet in enumerate(batch):
+            dets = packet.detections
+            rows = [row for (q, row) in found if q == p]
+            if not len(rows) and not any(job[0] == p for job in jobs):
+                continue
+            keypoints = dets.keypoints if dets.keypoints is not None and dets.keypoints.shape[1] == k else None
+            keypoints = np.zeros((len(dets), k, 3), np.float32) if keypoints is None else keypoints.copy()
+            for q, row, _ in jobs:
+                if q == p:
+                    keypoints[row] = found.get((p, row), 0.0)
+            packet.detections = dets.with_columns(keypoints=keypoints)
+        return list(batch)
+
+    def _run(self, batch: Sequence[Packet],
+             jobs: list[tuple[int, int, np.ndarray]]) -> dict[tuple[int, int], np.ndarray]:
+        """Keypoints (K, 3) in frame pixels per (packet, row) of `jobs` whose crop held a matching pose."""
+        if not jobs:
+            return {}
+        config: PoseConfig = self.config  # type: ignore[assignment]
+        h, w = self.crop_hw
+        crops = self._buffer[:len(jobs)]
+        boxes: list[Letterbox] = []
+        for i, (p, _, box) in enumerate(jobs):
+            x0, y0, cw, _ = crop_window(box, config.crop_margin, w / h)
+            scale = w / cw
+            affine = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float64)
+            cv2.warpAffine(batch[p].frame.image, affine, (w, h), dst=crops[i], flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3)
+            boxes.append(Letterbox(scale, -x0 * scale, -y0 * scale))
+        tensor = crops if self.adapter.pixel_input else np.ascontiguousarray(
+            crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
+        output = self.adapter.engine({self._input_name: tensor})[self._output_name]
+        sizes = [(batch[p].frame.height, batch[p].frame.width) for p, _, _ in jobs]
+        out: dict[tuple[int, int], np.ndarray] = {}
+        for (p, row, box), poses in zip(jobs, self.adapter.postprocess(output, boxes, sizes), strict=True):
+            if not len(poses) or poses.keypoints is None:
+                continue
+            iou = iou_matrix(box[None].astype(np.float64), poses.xyxy.astype(np.float64))[0]
+            best = int(np.argmax(iou))
+            if iou[best] >= config.match_iou:
+                out[(p, row)] = poses.keypoints[best]
+        return out
+
