@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def _matches(gt: np.ndarray, found: np.ndarray, iou_min: float = 0.5) -> list[tu
 
 def detection_scores(gt: dict[int, np.ndarray], people: dict[int, Detections]) -> dict[str, Any]:
     """Recall, precision and keypoint share (overall and by ground-truth height) of `people` per frame."""
-    bins = list(zip(HEIGHT_BINS[:-1], HEIGHT_BINS[1:], strict=True))
+    bins = list(pairwise(HEIGHT_BINS))
     per_bin = {f"{lo}-{hi}" if hi < 10_000 else f">={lo}": [0, 0, 0] for lo, hi in bins}  # gt, found, keypoints
     total_gt = total_found = matched = with_kp = 0
     for frame, boxes in gt.items():

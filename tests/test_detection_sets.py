@@ -51,7 +51,8 @@ def test_check_names_missing_capabilities_sets_and_classes(tmp_path: Path) -> No
 
     info = EMBEDDERS["facenet512"]
     Gallery(tmp_path / "faces.db", info.name, info.version, create=True).close()
-    code, out = _check(tmp_path, f"  - {{type: detect, output: people}}\n  - {{type: face, gallery: '{tmp_path}/faces.db'}}\n")
+    face = f"  - {{type: face, gallery: '{tmp_path}/faces.db'}}\n"
+    code, out = _check(tmp_path, "  - {type: detect, output: people}\n" + face)
     assert code == 2 and len(out.splitlines()) == 1, out
     assert "stages.1 (face) needs track_ids on the set 'people', which stages.0 (detect) writes" in out
     code, out = _check(tmp_path, "  - {type: detect, output: people}\n  - {type: track, input: persons}\n")

@@ -153,7 +153,8 @@ def test_pose_stage_reconfigure_applies_filters_in_place_and_refuses_model_chang
     assert stage.adapter.engine is engine  # one model throughout
 
     current = stage.config
-    for change in ({"classes": ["car"]}, {"classes": [1]}, {"imgsz": 320}, {"backend": "openvino"}, {"precision": "int8"}, {"device": "cuda:0"},
+    for change in ({"classes": ["car"]}, {"classes": [1]},
+                   {"imgsz": 320}, {"backend": "openvino"}, {"precision": "int8"}, {"device": "cuda:0"},
                    {"threads": 2}, {"calib": "clip.mp4"}, {"cuda_graph": True}, {"model": "other.onnx"},
                    {"type": "detect"}, {"imgsz": 320, "score_min": 0.9}):
         assert stage.reconfigure(current.model_copy(update=change)) is False, change

@@ -17,8 +17,8 @@ from typing import Any
 from engines.artefacts import Calib, Request, builtin_calib, calib_from, model_file
 from engines.select import resolve
 from pipeline.errors import ArgusError
-from stages.models.yolo_recipe import yolo_recipe
 from stages.detect import YoloConfig
+from stages.models.yolo_recipe import yolo_recipe
 from stages.sources import infer_kind
 
 log = logging.getLogger("argus.build")
