@@ -11,8 +11,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 RAY = Path(sys.executable).with_name("ray")
 
@@ -62,7 +63,8 @@ class LoopbackCluster:
 
     def start(self) -> LoopbackCluster:
         self.holder = subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep 3600"])
-        time.sleep(0.5)
+        comm = Path(f"/proc/{self.holder.pid}/comm")
+        wait_until(lambda: comm.read_text().strip() == "sleep", what="the namespace's loopback to come up")
         before = _raylets()
         head = self.run(str(RAY), "start", "--head", "--num-cpus", str(self.cpus), "--port", "6379",
                         "--include-dashboard=false", "--disable-usage-stats", "--object-store-memory=100000000")

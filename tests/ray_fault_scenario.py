@@ -1,5 +1,7 @@
 """Run inside the loopback cluster's namespace by test_ray_cluster.py: 4 looping sources on 2 actors,
-kill one actor's process, then the worker node; print a JSON summary of what the driver saw.
+kill one actor's process, then the worker node; print a JSON summary of what the driver saw. Every
+wait has a generous timeout (the scenario fails only if a recovery never comes); the times it
+reports are for reading, not for asserting.
 
     python tests/ray_fault_scenario.py CONFIG WORKER_RAYLET_PID
 """
@@ -55,7 +57,7 @@ def main(config_path: str, worker_raylet: int) -> None:
     p.start()
     # every segment gets ~6 s of video before its fault: a fragmented MP4 reaches the disk a fragment
     # (a 2 s GOP) at a time, and a segment killed before its first one is left as a stub
-    summary: dict[str, Any] = {"start": wait_all_advance(p, 120, step=FRAMES_BEFORE_FAULT)}
+    summary: dict[str, Any] = {"start": wait_all_advance(p, 300, step=FRAMES_BEFORE_FAULT)}
     actors = p.stats()["actors"]
     summary["nodes"] = sorted({a["node"] for a in actors.values()})
     head_node = next(n["NodeID"][:12] for n in p.ray.nodes() if "worker_node" not in n["Resources"])
@@ -64,19 +66,19 @@ def main(config_path: str, worker_raylet: int) -> None:
     before = reconnects(p)
     os.kill(on_head["pid"], signal.SIGKILL)
     t0 = time.monotonic()
-    wait_lost(p, on_head["streams"], before, 30)
+    wait_lost(p, on_head["streams"], before, 120)
     summary["actor_noticed_s"] = time.monotonic() - t0
-    summary["actor_recovery_s"] = time.monotonic() - t0 + wait_all_advance(p, 60)
-    wait_all_advance(p, 120, step=FRAMES_BEFORE_FAULT)
+    summary["actor_recovery_s"] = time.monotonic() - t0 + wait_all_advance(p, 180)
+    wait_all_advance(p, 300, step=FRAMES_BEFORE_FAULT)
     summary["after_actor"] = p.stats()["sources"]
     on_worker = [a for a in p.stats()["actors"].values() if a["node"] != head_node]
     summary["killed_node_streams"] = sorted(s for a in on_worker for s in a["streams"])
     before = reconnects(p)
     os.kill(worker_raylet, signal.SIGKILL)
     t1 = time.monotonic()
-    wait_lost(p, summary["killed_node_streams"], before, 60)
+    wait_lost(p, summary["killed_node_streams"], before, 180)
     summary["node_noticed_s"] = time.monotonic() - t1
-    summary["node_recovery_s"] = time.monotonic() - t1 + wait_all_advance(p, 90)
+    summary["node_recovery_s"] = time.monotonic() - t1 + wait_all_advance(p, 240)
     summary["after_node"] = p.stats()["sources"]
     summary["actors_after"] = p.stats()["actors"]
     summary["fault_times"] = [t0, t1]

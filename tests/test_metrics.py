@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import threading
-import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import EXIT_OK, Pipeline
 from pipeline.config import load_config
+from pipeline.types import Packet
 from tests.conftest import write_video
 from tests.live_servers import free_port
 from tests.test_runner import RecordingStage
+from tests.waiting import wait_event, wait_until
+
+
+class GatedStage(RecordingStage):
+    """Holds its second batch until `opened` is set: the run is still going while the test scrapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = threading.Event()
+
+    def process(self, batch: Sequence[Packet]) -> list[Packet]:
+        if self.batches:
+            wait_event(self.opened, what="the test to scrape /metrics")
+        return super().process(batch)
 
 
 def test_metrics_endpoint_during_run(tmp_path: Path) -> None:
@@ -20,12 +35,16 @@ def test_metrics_endpoint_during_run(tmp_path: Path) -> None:
     config = load_config(None, replace={
         "sources": [{"id": "cam1", "uri": str(video)}], "sinks": [], "output_dir": str(tmp_path),
         "metrics": {"port": port, "host": "127.0.0.1"}, "runner": {"progress": False}})
-    runner = Pipeline(config, stages=[RecordingStage(delay_s=0.1)])
+    stage = GatedStage()
+    runner = Pipeline(config, stages=[stage])
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(runner.run()))
     thread.start()
-    time.sleep(1.0)
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    wait_until(lambda: runner.run_stats.frames > 0, what="the first batch")
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+    finally:
+        stage.opened.set()
     thread.join(timeout=60)
     assert result == [EXIT_OK]
     assert 'argus_stage_latency_seconds_count{stage="record"}' in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from pipeline import EXIT_OK, Pipeline
 from pipeline.errors import ConfigError, SourceOpenError
 from pipeline.types import Event, Packet
 from tests.conftest import write_video
+from tests.waiting import wait_event, wait_until
 
 
 class SlowStage:
@@ -35,6 +37,18 @@ class SlowStage:
         pass
 
 
+class HeldStage(SlowStage):
+    """Holds every batch until the test sets `release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def process(self, batch: Sequence[Packet]) -> list[Packet]:
+        wait_event(self.release, what="the test to release the stage")
+        return list(batch)
+
+
 def _yaml(tmp_path: Path, sources: list[dict], **extra: object) -> Path:
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump({"sources": sources, "stages": [], "sinks": [{"type": "events"},
@@ -49,15 +63,17 @@ def _events(tmp_path: Path) -> list[dict]:
 
 def test_start_returns_at_once_and_wait_gives_the_exit_code(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 40)
+    stage = HeldStage()
     pipeline = Pipeline.from_yaml(_yaml(tmp_path, [{"id": "v", "uri": str(video)}]),
-                                  overrides=["runner.max_batch=2"], stages=[SlowStage(0.02)])
+                                  overrides=["runner.max_batch=2"], stages=[stage])
     assert pipeline.config.runner.max_batch == 2
-    started = time.monotonic()
-    pipeline.start()
-    assert time.monotonic() - started < 0.5
+    returned = threading.Event()
+    threading.Thread(target=lambda: (pipeline.start(), returned.set()), daemon=True).start()
+    wait_event(returned, what="start() to return while the stage holds the first batch")
     assert pipeline.wait(0.01) is None  # still running
     snapshot = pipeline.stats()
     assert snapshot["state"] == "running" and set(snapshot["sources"]) == {"v"}
+    stage.release.set()
     assert pipeline.wait(60) == EXIT_OK
     snapshot = pipeline.stats()
     assert snapshot["state"] == "ended" and snapshot["sources"]["v"]["frames"] == 40
@@ -105,10 +121,7 @@ def test_add_and_remove_sources_while_running(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="source: id: String should match"):
         pipeline.add_source({"id": "bad id!", "uri": str(c)})
     pipeline.add_source({"id": "c", "uri": str(c), "loop": True})
-    deadline = time.monotonic() + 30
-    while pipeline.run_stats.frames_per_source.get("c", 0) < 10:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: pipeline.run_stats.frames_per_source.get("c", 0) >= 10, what="10 frames of c")
     pipeline.remove_source("c")
     assert pipeline.stats()["sources"]["c"]["state"] == "ended"
     assert [s.id for s in pipeline.config.sources] == ["a"]

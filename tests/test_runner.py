@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from pipeline.frame_queue import FrameQueue
 from pipeline.source import StreamEnd
 from pipeline.types import Event, Frame, Packet
 from tests.conftest import write_video
+from tests.waiting import wait_event, wait_until
 
 
 class RecordingStage:
@@ -45,6 +46,22 @@ class RecordingStage:
         pass
 
 
+class HoldingStage(RecordingStage):
+    """Records batches; before batch `at` it waits until `ready()` is true, or until `release` is set."""
+
+    def __init__(self, at: int, ready: Callable[[], bool] | None = None) -> None:
+        super().__init__()
+        self.at, self.ready, self.release = at, ready, threading.Event()
+
+    def process(self, batch: Sequence[Packet]) -> list[Packet]:
+        if len(self.batches) == self.at:
+            if self.ready is not None:
+                wait_until(self.ready, what="the stage's condition")
+            else:
+                wait_event(self.release, what="the test to release the stage")
+        return super().process(batch)
+
+
 def config_for(tmp_path: Path, sources: list[dict], **runner: object):
     return load_config(None, replace={
         "sources": sources, "output_dir": str(tmp_path / "out"),
@@ -58,9 +75,15 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def test_runner_batches_across_sources_in_order(tmp_path: Path) -> None:
     a, b = write_video(tmp_path / "a.mp4", 30), write_video(tmp_path / "b.mp4", 20)
-    stage = RecordingStage(delay_s=0.005)
     config = config_for(tmp_path, [{"id": "a", "uri": str(a)}, {"id": "b", "uri": str(b)}],
                         max_batch=4, max_wait_ms=20)
+    runner: Pipeline | None = None
+
+    def both_queued() -> bool:  # from then on every round takes a frame of each: batches mix
+        assert runner is not None
+        return all(len(reader.queue) > 0 for reader in runner.readers.values())
+
+    stage = HoldingStage(at=1, ready=both_queued)
     runner = Pipeline(config, stages=[stage])
     assert runner.run() == EXIT_OK
     seen = [item for batch in stage.batches for item in batch]
@@ -127,12 +150,19 @@ def test_runner_missing_file_fails_before_stages_are_built(tmp_path: Path) -> No
 def test_runner_stop_event_ends_orderly(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 200)
     config = config_for(tmp_path, [{"id": "v", "uri": str(video)}])
-    stage = RecordingStage(delay_s=0.05)  # per batch: 25 batches of 8 outlast the 0.3 s timer
+    stage = HoldingStage(at=3)  # the fourth batch waits until the stop was requested
     runner = Pipeline(config, stages=[stage])
-    threading.Timer(0.3, lambda: (setattr(runner, "interrupted", True), runner.stop())).start()
-    assert runner.run() == EXIT_INTERRUPTED
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(runner.run()))
+    thread.start()
+    wait_until(lambda: len(stage.batches) == 3, what="three batches")
+    runner.interrupted = True
+    runner.stop()
+    stage.release.set()
+    thread.join(60)
+    assert codes == [EXIT_INTERRUPTED]
     processed = runner.run_stats.frames_per_source["v"]
-    assert 0 < processed < 200
+    assert 3 <= processed < 200  # what was queued is finished; the rest of the file is not read
     events = read_jsonl(tmp_path / "out" / "events.jsonl")
     assert events[-1]["type"] == "stream_ended" and events[-1]["reason"] == "interrupted"
     assert len(read_jsonl(tmp_path / "out" / "detections.jsonl")) == processed

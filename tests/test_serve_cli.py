@@ -1,5 +1,8 @@
 """`python run.py serve` as a process: the printed URL, the token off loopback, an invalid CONFIG, and
-SIGTERM with open event and preview streams (quick exit, outputs intact). No model stage: fast."""
+SIGTERM with open event and preview streams (quick exit, outputs intact). No model stage: fast.
+
+"Quick" is checked without timing it: serve runs with a grace period far longer than the generous
+wait for its exit, so only streams the server ends itself let it exit in time."""
 
 from __future__ import annotations
 
@@ -20,8 +23,11 @@ httpx = pytest.importorskip("httpx")
 
 from tests.conftest import write_video  # noqa: E402
 from tests.live_servers import free_port  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+GRACE = ("--grace", "3600")  # open connections would hold the exit for an hour
+EXIT_WAIT_S = 60.0
 
 
 
@@ -48,17 +54,22 @@ def _serve(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple
     return process, port, first
 
 
-def _stop(process: subprocess.Popen) -> tuple[int, float, str]:
-    began = time.monotonic()
+def _stop(process: subprocess.Popen) -> tuple[int, str]:
+    """SIGTERM, then the exit code and output (TimeoutExpired: it did not exit in EXIT_WAIT_S)."""
     process.send_signal(signal.SIGTERM)
-    out, _ = process.communicate(timeout=30)
-    return process.returncode, time.monotonic() - began, out
+    try:
+        out, _ = process.communicate(timeout=EXIT_WAIT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate(timeout=10)
+        pytest.fail(f"serve did not exit {EXIT_WAIT_S:g} s after SIGTERM:\n{out}")
+    return process.returncode, out
 
 
 def test_invalid_config_serves_stopped_then_sigterm_is_quick(tmp_path: Path) -> None:
     config = tmp_path / "p.yaml"
     config.write_text(_config(tmp_path).replace("stages: []", "stages:\n  - {type: pose, scor_min: 0.3}"))
-    process, port, first = _serve(config)
+    process, port, first = _serve(config, *GRACE)
     try:
         assert f"http://localhost:{port}/" in first and "stopped: the config is invalid" in first
         got = httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=10).json()
@@ -66,14 +77,14 @@ def test_invalid_config_serves_stopped_then_sigterm_is_quick(tmp_path: Path) -> 
         assert got["errors"][0]["line"] == 4
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
     finally:
-        code, took, out = _stop(process)
-    assert code == 0 and took < 10, out
+        code, out = _stop(process)
+    assert code == 0, out
 
 
 def test_sigterm_with_open_streams_keeps_outputs_intact(tmp_path: Path) -> None:
     config = tmp_path / "p.yaml"
     config.write_text(_config(tmp_path))
-    process, port, _ = _serve(config, "--grace", "1")
+    process, port, _ = _serve(config, *GRACE)
     url = f"http://127.0.0.1:{port}"
     opened: list[str] = []
 
@@ -91,18 +102,14 @@ def test_sigterm_with_open_streams_keeps_outputs_intact(tmp_path: Path) -> None:
     for thread in threads:
         thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while len(opened) < 2:
-            assert time.monotonic() < deadline, f"streams not open: {opened}"
-            time.sleep(0.1)
+        wait_until(lambda: len(opened) == 2, what="both streams to open")
     except BaseException:
         process.kill()
         process.wait(10)
         raise
-    code, took, out = _stop(process)
+    code, out = _stop(process)  # streams still open: the server ends them (the grace period is an hour)
     assert code == 0, out
-    print(f"shutdown with open streams: {took:.2f} s")
-    assert took < 8, f"shutdown with open streams took {took:.1f} s"
+    wait_until(lambda: not any(t.is_alive() for t in threads), what="both clients to see their streams end")
     events = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
     assert events[-1]["type"] == "stream_ended" and events[-1]["source"] == "a"
     frames = [json.loads(line) for line in (tmp_path / "out" / "detections.jsonl").read_text().splitlines()]
@@ -124,5 +131,5 @@ def test_token_printed_and_required_off_loopback(tmp_path: Path) -> None:
         assert httpx.get(url + "/api/stats", headers=bearer, timeout=10).status_code == 200
         assert httpx.get(f"{url}/?token={token}", timeout=10).status_code == 200
     finally:
-        code, _, out = _stop(process)
+        code, out = _stop(process)
     assert code == 0, out

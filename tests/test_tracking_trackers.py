@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -106,10 +104,8 @@ def test_tracking_trackers_empty_and_huge_frames(name: str) -> None:
     boxes = np.hstack([xy, xy + rng.uniform(5, 30, (3000, 2))]).astype(np.float32)
     scores = rng.uniform(0.05, 1.0, 3000).astype(np.float32)
     dets = Detections(xyxy=boxes, score=scores, class_id=np.zeros(3000, np.int32))
-    start = time.perf_counter()
-    for f in range(1, 4):
+    for f in range(1, 4):  # how fast belongs in `run.py bench tracker`
         out = tracker.update(dets, f)
-    assert time.perf_counter() - start < 30
     assert len(out) == 3000
     np.testing.assert_array_equal(out.xyxy, boxes)  # same rows, same order
     assert (out.track_id >= 1).sum() > 500

@@ -35,13 +35,3 @@ def wait_event(event: threading.Event, timeout: float = TIMEOUT_S, what: str = "
     if not event.wait(timeout):
         raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
-
-def stays(condition: Callable[[], object], seconds: float, interval: float = 0.02) -> bool:
-    """Whether `condition()` stays truthy for `seconds`: for "nothing more happens" checks, which a
-    slow machine can only let pass more often, never fail falsely."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not condition():
-            return False
-        time.sleep(interval)
-    return bool(condition())
