@@ -50,7 +50,7 @@ class RtspServer:
     def url(self) -> str:
         return f"rtsp://127.0.0.1:{self.port}/cam"
 
-    def start(self, timeout_s: float = 10.0) -> RtspServer:
+    def start(self, timeout_s: float = 30.0) -> RtspServer:
         deadline = time.monotonic() + timeout_s
         while True:
             self.process = subprocess.Popen([SYSTEM_PYTHON, str(RTSP_SCRIPT), str(self.video), str(self.port)],
