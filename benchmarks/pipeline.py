@@ -142,6 +142,22 @@ def openvino_export(weights: Path, imgsz: int) -> Path:
     return target
 
 
+def peer_imgsz(stage: Any, video: Path) -> int:
+    """The peer's image size: the model stage's own, or for `imgsz: auto` the size it picks for this video."""
+    if stage.imgsz != "auto":
+        return int(stage.imgsz)
+    import cv2
+
+    from stages.models.yolo import auto_imgsz
+
+    capture = cv2.VideoCapture(str(video))
+    height, width = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    capture.release()
+    if not height or not width:
+        raise ArgusError(f"bench: cannot read the frame size of {video}")
+    return auto_imgsz(height, width)
+
+
 def bare_fps(video: Path, stage: Any, batches: tuple[int, ...] = (1,), frames: int = 64,
              repeats: int = 2) -> dict[str, float]:
     """Images/s of the pose stage's engine alone (inputs prepared, same model and precision) per way of
@@ -199,11 +215,12 @@ def bench_pipeline(video: Path, *, frames: int = 200, compare: str = "ultralytic
         raise ArgusError(f"bench pipeline: video not found: {video}")
     overrides = _pose_overrides(config_path, overrides or [], backend, precision)
     pose = next(c for c in load_config(config_path, overrides).stages if c.type in ("pose", "detect"))
+    imgsz = peer_imgsz(pose, video)
     peers: dict[str, Path] = {}
     if compare in ("ultralytics", "all"):
         peers["ultralytics"] = resolve_weights(pose.model)
     if compare in ("ultralytics-openvino", "all"):
-        peers["ultralytics-openvino"] = openvino_export(resolve_weights(pose.model), pose.imgsz)  # before timing
+        peers["ultralytics-openvino"] = openvino_export(resolve_weights(pose.model), imgsz)  # before timing
     load = load_check("bench pipeline")
     argus_spec = {"side": "argus", "video": str(video), "frames": frames, "overrides": overrides,
                   "config": str(config_path) if config_path else None, "sinks": sinks}
@@ -214,7 +231,7 @@ def bench_pipeline(video: Path, *, frames: int = 200, compare: str = "ultralytic
         argus_runs.append(run_side(dict(argus_spec)))
         for name, weights in peers.items():
             peer_runs[name].append(run_side({"side": "ultralytics", "video": str(video), "frames": frames,
-                                             "weights": str(weights), "imgsz": pose.imgsz}))
+                                             "weights": str(weights), "imgsz": imgsz}))
     argus = argus_runs[len(argus_runs) // 2]
     argus_fps = statistics.median(r["fps"] for r in argus_runs)
     result: dict[str, Any] = {

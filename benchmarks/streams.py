@@ -122,7 +122,7 @@ def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, se
     """Grow K from `min_streams` for Argus and the peer, alternating; the largest K each keeps in real time
     (0 when even `min_streams` is not kept)."""
     from benchmarks.child import run_side
-    from benchmarks.pipeline import load_check, openvino_export
+    from benchmarks.pipeline import load_check, openvino_export, peer_imgsz
     from pipeline.config import load_config
     from pipeline.errors import ArgusError
     from stages.models.ultralytics import resolve_weights
@@ -132,10 +132,11 @@ def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, se
     overrides = overrides or []
     pose = next(c for c in load_config(config_path, overrides).stages if c.type in ("pose", "detect"))
     weights = None
+    imgsz = peer_imgsz(pose, video)
     if compare != "none":
         weights = resolve_weights(pose.model)
         if compare == "ultralytics-openvino":
-            weights = openvino_export(weights, pose.imgsz)
+            weights = openvino_export(weights, imgsz)
     load = load_check("bench streams")
     runs: dict[str, list[dict[str, Any]]] = {"argus": [], "peer": []}
     going = {"argus": True, "peer": weights is not None}
@@ -150,7 +151,7 @@ def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, se
             log.info("bench streams: %s with %d stream(s)", compare, k)
             runs["peer"].append(run_side({"side": "ultralytics-streams", "video": str(video), "streams": k,
                                           "seconds": seconds, "warmup_s": warmup_s, "weights": str(weights),
-                                          "imgsz": pose.imgsz}))
+                                          "imgsz": imgsz}))
             going["peer"] = runs["peer"][-1]["kept"]
         if not any(going.values()):
             break

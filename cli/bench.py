@@ -131,6 +131,25 @@ def _tracker(args: argparse.Namespace) -> dict[str, Any]:
     return bench_tracker(mot_data_dir(args.data_dir or shared_data("mot")), tracker=args.tracker, compare=compare)
 
 
+def _detection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data_dir", type=Path, nargs="?", help="MOTChallenge sequence(s) with frames: <SEQ>/img1/*.jpg, "
+                   "gt/gt.txt, seqinfo.ini (default: $ARGUS_SHARED_DATA/mot/TUD-Campus)")
+    _config_args(p)
+    p.add_argument("--compare", default="yolo-track", help="yolo-track (default: yolo11n-pose and yolov8n, each "
+                   "with its bytetrack and botsort configs, persons only) | none")
+    p.add_argument("--imgsz", type=int, default=640, help="the peers' image size (default 640)")
+
+
+def _detection(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.detection import bench_detection
+
+    data_dir = args.data_dir or shared_data("mot", "TUD-Campus")
+    if not data_dir.exists():
+        raise ArgusError(f"bench detection: {data_dir}: no such folder")
+    return bench_detection(data_dir, str(args.config) if args.config else None, args.set or [],
+                           peers=args.compare != "none", imgsz=args.imgsz)
+
+
 def _soak_args(p: argparse.ArgumentParser) -> None:
     _source_arg(p)
     p.add_argument("--minutes", type=float, default=20.0, help="duration (default 20)")
@@ -234,8 +253,9 @@ def _serve(args: argparse.Namespace) -> dict[str, Any]:
 
 
 VERBS: dict[str, Verb] = {
-    "pipeline": Verb("Argus pose + track vs `yolo track` on a video",
-                     "Argus (pose + track) against `yolo track` with the same weights on the same frames; each "
+    "pipeline": Verb("an Argus config vs `yolo track` on a video",
+                     "An Argus config (default: detect + pose + track) against `yolo track` with the config's "
+                     "first model (its person finder) on the same frames; each "
                      "side in a process of its own, alternated, medians.", _pipeline_args, _pipeline),
     "streams": Verb("how many real-time streams Argus and `yolo track` keep",
                     "K looping copies of the video at its frame rate, K growing until a side drops frames.",
@@ -249,6 +269,11 @@ VERBS: dict[str, Verb] = {
     "tracker": Verb("tracker update ms/frame vs a Roboflow tracker on MOT detections",
                     "Time of `update` alone per frame on every sequence of DATA_DIR, best of 5 interleaved "
                     "repeats.", _tracker_args, _tracker),
+    "detection": Verb("people found, keypoints and HOTA on frames with ground truth vs `yolo track`",
+                      "Person recall and precision (IoU 0.5, by height), the share of people found with "
+                      "keypoints, and end-to-end HOTA/IDF1 (TrackEval) of a config on MOTChallenge frames, "
+                      "beside `yolo track` with each peer model and tracker on the same frames.",
+                      _detection_args, _detection),
     "soak": Verb("K looping camera-like sources for N minutes (RSS, FPS, drops)",
                  "Looping camera-like sources through the full default pipeline with its sinks: memory, FPS "
                  "and drops sampled over time.", _soak_args, _soak),

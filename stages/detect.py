@@ -23,7 +23,7 @@ from stages.models.appearance import pool_embeddings
 from stages.models.builtin import BUILTIN_MODELS
 from stages.models.feature_taps import feature_stride
 from stages.models.ultralytics import check_model_reference
-from stages.models.yolo import Letterbox, YoloAdapter
+from stages.models.yolo import AUTO_SIDES, Letterbox, YoloAdapter
 from stages.models.yolo_recipe import model_facts, yolo_recipe
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,10 @@ class YoloConfig(RuntimeSettings):
 
     model: str = Field("yolov8n", description="Built-in model name (yolov8n: COCO-80 detector; yolo11n-pose: "
                        "people with 17 keypoints) or a path to an ultralytics .pt or .onnx file.")
-    imgsz: int = Field(640, ge=32, le=4096, multiple_of=32, description="Long side of the network input; "
-                       "the short side follows the frame's aspect ratio.")
+    imgsz: int | Literal["auto"] = Field(
+        "auto", description="Long side of the network input (a multiple of 32; the short side follows the frame's "
+        "aspect ratio); auto: the frame's own long side, at least 640 and at most 1280, so far people keep the "
+        "pixels the camera gave them (a 1080p camera costs up to 4x a 640 input; set 640 for speed).")
     score_min: float = Field(0.25, ge=0.0, le=1.0, description="Drop detections scoring below this.")
     iou_max: float = Field(0.7, gt=0.0, le=1.0, description="NMS: suppress boxes overlapping a better one "
                            "by more than this IoU.")
@@ -53,6 +55,18 @@ class YoloConfig(RuntimeSettings):
                              "people apart and re-identify them); about 0.1 ms per person.")
     feature_maps: bool = Field(False, description="Attach each frame's feature map to the packet for "
                                "later stages (the track stage's single_object tracker needs it).")
+
+    @field_validator("imgsz")
+    @classmethod
+    def _imgsz_steps(cls, imgsz: int | str) -> int | str:
+        if isinstance(imgsz, int) and not (32 <= imgsz <= 4096 and imgsz % 32 == 0):
+            raise ValueError(f"imgsz must be 'auto' or a multiple of 32 from 32 to 4096, not {imgsz}")
+        return imgsz
+
+    def recipe_imgsz(self) -> tuple[int, int]:
+        """(the input size INT8 is calibrated at, the largest input side the engine must take): for auto,
+        calibrated at 640 (the ranges hold at other sizes) and run up to 1280."""
+        return (AUTO_SIDES[0], AUTO_SIDES[1]) if self.imgsz == "auto" else (self.imgsz, self.imgsz)
 
     @field_validator("model")
     @classmethod
@@ -115,12 +129,13 @@ class YoloStage:
         self.config = config
         self._what = f"stage '{config.id or config.type}' model {config.model}"
         try:
-            recipe = yolo_recipe(config.model, config.imgsz)
+            recipe = yolo_recipe(config.model, *config.recipe_imgsz())
         except ModelError as exc:
             raise ModelError(f"{self._what}: {exc}") from None
         self.choice, engine = load_recipe(recipe, config, self._what)
         try:
-            self.adapter = YoloAdapter(engine, imgsz=config.imgsz, score_min=config.score_min,
+            imgsz = None if config.imgsz == "auto" else config.imgsz
+            self.adapter = YoloAdapter(engine, imgsz=imgsz, score_min=config.score_min,
                                        iou_max=config.iou_max, max_det=config.max_det, name=self._what)
             self.facts = model_facts(config.model, self.adapter)
             self._set_filters(config)

@@ -38,7 +38,7 @@ def _readme_bench_lines() -> list[str]:
 
 
 def test_every_benchmark_is_a_bench_verb() -> None:
-    assert set(VERBS) == {"pipeline", "streams", "engines", "reid", "tracker", "soak", "faces", "actions", "ray",
+    assert set(VERBS) == {"pipeline", "streams", "engines", "reid", "tracker", "soak", "faces", "actions", "ray", "detection",
                           "serve"}
     for name in VERBS:
         args = _parse(f"bench {name} --json")

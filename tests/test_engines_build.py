@@ -134,11 +134,12 @@ def test_engines_build_int8_from_builtin_frames_without_sources(tmp_path: Path,
     made: list[tuple] = []
     monkeypatch.setattr(build, "model_file",
                         lambda request, calib: made.append((request.precision, calib().source)) or tmp_path / "m")
-    config = load_config(None, ["stages.0.backend=onnxruntime", "stages.0.precision=int8", "stages.0.imgsz=64"],
-                         replace={"sources": [{"id": "demo", "uri": "demo"}]})
+    runtime = {"backend": "onnxruntime", "precision": "int8", "imgsz": 64}
+    config = load_config(None, replace={"sources": [{"id": "demo", "uri": "demo"}], "stages": [
+        {"type": "detect", "output": "people", **runtime}, {"type": "pose", "input": "people", **runtime}]})
     lines: list[str] = []
     build.build_config(config, report=lines.append)
-    assert made == [("int8", "64 views and mosaics of ultralytics' bus.jpg and zidane.jpg")]
+    assert made == [("int8", "64 views and mosaics of ultralytics' bus.jpg and zidane.jpg")] * 2  # both models
     assert any("calibrating INT8 on the model's built-in frames" in line for line in lines), lines
 
 
@@ -150,8 +151,8 @@ def test_engines_build_reports_each_model_stage(tmp_path: Path, monkeypatch: pyt
 
     made: list[Request] = []
     monkeypatch.setattr(build, "model_file", lambda request, calib: made.append(request) or tmp_path / "m.onnx")
-    config = load_config(None, ["stages.0.backend=onnxruntime", "stages.0.precision=fp32", "stages.0.imgsz=320"],
-                         replace={"sources": [{"id": "demo", "uri": "demo"}]})
+    config = load_config(None, replace={"sources": [{"id": "demo", "uri": "demo"}], "stages": [
+        {"type": "pose", "backend": "onnxruntime", "precision": "fp32", "imgsz": 320}]})
     lines: list[str] = []
     built = build.build_config(config, calib=None, report=lines.append)
     assert [(r.model.name, r.model.key, r.backend, r.precision) for r in made] == [

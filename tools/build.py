@@ -44,7 +44,7 @@ def build_config(config: Any, *, calib: Path | None = None,
     for number, stage in enumerate(stages, 1):
         what = f"stage {number}/{len(stages)} '{stage.type}' ({stage.model})"
         sources = calibration_sources(config.sources, calib, stage.calib)
-        recipe = yolo_recipe(stage.model, stage.imgsz)
+        recipe = yolo_recipe(stage.model, *stage.recipe_imgsz())
         buildable = bool(sources) or recipe.builtin_frames is not None
         choice = resolve(stage.backend, stage.precision, stage.device, what=what,
                          int8_built=lambda backend, found=buildable: found)  # auto on a CPU: INT8
@@ -53,14 +53,14 @@ def build_config(config: Any, *, calib: Path | None = None,
                              f"(the config's sources are not video files or image folders)")
         report(f"[{number}/{len(stages)}] {stage.type} {stage.model}: {choice.backend} {choice.precision} on "
                f"{choice.device} ({choice.reason})")
-        calib: Calib | None = None
+        frames: Calib | None = None  # not `calib`: that is the --calib path, the same for every stage
         if choice.precision == "int8":
-            calib = calib_from(sources, recipe.preprocess) if sources else builtin_calib(recipe)
+            frames = calib_from(sources, recipe.preprocess) if sources else builtin_calib(recipe)
             if not sources:
                 report(f"[{number}/{len(stages)}] calibrating INT8 on the model's built-in frames (the config's "
                        f"sources are not video files or image folders; --calib VIDEO_OR_DIR uses your own)")
         start = time.perf_counter()
-        path = model_file(Request(recipe, choice.backend, choice.precision, choice.device), calib)
+        path = model_file(Request(recipe, choice.backend, choice.precision, choice.device), frames)
         seconds = time.perf_counter() - start
         report(f"[{number}/{len(stages)}] ready in {seconds:.1f} s: {path}")
         built.append({"stage": stage.type, "model": stage.model, "backend": choice.backend,

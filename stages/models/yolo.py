@@ -43,6 +43,17 @@ def rect_input_shape(height: int, width: int, imgsz: int, stride: int = 32) -> t
             math.ceil(round(width * scale, 6) / stride) * stride)
 
 
+AUTO_SIDES = (640, 1280)  # `imgsz: auto`: the frame's own long side, kept between these
+
+
+def auto_imgsz(height: int, width: int, stride: int = 32, sides: tuple[int, int] = AUTO_SIDES) -> int:
+    """The network's long side for `imgsz: auto`: the frame's long side rounded up to `stride`, at least
+    sides[0] (small frames are enlarged, so their small people grow) and at most sides[1] (the cost of a
+    big camera stays bounded)."""
+    native = math.ceil(max(height, width) / stride) * stride
+    return min(max(native, sides[0]), sides[1])
+
+
 def _fit(image: np.ndarray, h: int, w: int) -> tuple[int, int, Letterbox]:
     """Where `image` goes in an (h, w) input keeping its aspect ratio, centred: its resized width and
     height, and the letterbox (scale, left and top padding)."""
@@ -118,14 +129,14 @@ class YoloAdapter:
     Args:
         engine: the loaded model (any backend); must have one (B, 3, H, W) float input, or one uint8
             (B, H, W, 3) input of BGR pixels when the engine normalises in its graph, and one output.
-        imgsz: long side of the network input.
+        imgsz: long side of the network input; None: chosen per frame size (`auto_imgsz`).
         score_min: drop detections scoring below this.
         iou_max: NMS IoU threshold.
         max_det: most detections kept per image.
         classes: class ids to keep (None = all).
     """
 
-    def __init__(self, engine: Engine, *, imgsz: int = 640, score_min: float = 0.25,
+    def __init__(self, engine: Engine, *, imgsz: int | None = 640, score_min: float = 0.25,
                  iou_max: float = 0.7, max_det: int = 300, classes: Sequence[int] | None = None,
                  name: str = "model") -> None:
         self.engine, self.imgsz = engine, imgsz
@@ -166,7 +177,10 @@ class YoloAdapter:
 
     def input_shape(self, height: int, width: int) -> tuple[int, int]:
         """Network (H, W) for a frame of this size: fixed by the model, or rect mode when dynamic."""
-        return self.fixed_hw or rect_input_shape(height, width, self.imgsz, self.stride)
+        if self.fixed_hw:
+            return self.fixed_hw
+        imgsz = self.imgsz or auto_imgsz(height, width, self.stride)
+        return rect_input_shape(height, width, imgsz, self.stride)
 
     def preprocess(self, images: Sequence[np.ndarray], hw: tuple[int, int],
                    out: np.ndarray | None = None) -> tuple[np.ndarray, list[Letterbox]]:

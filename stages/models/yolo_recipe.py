@@ -167,13 +167,16 @@ def _has_demo() -> bool:
         return False
 
 
-def yolo_recipe(model: str, imgsz: int) -> ModelRecipe:
-    """The recipe of a built-in name or a .pt/.onnx path at input size `imgsz` (ModelError if missing)."""
+def yolo_recipe(model: str, imgsz: int, max_side: int | None = None) -> ModelRecipe:
+    """The recipe of a built-in name or a .pt/.onnx path at input size `imgsz` (ModelError if missing);
+    `max_side`: the largest input side the TensorRT profile must take (default `imgsz`; `imgsz: auto`
+    calibrates at 640 and runs up to 1280)."""
     weights = resolve_weights(model)
     taps = f"|{TAPS_VERSION}" if weights.suffix == ".pt" else ""  # the export (and its INT8) changes with the taps
     onnx = partial(onnx_for, model, imgsz)
     return ModelRecipe(name=model, key=f"{weights.name}|{imgsz}{taps}",
                        onnx=onnx, weights=partial(torch_weights, model),
                        preprocess=partial(calibration_inputs, imgsz=imgsz), keep_float=_keep_float_of(onnx),
-                       shapes=tensorrt_shapes(imgsz), builtin_frames=builtin_frames if _has_demo() else None,
-                       check=partial(int8_agreement, imgsz=imgsz))
+                       shapes=tensorrt_shapes(max_side or imgsz),
+                       builtin_frames=builtin_frames if _has_demo() else None,
+                       check=partial(int8_agreement, imgsz=imgsz), pixel_input=True)
