@@ -38,8 +38,8 @@ def _readme_bench_lines() -> list[str]:
 
 
 def test_every_benchmark_is_a_bench_verb() -> None:
-    assert set(VERBS) == {"pipeline", "streams", "engines", "reid", "tracker", "soak", "faces", "actions", "ray", "detection",
-                          "serve"}
+    assert set(VERBS) == {"pipeline", "streams", "engines", "reid", "tracker", "soak", "faces", "actions", "ray",
+                          "detection", "serve"}
     for name in VERBS:
         args = _parse(f"bench {name} --json")
         assert args.bench_verb == name and args.json is True and callable(args.func)
