@@ -179,3 +179,64 @@ def bench_detection(data_dir: Path, config: str | None = None, overrides: Sequen
             "overrides": list(overrides), "detection": detection,
             "tracking": {name: scores["COMBINED"] for name, scores in tracking.items()},
             "tracking_per_sequence": tracking}
+
+
+def _views(seq: Path, layout: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image, ground-truth boxes) pairs of `seq` in a camera `layout`: `native`; `480x360` (each frame
+    shrunk to 480x360, a low-resolution camera); `mosaic3x3` (3x3 different frames side by side, a
+    camera with 9x the pixels and people as large as in the original: far people once the mosaic is
+    fitted into the network input)."""
+    import cv2
+
+    gt = ground_truth(seq)
+    images = [cv2.imread(str(f)) for f in sorted((seq / "img1").glob("*.jpg"))]
+    if layout == "native":
+        return [(img, gt[i + 1]) for i, img in enumerate(images)]
+    if layout == "480x360":
+        out = []
+        for i, img in enumerate(images):
+            sx, sy = 480 / img.shape[1], 360 / img.shape[0]
+            out.append((cv2.resize(img, (480, 360), interpolation=cv2.INTER_AREA), gt[i + 1] * [sx, sy, sx, sy]))
+        return out
+    if layout == "mosaic3x3":
+        out = []
+        for start in range(0, len(images) - 8, 9):
+            tiles, boxes = images[start:start + 9], []
+            h, w = tiles[0].shape[:2]
+            for k in range(9):
+                r, c = divmod(k, 3)
+                boxes.append(gt[start + k + 1] + [c * w, r * h, c * w, r * h])
+            out.append((np.vstack([np.hstack(tiles[r * 3:r * 3 + 3]) for r in range(3)]), np.concatenate(boxes)))
+        return out
+    raise ValueError(f"unknown layout {layout!r} (native, 480x360, mosaic3x3)")
+
+
+def input_size_study(data_dir: Path, sizes: Sequence[int | str], layouts: Sequence[str] = ("480x360", "mosaic3x3"),
+                     model: str = "yolov8n") -> dict[str, dict[str, dict[str, float]]]:
+    """Person recall and precision (IoU 0.5) of `model` (FP32, persons only) per camera layout and input
+    size, on the real frames of every sequence under `data_dir`: how the input size should follow the
+    camera. Sizes are ints or "auto"."""
+    from pipeline.types import Frame, Packet
+    from stages.detect import DetectConfig, YoloStage
+
+    seqs = frame_sequences(data_dir)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for layout in layouts:
+        views = [v for s in seqs for v in _views(s, layout)]
+        out[layout] = {}
+        for size in sizes:
+            stage = YoloStage(DetectConfig(model=model, imgsz=size, classes=["person"], precision="fp32",
+                                           embeddings=False))
+            matched = total = found = 0
+            try:
+                for image, boxes in views:
+                    dets = stage.process([Packet(Frame("study", 0, 0.0, image))])[0].detections
+                    matched += len(_matches(boxes, dets.xyxy))
+                    total += len(boxes)
+                    found += len(dets)
+            finally:
+                stage.close()
+            out[layout][str(size)] = {"recall": round(matched / max(total, 1), 4),
+                                      "precision": round(matched / max(found, 1), 4), "people": total,
+                                      "image": f"{views[0][0].shape[1]}x{views[0][0].shape[0]}"}
+    return out

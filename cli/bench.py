@@ -138,14 +138,19 @@ def _detection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", default="yolo-track", help="yolo-track (default: yolo11n-pose and yolov8n, each "
                    "with its bytetrack and botsort configs, persons only) | none")
     p.add_argument("--imgsz", type=int, default=640, help="the peers' image size (default 640)")
+    p.add_argument("--input-sizes", metavar="SIZES", help="instead: the input-size study, e.g. 640,960,1280,auto: "
+                   "YOLOv8n's person recall per size on the frames shrunk to 480x360 and in a 3x3 mosaic")
 
 
 def _detection(args: argparse.Namespace) -> dict[str, Any]:
-    from benchmarks.detection import bench_detection
+    from benchmarks.detection import bench_detection, input_size_study
 
     data_dir = args.data_dir or shared_data("mot", "TUD-Campus")
     if not data_dir.exists():
         raise ArgusError(f"bench detection: {data_dir}: no such folder")
+    if args.input_sizes:
+        sizes = [s if s == "auto" else int(s) for s in args.input_sizes.split(",")]
+        return input_size_study(data_dir, sizes)
     return bench_detection(data_dir, str(args.config) if args.config else None, args.set or [],
                            peers=args.compare != "none", imgsz=args.imgsz)
 
