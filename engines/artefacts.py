@@ -61,6 +61,11 @@ class ModelRecipe:
         builtin_frames: calibration frames shipped with the model, for INT8 built on first use
             (None: INT8 needs `run.py build --calib` or a stage's `calib:`).
         check: measures an INT8 file's agreement with FP32 after an automatic build (None: not checked).
+        int8: whether the model has INT8 builds (False: precision int8 is an error, auto never picks it).
+        half: whether it runs in 16-bit floats (FP16 files, OpenVINO's BF16); False: FP32 everywhere.
+        native: whether `weights` gives a file the torch backend runs (False: its ONNX file runs on
+            another runtime instead).
+        pixel_input: its input is a uint8 BGR image scaled by 1/255, which OpenVINO can do in the graph.
     """
 
     name: str
@@ -72,6 +77,10 @@ class ModelRecipe:
     shapes: ShapeProfile
     builtin_frames: BuiltinFrames | None = None
     check: Check | None = None
+    int8: bool = True
+    half: bool = True
+    native: bool = True
+    pixel_input: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +177,7 @@ def _auto_int8(r: Request, fmt: str) -> Path:
 def int8_available(request: Request) -> str | None:
     """Why `request` can run INT8 without further input (built, or buildable on first use), or None."""
     fmt = INT8_FORMAT.get(request.backend)
-    if fmt is None:
+    if fmt is None or not request.model.int8:
         return None
     if lookup(request, fmt) is not None:
         return "an INT8 model was calibrated for it"
@@ -208,9 +217,17 @@ LEGACY_FORMAT = {"u8s8-openvino": "u8s8"}
 _warned: set[str] = set()
 
 
+def builds(recipe: ModelRecipe) -> tuple[str, ...]:
+    """The precisions `recipe` can run (OpenVINO's bf16 runs the FP32 file)."""
+    return ("fp32", *(("fp16", "bf16") if recipe.half else ()), *(("int8",) if recipe.int8 else ()))
+
+
 def model_file(request: Request, calib: Calib | None = None) -> Path:
     """The file `request.backend` runs at `request.precision`, built (and cached) if needed."""
     build = ARTEFACTS.get((request.backend, request.precision))
+    if request.precision not in builds(request.model):
+        raise ModelError(f"model {request.model.name}: no {request.precision} build (it has "
+                         f"{', '.join(builds(request.model))})")
     if build is None:
         raise ModelError(f"model {request.model.name}: no {request.precision} model for backend {request.backend}")
     return build(request, calib)
