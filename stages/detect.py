@@ -56,12 +56,19 @@ class YoloConfig(RuntimeSettings):
     feature_maps: bool = Field(False, description="Attach each frame's feature map to the packet for "
                                "later stages (the track stage's single_object tracker needs it).")
 
-    @field_validator("imgsz")
+    @field_validator("imgsz", mode="before")
     @classmethod
-    def _imgsz_steps(cls, imgsz: int | str) -> int | str:
-        if isinstance(imgsz, int) and not (32 <= imgsz <= 4096 and imgsz % 32 == 0):
-            raise ValueError(f"imgsz must be 'auto' or a multiple of 32 from 32 to 4096, not {imgsz}")
-        return imgsz
+    def _imgsz_steps(cls, imgsz: object) -> int | str:
+        """One message for any bad value ('auto' or a multiple of 32), not one per member of the union."""
+        if imgsz == "auto":
+            return "auto"
+        try:
+            value = int(imgsz)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            value = None
+        if value is None or isinstance(imgsz, bool) or value != imgsz or not (32 <= value <= 4096 and value % 32 == 0):
+            raise ValueError(f"imgsz must be 'auto' or a multiple of 32 from 32 to 4096, got {imgsz!r}")
+        return value
 
     def recipe_imgsz(self) -> tuple[int, int]:
         """(the input size INT8 is calibrated at, the largest input side the engine must take): for auto,

@@ -25,6 +25,10 @@ class PoseConfig(YoloConfig):
     type: Literal["pose"] = "pose"
     model: str = Field("yolo11n-pose", description="Built-in model name (yolo11n-pose) or a path to an "
                        "ultralytics pose .pt or .onnx file.")
+    imgsz: int | Literal["auto"] = Field(
+        640, description="Whole-frame mode: the long side of the network input (a multiple of 32) or auto (the "
+        "frame's own long side, 640 to 1280; see the detect stage). 640 by default: the action rules and "
+        "the pose-only figures were measured there. Top-down mode crops to `crop_size` instead.")
     output: str = Field("people", pattern=r"^[A-Za-z0-9_.-]+$", description="Name of the detection set "
                         "written in whole-frame mode (`input: null`).")
     input: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Top-down: the detection set "

@@ -91,8 +91,8 @@ def test_cli_check_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     bad.write_text("sources:\n  - {id: a, uri: demo}\nstages:\n  - {type: pose, imgsz: big}\n")
     result = run_cli("check", str(bad))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"{bad}:4: stages.0.imgsz: Input should be a valid integer, unable to parse " \
-                                    "string as an integer (got 'big')"
+    assert result.stderr.strip() == f"{bad}:4: stages.0.imgsz: imgsz must be 'auto' or a multiple of 32 from 32 " \
+                                    "to 4096, got 'big'"
     assert "Traceback" not in result.stderr
 
 
