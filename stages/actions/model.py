@@ -15,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.loader import load_engine
-from engines.select import resolve
+from engines.artefacts import ModelRecipe
+from engines.tensorrt_build import ShapeProfile
 from pipeline.errors import ModelError
 from stages.actions.features import FEATURES
+from stages.model_stage import ModelRuntime, load_recipe, onnx_recipe
 
 BUILTIN = Path(__file__).parent / "builtin" / "actions.onnx"
 METADATA_KEY = "argus_actions"
+TENSORRT_BATCH = (1, 64, 1024)  # windows per call: every track of every stream whose window is due
 
 
 @dataclass(frozen=True)
@@ -71,17 +73,24 @@ def read_info(path: Path) -> ModelInfo:
     return result
 
 
-class ActionModel:
-    """A loaded action model: windows (N, steps, F) -> class probabilities (N, classes), one call per batch."""
+def action_recipe(path: Path, info: ModelInfo) -> ModelRecipe:
+    """What engines/ needs to run action model `path` (its ONNX file as is, or a TensorRT engine built
+    from it): FP32 only, no INT8 build, no native weights."""
+    low, typical, high = TENSORRT_BATCH
+    shape = (info.steps, FEATURES)
+    return onnx_recipe(path.name, f"action|{path.resolve()}", lambda: path,
+                       ShapeProfile((low, *shape), (typical, *shape), (high, *shape)), half=False)
 
-    def __init__(self, path: Path, backend: str = "onnxruntime", threads: int = 1) -> None:
+
+class ActionModel:
+    """A loaded action model: windows (N, steps, F) -> class probabilities (N, classes), one call per batch.
+
+    `runtime`: the action stage's settings (default: ONNX Runtime, one thread, as the stage's)."""
+
+    def __init__(self, path: Path, runtime: ModelRuntime | None = None) -> None:
         self.info = read_info(path)
-        choice = resolve(backend, "fp32", "auto" if backend in ("auto", "tensorrt") else "cpu",
-                         what=f"action model {path.name}")
-        name, device = choice.backend, choice.device
-        if name == "torch":  # engines' torch backend runs ultralytics .pt files only: ONNX Runtime instead
-            name, device = "onnxruntime", "cpu"
-        self.engine = load_engine(path, backend=name, device=device, threads=threads)
+        runtime = runtime or ModelRuntime(backend="onnxruntime", precision="fp32", threads=1)
+        self.choice, self.engine = load_recipe(action_recipe(path, self.info), runtime, f"action model {path.name}")
         self.input = next(iter(self.engine.inputs))
         self.output = next(iter(self.engine.outputs))
 

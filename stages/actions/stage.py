@@ -21,13 +21,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from pipeline.errors import ModelError
-from pipeline.stage import StageConfig
 from pipeline.types import Event, EventType, Packet
 from stages.actions import rules
 from stages.actions.events import ACTION_ENDED, ACTION_STARTED
 from stages.actions.features import batch_features, sample_window
 from stages.actions.hysteresis import ActionState, Transition
 from stages.actions.model import ActionModel, model_path, read_info
+from stages.model_stage import ModelRuntime
 
 RULES_WINDOW_S = 1.2
 RULES_STEPS = 12
@@ -35,7 +35,7 @@ IN_PLACE = frozenset({"enter", "leave", "min_duration_s", "fall_until_up", "stri
                       "thresholds"})
 
 
-class ActionConfig(StageConfig):
+class ActionConfig(ModelRuntime):
     """Classify what each tracked person is doing over a window of pose keypoints."""
 
     type: Literal["action"] = "action"
@@ -57,6 +57,7 @@ class ActionConfig(StageConfig):
     backend: Literal["auto", "onnxruntime", "openvino", "tensorrt"] = Field(
         "onnxruntime", description="Runtime for a model (not rules); ONNX Runtime by default: the network "
         "is tiny, so start-up and per-call overhead matter more than throughput.")
+    precision: Literal["auto", "fp32"] = Field("auto", description="Action models run in FP32 (auto is fp32).")
     threads: int = Field(1, ge=0, description="CPU threads for the model runtime (0 = all).")
     thresholds: dict[str, float] = Field(default_factory=dict, description="`rules` only: thresholds that "
                                          "replace the defaults by name (the snippet `run.py actions tune` "
@@ -110,7 +111,7 @@ class ActionStage:
             self.window_s = config.window_s or RULES_WINDOW_S
             self.steps = RULES_STEPS
         else:
-            self.model = ActionModel(model_path(config.model), backend=config.backend, threads=config.threads)
+            self.model = ActionModel(model_path(config.model), config)
             self.classes, self.window_s, self.steps = (self.model.info.classes, self.model.info.window_s,
                                                        self.model.info.steps)
         self._sources: dict[str, dict[int, _Track]] = {}

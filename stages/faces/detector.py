@@ -22,6 +22,7 @@ from engines.artefacts import ModelRecipe
 from engines.cache import build_cached, cache_dir, cache_key
 from engines.tensorrt_build import ShapeProfile
 from pipeline.errors import ModelError
+from stages.model_stage import onnx_recipe
 from stages.models.yolo import nms
 
 NAME = "retinaface"
@@ -70,17 +71,11 @@ def onnx_file() -> Path:
 
 
 def recipe() -> ModelRecipe:
-    def no_weights() -> Path:
-        raise ModelError("detector retinaface: the torch backend is not wired up for it")
-
-    def no_calibration(images: object) -> np.ndarray:
-        raise ModelError("detector retinaface: INT8 calibration is not supported (use fp32 or fp16)")
-
+    """What engines/ needs to make RetinaFace's files (ONNX, FP16, TensorRT engine); no INT8 build."""
     low, typical, high = TENSORRT_BATCH
-    return ModelRecipe(name=NAME, key=f"{NAME}|mnet025", onnx=onnx_file, weights=no_weights,
-                       preprocess=no_calibration, keep_float=lambda fmt, name, op: False,
-                       shapes=ShapeProfile((low, 3, 32, 32), (typical, 3, 160, 160),
-                                          (high, 3, TENSORRT_MAX_SIDE, TENSORRT_MAX_SIDE)))
+    return onnx_recipe(NAME, f"{NAME}|mnet025", onnx_file,
+                       ShapeProfile((low, 3, 32, 32), (typical, 3, 160, 160),
+                                    (high, 3, TENSORRT_MAX_SIDE, TENSORRT_MAX_SIDE)))
 
 
 @cache

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from engines.artefacts import ModelRecipe
 from engines.export import cached_export, package_dir
 from engines.tensorrt_build import ShapeProfile
 from pipeline.errors import ModelError
+from stages.model_stage import onnx_recipe
 
 log = logging.getLogger(__name__)
 
@@ -201,25 +201,11 @@ def onnx_file() -> Path:
     return cached_export(frozen_graph(), export_onnx, model=NAME, converter=CONVERTER_VERSION, exporter=exporter)
 
 
-def weights_unavailable() -> Path:
-    raise ModelError("embedder facenet512: the torch backend is not wired up for it; use openvino, "
-                     "onnxruntime or tensorrt")
-
-
-def calibration_inputs(images: Any) -> np.ndarray:
-    raise ModelError("embedder facenet512: INT8 calibration is not supported (use fp32 or fp16)")
-
-
 def recipe() -> ModelRecipe:
-    """What engines/ needs to make FaceNet-512's files (ONNX, FP16, TensorRT engine)."""
+    """What engines/ needs to make FaceNet-512's files (ONNX, FP16, TensorRT engine); no INT8 build."""
     low, typical, high = TENSORRT_BATCH
-    return ModelRecipe(name=NAME, key=f"{NAME}|{VERSION}", onnx=onnx_file, weights=weights_unavailable,
-                       preprocess=calibration_inputs, keep_float=partial(_keep_nothing),
-                       shapes=ShapeProfile((low, 3, SIZE, SIZE), (typical, 3, SIZE, SIZE), (high, 3, SIZE, SIZE)))
-
-
-def _keep_nothing(fmt: str, name: str, op_type: str) -> bool:
-    return False
+    return onnx_recipe(NAME, f"{NAME}|{VERSION}", onnx_file,
+                       ShapeProfile((low, 3, SIZE, SIZE), (typical, 3, SIZE, SIZE), (high, 3, SIZE, SIZE)))
 
 
 def standardise(faces_rgb: np.ndarray) -> np.ndarray:

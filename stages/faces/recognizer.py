@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 
 from engines.select import Choice
-from stages.faces import aligner, detector, facenet, quality
+from stages.faces import aligner, detector, quality
 from stages.faces.embedder import EMBEDDERS, FaceEmbedder
-from stages.faces.loading import load_network
+from stages.faces.loading import networks, runtime_settings
+from stages.model_stage import ModelRuntime, load_recipe
 
 HEAD_INPUT = 160  # head crops are resized to this square for the detector (small heads are upscaled)
 HEAD_CONTEXT = 1.25  # crop side = this x the head square (the keypoint head estimate can be off)
@@ -33,22 +34,22 @@ class FoundFace:
 
 
 class Recognizer:
-    """Loads the detector and the embedder through engines/ (backend, precision, device as the pose
-    stage: auto = TensorRT on a GPU, else OpenVINO, else ONNX Runtime)."""
+    """Loads the detector and the embedder through the shared model-stage path (backend, precision,
+    device as the pose stage: auto = TensorRT on a GPU, else OpenVINO, else ONNX Runtime)."""
 
     def __init__(self, *, detector_name: str = "retinaface", embedder_name: str = "facenet512",
-                 backend: str = "auto", precision: str = "auto", device: str = "auto", threads: int = 0,
-                 gates: quality.Gates | None = None, detector_score: float = 0.5) -> None:
-        if detector_name != detector.NAME:
-            raise ValueError(f"unknown face detector {detector_name!r}")
+                 runtime: ModelRuntime | None = None, backend: str = "auto", precision: str = "auto",
+                 device: str = "auto", threads: int = 0, gates: quality.Gates | None = None,
+                 detector_score: float = 0.5) -> None:
+        """`runtime`: the face stage's settings; without it, `backend`, `precision`, `device` and
+        `threads` (tools and benchmarks)."""
+        (det_what, det_recipe), (emb_what, emb_recipe) = networks(detector_name, embedder_name).items()
         self.info = EMBEDDERS[embedder_name]
         self.gates = gates or quality.Gates()
-        self.det_choice, det_engine = load_network(detector.recipe(), backend=backend, precision=precision,
-                                                   device=device, threads=threads, what="face detector retinaface")
+        runtime = runtime or runtime_settings(backend, precision, device, threads)
+        self.det_choice, det_engine = load_recipe(det_recipe, runtime, det_what)
         try:
-            self.emb_choice, emb_engine = load_network(facenet.recipe(), backend=backend, precision=precision,
-                                                       device=device, threads=threads,
-                                                       what=f"face embedder {embedder_name}")
+            self.emb_choice, emb_engine = load_recipe(emb_recipe, runtime, emb_what)
         except Exception:
             det_engine.close()
             raise

@@ -22,7 +22,6 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from pipeline.stage import StageConfig
 from pipeline.types import Event, EventType, Packet
 from stages.faces import quality
 from stages.faces.embedder import EMBEDDERS
@@ -31,6 +30,7 @@ from stages.faces.gallery import Gallery, GalleryError, Match, check_gallery
 from stages.faces.head import head_boxes
 from stages.faces.recognizer import FoundFace, Recognizer
 from stages.faces.voting import UNKNOWN, TrackVote, VoteRules
+from stages.model_stage import ModelRuntime
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ IN_PLACE = frozenset({"gallery", "every_n_frames", "max_attempts", "regrow", "mi
                       "max_yaw", "min_sharpness", "threshold", "face_margin", "min_votes", "reload_s"})
 
 
-class FaceConfig(StageConfig):
+class FaceConfig(ModelRuntime):
     """Face recognition per tracked person (needs a track stage before it)."""
 
     type: Literal["face"] = "face"
@@ -72,9 +72,8 @@ class FaceConfig(StageConfig):
     backend: Literal["auto", "tensorrt", "openvino", "onnxruntime", "torch"] = Field(
         "auto", description="Runtime of both face networks (auto as for pose).")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field("auto", description="auto: fp16 on a GPU, "
-                                                                "fp32 on a CPU.")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda:N.")
-    threads: int = Field(0, ge=0, description="CPU threads for the runtime (0 = all cores).")
+                                                                "fp32 on a CPU (the face networks have no "
+                                                                "INT8 build).")
 
     @field_validator("gallery")
     @classmethod
@@ -127,9 +126,8 @@ class FaceStage:
             from pipeline.errors import ModelError
 
             raise ModelError(f"stage 'face': {exc}") from None
-        self.recognizer = recognizer or Recognizer(
-            detector_name=config.detector, embedder_name=config.embedder, backend=config.backend,
-            precision=config.precision, device=config.device, threads=config.threads, gates=config.gates())
+        self.recognizer = recognizer or Recognizer(detector_name=config.detector, embedder_name=config.embedder,
+                                                   runtime=config, gates=config.gates())
         self.recognizer.gates = config.gates()
         if recognizer is None:
             self.recognizer.warm_up()
