@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pipeline.errors import ModelError
@@ -91,23 +91,31 @@ def _auto_backend(device: str) -> tuple[str, str, str]:
     return "onnxruntime", "cpu", f"{cpu_why}; OpenVINO not installed (pip install 'argus-pipeline[openvino]')"
 
 
-def _auto_precision(backend: str, device: str, int8: bool | str) -> tuple[str, str]:
+def _auto_precision(backend: str, device: str, int8: bool | str,
+                    runs: Sequence[str] | None = None) -> tuple[str, str]:
     """FP16 on a GPU; on a CPU INT8 where it is built or can be built on first use (`int8`: truthy,
-    a string being the reason), else FP32. Agreement with FP32 on 100 frames of vtest.mp4 +
-    bus/zidane: INT8 (Conv-only U8S8 Q/DQ) recall 1.0 / OKS 0.989 on OpenVINO."""
+    a string being the reason), else FP32; only precisions in `runs` (None: any). Agreement with
+    FP32 on 100 frames of vtest.mp4 + bus/zidane: INT8 (Conv-only U8S8 Q/DQ) recall 1.0 / OKS 0.989
+    on OpenVINO."""
     if backend in ("tensorrt", "torch") and device.startswith("cuda"):
-        return "fp16", "FP16 on the GPU"
+        if runs is None or "fp16" in runs:
+            return "fp16", "FP16 on the GPU"
+        return "fp32", "the model runs in FP32 only"
+    if runs is not None and "int8" not in runs:
+        return "fp32", "the model has no INT8 build"
     if int8 and "int8" in SUPPORTED[backend]:
         return "int8", int8 if isinstance(int8, str) else "an INT8 model was calibrated for it (run.py build)"
     return "fp32", "no INT8 model calibrated (`run.py build CONFIG` makes one)"
 
 
 def resolve(backend: str = "auto", precision: str = "auto", device: str = "auto", *,
-            what: str = "model", int8_built: Callable[[str], bool | str | None] = lambda backend: False) -> Choice:
+            what: str = "model", int8_built: Callable[[str], bool | str | None] = lambda backend: False,
+            runs: Sequence[str] | None = None) -> Choice:
     """The concrete choice for a stage's settings, logged once per distinct choice.
 
     `int8_built(backend)`: whether an INT8 model exists or will be built for that backend (a string:
-    the reason, for the log).
+    the reason, for the log). `runs`: the precisions the model has builds for (None: every one);
+    `auto` picks among them.
     """
     if backend == "auto":
         backend, device, why = _auto_backend(device)
@@ -118,7 +126,7 @@ def resolve(backend: str = "auto", precision: str = "auto", device: str = "auto"
             device = "cuda:0" if backend == "tensorrt" else "cpu"
         why = "set in the config"
     if precision == "auto":
-        precision, pwhy = _auto_precision(backend, device, int8_built(backend) or False)
+        precision, pwhy = _auto_precision(backend, device, int8_built(backend) or False, runs)
         why = f"{why}; precision {precision}: {pwhy}"
     if precision not in SUPPORTED[backend]:
         raise ModelError(f"{what}: backend {backend} runs precision {', '.join(SUPPORTED[backend])}, "

@@ -11,7 +11,6 @@ file on another runtime.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -82,32 +81,25 @@ def choose(recipe: ModelRecipe, settings: ModelRuntime, what: str,
     """The backend, device and precision `settings` resolve to for `recipe` (ModelErrors name `what`).
 
     `int8_built(backend)`: whether an INT8 model is built or can be built for that backend (default:
-    calibrated already, or buildable on first use); never asked for a model without INT8 builds."""
+    calibrated already, or buildable on first use); a model without INT8 builds never runs INT8."""
     runs = builds(recipe)
     if settings.precision not in ("auto", *runs):
         raise ModelError(f"{what}: precision {settings.precision} is not supported ({recipe.name} runs "
                          f"{', '.join(runs)})")
-    if not recipe.int8:
-        int8_built = _never
-    elif int8_built is None:
+    if int8_built is None:
         int8_built = lambda backend: int8_available(Request(recipe, backend, "int8"))  # noqa: E731
-    choice = resolve(settings.backend, settings.precision, settings.device, what=what, int8_built=int8_built)
-    if choice.precision not in runs:  # auto picked 16-bit floats on a GPU
-        choice = replace(choice, precision="fp32", reason=f"{choice.reason}; {recipe.name} runs in FP32 only")
+    choice = resolve(settings.backend, settings.precision, settings.device, what=what, int8_built=int8_built,
+                     runs=runs)
     if choice.backend == "torch" and not recipe.native:
         choice = _onnx_instead_of_torch(recipe, choice, what)
     return choice
-
-
-def _never(backend: str) -> bool:
-    return False
 
 
 def _onnx_instead_of_torch(recipe: ModelRecipe, choice: Choice, what: str) -> Choice:
     """The torch backend runs native weights only: `recipe`'s ONNX file runs on TensorRT on that GPU
     where TensorRT is usable, else on the fastest CPU runtime."""
     if choice.device.startswith("cuda"):
-        gpu = resolve("auto", "fp16" if recipe.half else "fp32", choice.device, what=what)
+        gpu = resolve("auto", choice.precision, choice.device, what=what, runs=builds(recipe))
         if gpu.backend != "torch":
             return gpu
     return resolve("auto", "fp32", "cpu", what=what)

@@ -32,8 +32,10 @@ def test_model_stage_refuses_a_precision_the_model_has_no_build_for() -> None:
 def test_model_stage_auto_picks_only_builds_the_model_has() -> None:
     cpu = choose(_recipe(), ModelRuntime(backend="onnxruntime", device="cpu"), "toy")
     assert (cpu.backend, cpu.precision) == ("onnxruntime", "fp32")  # no INT8 build: never int8 on a CPU
+    assert cpu.reason.endswith("precision fp32: the model has no INT8 build"), cpu.reason
     gpu = choose(_recipe(half=False), ModelRuntime(backend="tensorrt"), "toy")
     assert (gpu.backend, gpu.device, gpu.precision) == ("tensorrt", "cuda:0", "fp32")  # FP32-only on a GPU
+    assert gpu.reason.endswith("the model runs in FP32 only"), gpu.reason
 
 
 def test_model_stage_torch_runs_onnx_only_models_on_another_runtime() -> None:
