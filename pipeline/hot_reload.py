@@ -14,6 +14,10 @@
    sinks are closed, new sinks see the open streams start; runner settings change in place.
 6. Sources: removed ones end (stream_ended, source_removed), changed ones restart, added ones start.
    Untouched sources never stop, lose or reorder a frame. A `config_applied` event ends it.
+
+It works through the public methods of the pipeline's parts (`Worker.call`/`held`, `StageChain.replace`,
+`SinkSet.replace`, `Pipeline.build_sinks`), never their fields. `RayPipeline.apply`
+(pipeline/ray/reload.py) applies the same plan on each actor and to the driver's sinks.
 """
 
 from __future__ import annotations
@@ -50,11 +54,8 @@ def apply_config(pipeline: Pipeline, value: PipelineConfig | dict[str, Any] | st
     plan = plan_reload(old, new)
     if plan.empty:
         return {"version": pipeline.version, "changed": {}}
-    pipeline.worker.holds += 1  # the run must not end while a source is swapped
-    try:
+    with pipeline.worker.held():  # the run must not end while a source is swapped
         return _apply(pipeline, old, new, plan)
-    finally:
-        pipeline.worker.holds -= 1
 
 
 def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: ReloadPlan) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
                 opened[source.id] = pipeline.sources.open(source)
         slots = {slot.id: slot for slot in worker.chain.slots}
         in_place = [i for i in plan.stages.changed if i in slots]
-        reconfigured = worker.call(lambda: _reconfigure(slots, in_place, new_stage_configs)).result()
+        reconfigured = worker.call(lambda: reconfigure_in_place(slots, in_place, new_stage_configs)).result()
         for stage_id in [*plan.stages.added, *(i for i in plan.stages.changed if i not in reconfigured)]:
             log.info("hot reload: building stage '%s' (frames keep flowing through the old one)", stage_id)
             try:
@@ -86,11 +87,12 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
             sink_slots = {slot.id: slot for slot in worker.sinks.slots}
             same_dir = old.output_dir == new.output_dir
             in_place = [i for i in plan.sinks.changed if i in sink_slots and same_dir]
-            sinks_reconfigured = worker.call(lambda: _reconfigure(sink_slots, in_place, new_sink_configs)).result()
+            sinks_reconfigured = worker.call(
+                lambda: reconfigure_in_place(sink_slots, in_place, new_sink_configs)).result()
             wanted = [c for c in new.sinks if c.id in plan.sinks.added
                       or (c.id in plan.sinks.changed and c.id not in sinks_reconfigured)]
             try:
-                sinks = pipeline._build_sinks(wanted, Path(new.output_dir))
+                sinks = pipeline.build_sinks(wanted, Path(new.output_dir))
             except Exception as exc:
                 raise ReloadError(f"sinks: cannot open, the old config keeps running: {exc}") from exc
     except BaseException:
@@ -101,12 +103,12 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
         for slot in sinks:
             close_sink(slot)
         if reconfigured:
-            worker.call(lambda: _reconfigure({s.id: s for s in worker.chain.slots}, reconfigured,
-                                             old_stage_configs)).result()
+            worker.call(lambda: reconfigure_in_place({s.id: s for s in worker.chain.slots}, reconfigured,
+                                                     old_stage_configs)).result()
         if sinks_reconfigured:
             old_sink_configs = {c.id: c for c in old.sinks}
-            worker.call(lambda: _reconfigure({s.id: s for s in worker.sinks.slots}, sinks_reconfigured,
-                                             old_sink_configs)).result()
+            worker.call(lambda: reconfigure_in_place({s.id: s for s in worker.sinks.slots}, sinks_reconfigured,
+                                                     old_sink_configs)).result()
         raise
 
     def swap() -> list[StageSlot]:
@@ -137,7 +139,7 @@ def _apply(pipeline: Pipeline, old: PipelineConfig, new: PipelineConfig, plan: R
             pipeline.sources.attach(reader)
     pipeline.config = new
     pipeline.version += 1
-    changed = _report(plan, reconfigured, sinks_reconfigured)
+    changed = plan.report(reconfigured, sinks_reconfigured)
     pipeline.emit([Event(EventType.CONFIG_APPLIED, "*", payload={"version": pipeline.version, "changed": changed})])
     log.info("hot reload: version %d applied: %s", pipeline.version, changed)
     return {"version": pipeline.version, "changed": changed}
@@ -158,8 +160,9 @@ def _warm_up(slot: StageSlot, recent: list[Frame], batch: int) -> None:
         slot.stage.end_source(WARM_UP_SOURCE)
 
 
-def _reconfigure(slots: dict[str, Any], ids: list[str], configs: dict[str, Any]) -> list[str]:
-    """Stages or sinks (of `ids`) that took their config in place; runs on the worker thread."""
+def reconfigure_in_place(slots: dict[str, Any], ids: list[str], configs: dict[str, Any]) -> list[str]:
+    """Stages or sinks (of `ids`) that took their config in place (their `reconfigure` returned True);
+    on the thread that owns them (the worker's)."""
     done = []
     for slot_id in ids:
         slot = slots[slot_id]
@@ -190,7 +193,7 @@ def _swap_stages(pipeline: Pipeline, new: PipelineConfig, built: dict[str, Stage
         if take_over is not None:
             take_over(old.stage)
         retired.append(old)
-    worker.chain.slots = slots
+    worker.chain.replace(slots)
     return retired
 
 
@@ -217,26 +220,5 @@ def _swap_sinks(pipeline: Pipeline, new: PipelineConfig, plan: ReloadPlan, opene
     for sink_id, slot in old_slots.items():
         if sink_id in plan.sinks.removed or sink_id in fresh:
             close_sink(slot)
-    sink_set.slots = slots
+    sink_set.replace(slots)
 
-
-def _report(plan: ReloadPlan, reconfigured: list[str], sinks_reconfigured: list[str]) -> dict[str, Any]:
-    """What changed, JSON-ready (empty groups left out)."""
-    rebuilt = [i for i in plan.stages.changed if i not in reconfigured]
-    reopened = [i for i in plan.sinks.changed if i not in sinks_reconfigured]
-    groups = {
-        "sources": {"added": plan.sources.added, "removed": plan.sources.removed, "restarted": plan.sources.changed},
-        "stages": {"added": plan.stages.added, "removed": plan.stages.removed, "reconfigured": reconfigured,
-                   "rebuilt": rebuilt, **({"reordered": True} if plan.stages.order_changed else {})},
-        "sinks": {"added": plan.sinks.added, "removed": plan.sinks.removed, "reconfigured": sinks_reconfigured,
-                  "reopened": reopened},
-        "runner": plan.runner,
-        "metrics": plan.metrics,
-    }
-    out: dict[str, Any] = {}
-    for key, value in groups.items():
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v}
-        if value:
-            out[key] = value
-    return out

@@ -19,15 +19,15 @@ from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
     from pipeline.config import MetricsConfig
-    from pipeline.pipeline import Pipeline
+    from pipeline.protocol import PipelineAPI
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
 
 
 class _PipelineCollector(Collector):
-    """Reads the pipeline's counters at scrape time."""
+    """Reads the pipeline's counters at scrape time (through the Pipeline protocol: any runner)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: PipelineAPI) -> None:
         self.pipeline = pipeline
         self.started = time.monotonic()
 
@@ -39,11 +39,13 @@ class _PipelineCollector(Collector):
         yield frames
         elapsed = max(1e-9, time.monotonic() - self.started)
         yield GaugeMetricFamily("argus_fps", "Frames per second since the run started", value=stats.frames / elapsed)
+        snapshot = self.pipeline.stats()
         depth = GaugeMetricFamily("argus_queue_depth", "Frames waiting in a source's queue", labels=["source"])
         dropped = CounterMetricFamily("argus_dropped_frames", "Frames dropped by live sources", labels=["source"])
-        for source_id, reader in list(self.pipeline.readers.items()):
-            depth.add_metric([source_id], reader.queue.frames)
-            dropped.add_metric([source_id], reader.queue.dropped)
+        for source_id, source in snapshot["sources"].items():
+            if "queued" in source:  # streams read in this process (not those on Ray actors)
+                depth.add_metric([source_id], source["queued"])
+                dropped.add_metric([source_id], source["dropped"])
         yield depth
         yield dropped
         reconnects = CounterMetricFamily("argus_reconnects", "Live stream reconnections", labels=["source"])
@@ -51,17 +53,16 @@ class _PipelineCollector(Collector):
             reconnects.add_metric([source_id], count)
         yield reconnects
         outbox = GaugeMetricFamily("argus_outbox_events", "Events waiting for delivery", labels=["sink"])
-        for slot in list(self.pipeline.worker.sinks.slots):
-            size = getattr(slot.sink, "outbox_size", None)
-            if size is not None:
-                outbox.add_metric([slot.id], float(size))
+        for sink_id, sink in snapshot["sinks"].items():
+            if "outbox" in sink:
+                outbox.add_metric([sink_id], float(sink["outbox"]))
         yield outbox
 
 
 class Metrics:
     """A registry for one pipeline, optionally served over HTTP."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: PipelineAPI) -> None:
         self.registry = CollectorRegistry()
         self.stage_latency = Histogram("argus_stage_latency_seconds", "Wall time of one stage call (a batch)",
                                        ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)

@@ -51,7 +51,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 class Pipeline:
-    """One pipeline config, run by background threads.
+    """One pipeline config, run by background threads (the Pipeline protocol, `pipeline.protocol`).
 
     Args:
         config: the validated pipeline (see `from_yaml` / `from_config`).
@@ -89,7 +89,7 @@ class Pipeline:
             else:
                 for stage_config in config.stages:
                     slots.append(StageSlot(stage_config.id, self.registry.build_stage(stage_config)))
-            sinks = self._build_sinks(config.sinks, Path(config.output_dir)) if sinks_enabled else []
+            sinks = self.build_sinks(config.sinks, Path(config.output_dir)) if sinks_enabled else []
         except BaseException:
             self._close_unstarted(slots, sinks)
             raise
@@ -131,7 +131,8 @@ class Pipeline:
         """A pipeline from a config object, a mapping or YAML text."""
         return cls(coerce_config(value, kwargs.get("registry")), **kwargs)
 
-    def _build_sinks(self, configs: list[Any], output_dir: Path) -> list[SinkSlot]:
+    def build_sinks(self, configs: list[Any], output_dir: Path) -> list[SinkSlot]:
+        """Open the sinks of `configs` under `output_dir` (all of them, or none: SinkOpenError)."""
         output_dir.mkdir(parents=True, exist_ok=True)
         slots: list[SinkSlot] = []
         try:
@@ -149,6 +150,11 @@ class Pipeline:
         return self.sources.total_frames()
 
     # ------------------------------------------------------------------ lifecycle
+    @property
+    def ended(self) -> bool:
+        """True once the run is over: every stream ended and every output closed."""
+        return self.worker.finished.is_set()
+
     @property
     def interrupted(self) -> bool:
         """True once Ctrl-C / SIGTERM (or a caller) interrupted the run: exit 130."""

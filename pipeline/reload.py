@@ -58,6 +58,29 @@ class ReloadPlan:
     def empty(self) -> bool:
         return not (self.sources or self.stages or self.sinks or self.runner or self.metrics)
 
+    def report(self, stages_reconfigured: list[str], sinks_reconfigured: list[str]) -> dict[str, Any]:
+        """What changed, JSON-ready (empty groups left out), given the stages and sinks that took
+        their change in place (the other changed ones were rebuilt or reopened)."""
+        groups = {
+            "sources": {"added": self.sources.added, "removed": self.sources.removed,
+                        "restarted": self.sources.changed},
+            "stages": {"added": self.stages.added, "removed": self.stages.removed,
+                       "reconfigured": stages_reconfigured,
+                       "rebuilt": [i for i in self.stages.changed if i not in stages_reconfigured],
+                       **({"reordered": True} if self.stages.order_changed else {})},
+            "sinks": {"added": self.sinks.added, "removed": self.sinks.removed, "reconfigured": sinks_reconfigured,
+                      "reopened": [i for i in self.sinks.changed if i not in sinks_reconfigured]},
+            "runner": self.runner,
+            "metrics": self.metrics,
+        }
+        out: dict[str, Any] = {}
+        for key, value in groups.items():
+            if isinstance(value, dict):
+                value = {k: v for k, v in value.items() if v}
+            if value:
+                out[key] = value
+        return out
+
 
 def plan_reload(old: PipelineConfig, new: PipelineConfig) -> ReloadPlan:
     """Compare two configs. A changed `output_dir` changes every sink (they write under it)."""

@@ -39,6 +39,10 @@ class SinkSet:
         self.event_types = event_types
         self._unregistered: set[str] = set()
 
+    def replace(self, slots: list[SinkSlot]) -> None:
+        """Feed these sinks from now on (a hot reload's swap; the caller closes the ones left out)."""
+        self.slots = list(slots)
+
     def start_source(self, start: StreamStart) -> None:
         self._each("start_source", lambda sink: sink.start_source(start))
 

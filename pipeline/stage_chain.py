@@ -48,6 +48,11 @@ class StageChain:
         self.observe = observe  # (stage id, seconds): the metrics histogram
         self.max_consecutive = 0  # worst current streak of failures, for the stop rule
 
+    def replace(self, slots: list[StageSlot]) -> None:
+        """Run these stages from the next batch on (a hot reload's swap, on the worker thread)."""
+        self.slots = list(slots)
+        self.max_consecutive = max((s.consecutive for s in self.slots), default=0)
+
     def process(self, packets: list[Packet]) -> list[Packet]:
         """Every stage over the batch; a failing stage leaves the packets as they were."""
         for slot in self.slots:

@@ -9,11 +9,12 @@ stage is never swapped mid-batch and a sink is never touched by two threads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -48,7 +49,7 @@ class Worker:
         self.abandon = threading.Event()  # drop every queued frame now (second Ctrl-C)
         self.interrupted = False
         self.keep_alive = False
-        self.holds = 0  # hot reloads in progress: do not end while a source is being replaced
+        self._holds = 0  # hot reloads in progress: do not end while a source is being replaced
         self.fatal: str | None = None
         self._stop_deadline: float | None = None
         self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future]] = queue.SimpleQueue()
@@ -87,6 +88,19 @@ class Worker:
                 except BaseException as exc:
                     future.set_exception(exc)
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The run does not end inside this block, even when every source has ended (a hot reload
+        replaces a source: the old one ends before the new one starts)."""
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+            self.batcher.notify.set()  # the loop looks again at whether it may end
+
     # ------------------------------------------------------------------ loop
     def request_stop(self) -> None:
         if not self.stopping.is_set():
@@ -95,7 +109,7 @@ class Worker:
         self.batcher.notify.set()
 
     def _keep_going(self) -> bool:
-        return self.holds > 0 or (self.keep_alive and not self.stopping.is_set())
+        return self._holds > 0 or (self.keep_alive and not self.stopping.is_set())
 
     def run(self) -> None:
         self.output.start()

@@ -6,7 +6,6 @@ remove_source ends a stream in order, events arrive once each."""
 from __future__ import annotations
 
 import importlib.util
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.errors import ArgusError
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                 reason="ray is not installed (pip install 'argus-pipeline[ray]')")
@@ -27,13 +27,6 @@ sinks: [{{type: mot}}, {{type: events}}]
 output_dir: {out}
 runner: {{progress: false, ray: {{streams_per_actor: 2, num_cpus_per_actor: 0.5, num_gpus_per_actor: 1}}}}
 """
-
-
-def _until(check, timeout: float = 60.0) -> None:
-    limit = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < limit, "timed out"
-        time.sleep(0.1)
 
 
 def test_add_remove_and_placement(vtest: Path, tmp_path: Path) -> None:
@@ -50,11 +43,12 @@ def test_add_remove_and_placement(vtest: Path, tmp_path: Path) -> None:
         assert stats["sources"]["a"]["actor_index"] == stats["sources"]["b"]["actor_index"] == 0
         assert stats["sources"]["c"]["actor_index"] == 1
         assert all(s["node"] and s["actor"] for s in stats["sources"].values())
-        _until(lambda: pipeline.stats()["sources"]["c"]["state"] == "ended")
+        wait_until(lambda: pipeline.stats()["sources"]["c"]["state"] == "ended", 120, what="c to end")
         assert pipeline.stats()["sources"]["c"]["frames"] == 15
         pipeline.add_source({"id": "d", "uri": str(vtest), "loop": True})  # least loaded: actor 1 (c ended)
         assert pipeline.stats()["sources"]["d"]["actor_index"] == 1
-        _until(lambda: all(s["frames"] > 5 for s in pipeline.stats()["sources"].values()))
+        wait_until(lambda: all(s["frames"] > 5 for s in pipeline.stats()["sources"].values()), 120,
+                   what="every source past frame 5")
         with pytest.raises(ArgusError, match="cannot open"):
             pipeline.add_source({"id": "bad", "uri": str(tmp_path / "missing.mp4")})
         assert "bad" not in pipeline.stats()["sources"] and len(pipeline.config.sources) == 4

@@ -3,6 +3,7 @@ format, and the one-line error when Ray is missing."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import threading
 from pathlib import Path
@@ -132,3 +133,61 @@ def test_bad_address_fails_fast(address: str, message: str) -> None:
     with pytest.raises(ArgusError, match=message) as info:
         _reachable(address, timeout=2.0)
     assert info.value.exit_code == 2
+
+
+def test_lost_limit_follows_the_measured_polls() -> None:
+    from pipeline.ray.settings import RaySettings
+    from pipeline.ray.state import Group
+
+    settings = RaySettings(lost_after_polls=10, lost_after_min_s=3.0)
+    group = Group(0, handle=None)
+
+    def polls(*seconds: float) -> None:
+        for took in seconds:
+            group.sent_at = 100.0
+            group.answered(100.0 + took)
+
+    assert group.lost_limit(settings, 0.2) == 3.0  # nothing measured yet: the floor
+    polls(0.2, 0.25, 0.21)  # an idle actor: the floor still
+    assert group.lost_limit(settings, 0.2) == 3.0
+    polls(5.0)  # one stalled poll among quick ones does not move it
+    assert group.lost_limit(settings, 0.2) == 3.0
+    polls(*[1.5] * 20)  # a loaded machine: every poll takes 1.5 s
+    assert group.lost_limit(settings, 0.2) == pytest.approx(15.0)
+    polls(*[0.3] * 20)  # quick again: the slow ones are forgotten
+    assert group.lost_limit(settings, 0.2) == pytest.approx(3.0)
+    assert group.lost_limit(RaySettings(lost_after_min_s=1.0, lost_after_polls=20), 0.2) == pytest.approx(6.0)
+
+
+def test_both_runners_implement_the_pipeline_protocol(tmp_path: Path) -> None:
+    from pipeline import Pipeline
+    from pipeline.protocol import PipelineAPI
+
+    config = load_config(text=f"sources: [{{id: a, uri: demo}}]\nstages: []\nsinks: [{{type: events}}]\n"
+                              f"output_dir: '{tmp_path}'\n")
+    single = Pipeline(config)
+    try:
+        assert isinstance(single, PipelineAPI) and single.ended is False
+    finally:
+        single.stop()
+    if importlib.util.find_spec("ray") is not None:
+        from pipeline.ray.driver import RayPipeline
+
+        ray = RayPipeline(config)  # nothing starts before start()
+        try:
+            assert isinstance(ray, PipelineAPI) and ray.ended is False and not hasattr(ray, "worker")
+        finally:
+            ray.stop()
+        assert ray.ended
+
+
+def test_serve_uses_only_the_protocol() -> None:
+    """cli/serve never reaches into a runner's parts (a Pipeline's worker, sources or sinks)."""
+    import ast
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "cli" / "serve").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("worker", "readers", "sources", "merger"):
+                base = node.value
+                owner = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+                assert "pipeline" not in owner, f"{path.name}:{node.lineno}: .{node.attr} of a pipeline"

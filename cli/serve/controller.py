@@ -6,6 +6,9 @@ as a version. Responses only ever carry the user's text, never the interpolated 
 
 When the config given at start is invalid (or a source cannot open) no pipeline runs: the editor
 shows the errors, and the first valid apply builds and starts it.
+
+The pipeline is used only through the Pipeline protocol (`pipeline.protocol.PipelineAPI`): the
+single-process `Pipeline` and `serve --ray`'s `RayPipeline` are driven the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pipeline import Pipeline
 from pipeline.atomic_file import write_text_atomic
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ArgusError, ConfigError
+from pipeline.protocol import PipelineAPI
 from pipeline.reload import plan_reload
 
 log = logging.getLogger("argus")
@@ -56,11 +60,11 @@ class Controller:
     """Owns the pipeline of `run.py serve` and serialises every change to it."""
 
     def __init__(self, path: Path | None, text: str | None = None, history_max: int = 50,
-                 factory: Callable[[PipelineConfig], Pipeline] | None = None) -> None:
+                 factory: Callable[[PipelineConfig], PipelineAPI] | None = None) -> None:
         self.path = path
         self.factory = factory or (lambda config: Pipeline(config, keep_alive=True))  # serve --ray: RayPipeline
         self.redact = Redactor()
-        self.pipeline: Pipeline | None = None
+        self.pipeline: PipelineAPI | None = None
         self.history: list[Version] = []
         self.history_max = history_max
         self.startup_errors: list[dict[str, Any]] = []
@@ -69,7 +73,7 @@ class Controller:
         self.read_error: str | None = None
         self.yaml = text if text is not None else self._read(path)
         self.redact.learn(self.yaml)
-        self.on_pipeline: list[Callable[[Pipeline], None]] = []  # called with each pipeline built
+        self.on_pipeline: list[Callable[[PipelineAPI], None]] = []  # called with each pipeline built
 
     def _read(self, path: Path | None) -> str:
         if path is None:
@@ -170,7 +174,7 @@ class Controller:
                 raise ApplyRefused(409, [{"line": None, "key": "", "message":
                                           "cannot save: serve was started without a CONFIG file"}])
             config = self.validate(text)
-            if self.pipeline is None or self.pipeline.worker.finished.is_set():
+            if self.pipeline is None or self.pipeline.ended:
                 report = self._build(config, text)
             else:
                 try:

@@ -18,7 +18,7 @@ import cv2
 from stages.annotate import annotate_frame, build_annotators
 
 if TYPE_CHECKING:
-    from pipeline import Pipeline
+    from pipeline.protocol import PipelineAPI
     from pipeline.subscription import Subscription
     from pipeline.types import Packet
 
@@ -37,7 +37,7 @@ class PreviewHub:
 
     def __init__(self, max_fps: float = 5.0, max_width: int = 640, quality: int = 75) -> None:
         self.max_fps, self.max_width, self.quality = max_fps, max_width, quality
-        self.pipeline: Pipeline | None = None
+        self.pipeline: PipelineAPI | None = None
         self.watchers: dict[str, int] = {}
         self.frames: dict[str, PreviewFrame] = {}
         self.detections: dict[str, int] = {}  # source id -> detections on its latest seen frame
@@ -48,7 +48,7 @@ class PreviewHub:
         self._thread: threading.Thread | None = None
         self._annotators = build_annotators(True)
 
-    def attach(self, pipeline: Pipeline) -> None:
+    def attach(self, pipeline: PipelineAPI) -> None:
         """Follow this pipeline (a server builds one once its config is valid)."""
         with self._lock:
             self._stop()  # a subscription to a pipeline that ended
@@ -100,7 +100,7 @@ class PreviewHub:
             self.pipeline.unsubscribe(self._subscription)
         self._subscription = None
 
-    def _run(self, pipeline: Pipeline, subscription: Subscription[Packet]) -> None:
+    def _run(self, pipeline: PipelineAPI, subscription: Subscription[Packet]) -> None:
         for packet in subscription:
             source_id = packet.frame.source_id.split("/")[0]
             self.detections[source_id] = len(packet.detections)

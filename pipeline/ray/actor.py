@@ -3,7 +3,7 @@ together); results wait in a buffer until the driver polls them. Only numbers cr
 
 Ray restarts a killed actor by calling `__init__` again: the new incarnation (a fresh id) starts
 empty and the driver assigns its streams back with their checkpoints (first frame, next track id,
-file segment).
+file segment) and the config in force (a hot reload may have changed it since the actor was made).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from pipeline.pipeline import Pipeline
 from pipeline.ray.resume import resuming_factory
 from pipeline.ray.segments import with_segments
 from pipeline.ray.wire import FrameResult
+from pipeline.readers import open_source
 from pipeline.registry import default_registry
+from pipeline.source_config import resolve_source
 from pipeline.stage import stage_hook
 from pipeline.subscription import Subscription
 
@@ -69,11 +71,15 @@ class StreamGroup:
                 "cpu_s": time.process_time()}
 
     # ------------------------------------------------------------------ streams
-    def assign(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def assign(self, entries: list[dict[str, Any]], base: dict[str, Any] | None = None) -> dict[str, Any]:
         """Start streams: each entry is {source: SourceConfig dict, start: first frame, next_track_id,
-        segment}. The first call builds the pipeline (models load here). Returns `hello()`, or
+        segment}; `base` is the config in force without sources (used when this call builds the
+        pipeline). The first call builds the pipeline (models load here). Returns `hello()`, or
         {error, exit_code} when a source or model cannot open (Argus errors do not all pickle)."""
         try:
+            with self._lock:
+                if base is not None and self.pipeline is None:
+                    self.base = base
             return self._assign(entries)
         except ArgusError as exc:
             for entry in entries:
@@ -98,6 +104,33 @@ class StreamGroup:
                 for entry in entries:
                     self.pipeline.add_source(entry["source"])
         return self.hello()
+
+    def apply(self, base: dict[str, Any]) -> dict[str, Any]:
+        """Hot reload: the config in force becomes `base` (no sources: this actor's streams stay as
+        they are), applied to the running pipeline with `Pipeline.apply`. Returns its report, or
+        {error, exit_code} (the pipeline keeps its old config)."""
+        with self._lock:
+            previous, self.base = self.base, base
+            if self.pipeline is None:
+                return {"version": 0, "changed": {}}
+            sources = [s.model_dump(mode="json") for s in self.pipeline.config.sources]
+            try:
+                return self.pipeline.apply({**base, "sources": sources})
+            except ArgusError as exc:
+                self.base = previous
+                return {"error": str(exc), "exit_code": exc.exit_code}
+
+    def probe(self, source: dict[str, Any]) -> dict[str, Any]:
+        """Open and close a source here, as a stream would: {} or {error, exit_code} (a hot reload
+        checks its new sources before it changes anything)."""
+        try:
+            config = resolve_source(source, self.registry)
+            opened = self.registry.make_source(config)
+            open_source(opened, config)
+            opened.close()
+        except ArgusError as exc:
+            return {"error": str(exc), "exit_code": exc.exit_code}
+        return {}
 
     def remove(self, source_id: str) -> None:
         """End one stream here (its tracks end, its files close)."""

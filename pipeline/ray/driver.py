@@ -1,19 +1,26 @@
-"""`RayPipeline`: the `Pipeline` API over Ray actors. The driver places streams on actors, merges
-their results into the configured (non per-source) sinks, and moves or resumes streams on faults.
+"""`RayPipeline`: the Pipeline protocol (`pipeline.protocol.PipelineAPI`) over Ray actors. The driver
+places streams on actors, merges their results into the configured (non per-source) sinks, applies
+hot reloads (pipeline/ray/reload.py), and moves or resumes streams on faults.
 
     driver loop: poll every actor (long poll) -> dedupe -> driver sinks + subscribers
                  actor silent/restarted -> track_ended + stream_lost -> reassign with checkpoint
+
+An actor is lost when Ray reports it dead, or when a poll goes unanswered for longer than its lost
+limit: `runner.ray.lost_after_polls` of its slowest recent poll round trips, at least
+`runner.ray.lost_after_min_s` (`Group.lost_limit`), so a loaded machine's slower polls do not
+count as faults. A lost actor that answers again (it had hung) is restarted: its streams resume
+from their checkpoints like after any other fault.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from pipeline.config import PipelineConfig, SourceConfig, coerce_config
@@ -22,24 +29,24 @@ from pipeline.pipeline import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, _source_co
 from pipeline.ray.actor import StreamGroup
 from pipeline.ray.cluster import connect, require_ray
 from pipeline.ray.merge import Merger
-from pipeline.ray.segments import WRAPPER_TYPE
-from pipeline.ray.split import actor_config, driver_sinks
-from pipeline.ray.state import Group, Stream
+from pipeline.ray.reload import actor_base
+from pipeline.ray.split import driver_sinks
+from pipeline.ray.state import POLL_WAIT_S, Group, Stream
 from pipeline.registry import Registry, default_registry
 from pipeline.sink_set import SinkSet, SinkSlot
+from pipeline.source import StreamStart
 from pipeline.stats import RunStats
 from pipeline.subscription import Subscription
 from pipeline.types import Event, EventType, Packet
 
 log = logging.getLogger("argus")
-POLL_WAIT_S = 0.2
-SILENT_AFTER_S = 3.0  # a poll unanswered this long: the actor is treated as lost
+CALL_TIMEOUT_S = 120.0  # assign, apply, probe: a model may load
 _ACTOR_ONLY = (EventType.SOURCE_ADDED, EventType.SOURCE_REMOVED)  # the driver emits its own
 
 
 class RayPipeline:
-    """One config over Ray actors; same calls as `Pipeline` (start/stop/wait/run, add_source,
-    remove_source, stats, subscribe, subscribe_events, packets).
+    """One config over Ray actors; the Pipeline protocol's calls (start/stop/wait/run, add_source,
+    remove_source, apply, stats, subscribe, subscribe_events, packets).
 
     Args:
         config: the validated pipeline.
@@ -62,19 +69,23 @@ class RayPipeline:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self.finished = threading.Event()
-        self.worker = SimpleNamespace(finished=self.finished)  # what `serve` reads of a Pipeline's worker
+        self._apply_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started = False
         self._start_time = 0.0
         self._owns_ray = False
         self._gpus_left: float | None = None  # GPUs not yet reserved by this run's actors
-        self._base = actor_config(config, [], WRAPPER_TYPE)
-        self._base.pop("sources")
+        self._base = actor_base(config)
         output = Path(config.output_dir)
         output.mkdir(parents=True, exist_ok=True)
         slots = [SinkSlot(s.id, self.registry.build_sink(s, output), s.type) for s in driver_sinks(config)]
         self.sinks = SinkSet(slots, self.run_stats, self.registry.event_types)
         self.merger = Merger(self.sinks, self.run_stats, self._stopping)
+
+    @property
+    def ended(self) -> bool:
+        """True once the run is over: every stream ended and every output closed."""
+        return self.finished.is_set()
 
     @property
     def on_frames(self) -> Callable[[int], None] | None:
@@ -123,7 +134,7 @@ class RayPipeline:
             group = self.groups[i % count]
             self.streams[source.id] = Stream(source, group.index)
             group.streams.add(source.id)
-        refs = [(g, g.handle.assign.remote([self.streams[s].entry() for s in sorted(g.streams)]))
+        refs = [(g, g.handle.assign.remote([self.streams[s].entry() for s in sorted(g.streams)], self._base))
                 for g in self.groups]
         try:
             for group, ref in refs:
@@ -267,6 +278,10 @@ class RayPipeline:
             group.retry_at = time.monotonic() + 0.5
             self._lose(group, f"actor unavailable: {type(exc).__name__}")
             return
+        group.answered(time.monotonic())
+        if group.lost_at is not None and result["incarnation"] == group.incarnation:
+            self._restart(group)  # it hung, and its streams were ended as lost: they resume anew
+            return
         try:
             with self._lock:
                 self._merge(group, result)
@@ -285,9 +300,11 @@ class RayPipeline:
                     except Exception as exc:  # the actor died meanwhile (handled by polling) or a bad source
                         log.warning("ray: assigning streams to actor %d failed: %s", group.index,
                                     str(exc).splitlines()[0])
-            if group.inflight is not None and now - group.sent_at > SILENT_AFTER_S + POLL_WAIT_S:
-                self._lose(group, f"no answer for {SILENT_AFTER_S:.0f} s")
-                if now - group.sent_at > 30.0:
+            limit = group.lost_limit(self.settings, POLL_WAIT_S)
+            if group.inflight is not None and now - group.sent_at > limit:
+                self._lose(group, f"no answer for {limit:.1f} s (its polls take "
+                                  f"{group.typical_round_trip(POLL_WAIT_S):.2f} s)")
+                if now - group.sent_at > max(30.0, 2 * limit):
                     group.inflight = None  # give up on that call; poll again
             if group.lost_at is not None and group.streams and now - group.lost_at > self.settings.move_after_s \
                     and not self._stopping.is_set():
@@ -307,6 +324,16 @@ class RayPipeline:
                     self.run_stats.stream_state[source_id] = "reconnecting"
                     self.run_stats.reconnects[source_id] = self.run_stats.reconnects.get(source_id, 0) + 1
 
+    def _restart(self, group: Group) -> None:
+        """An actor counted as lost answered again: Ray restarts it (a new incarnation, resumed with
+        its streams' checkpoints by `_merge`), so nothing it did while counted lost is merged."""
+        log.warning("ray: actor %d answered again after it was counted lost: restarting it", group.index)
+        group.retry_at = time.monotonic() + 0.5
+        try:
+            self.ray.kill(group.handle, no_restart=False)
+        except Exception as exc:  # already dead: Ray restarts it (or reports it) anyway
+            log.debug("ray: restart actor %d: %s", group.index, exc)
+
     def _move(self, group: Group) -> None:
         with self._lock:
             targets = [g for g in self.groups if g.live and g is not group]
@@ -317,7 +344,7 @@ class RayPipeline:
                 log.warning("ray: moving stream '%s' from actor %d to actor %d", source_id, group.index, target.index)
                 self.streams[source_id].group = target.index
                 target.streams.add(source_id)
-                target.assigning.append(target.handle.assign.remote([self.streams[source_id].entry()]))
+                target.assigning.append(target.handle.assign.remote([self.streams[source_id].entry()], self._base))
             group.streams.clear()
 
     # ------------------------------------------------------------------ merging results
@@ -332,7 +359,7 @@ class RayPipeline:
                 log.info("ray: actor %d restarted on %s; resuming %s", group.index, group.where()["node"],
                          ", ".join(sorted(group.streams)))
                 group.assigning.append(group.handle.assign.remote(
-                    [self.streams[s].entry() for s in sorted(group.streams)]))
+                    [self.streams[s].entry() for s in sorted(group.streams)], self._base))
         group.lost_at = None
         held, group.held = group.held, []  # ends from earlier answers: the actor is still alive
         group.cursor = result["seq"]
@@ -417,12 +444,12 @@ class RayPipeline:
                 stream.next_track_id, stream.segment = old.next_track_id, old.segment + 1
             self.streams[config.id] = stream
             group.streams.add(config.id)
-            ref = group.handle.assign.remote([stream.entry()])
+            ref = group.handle.assign.remote([stream.entry()], self._base)
             previous = self.config
             self.config = self.config.model_copy(update={
                 "sources": [*[s for s in self.config.sources if s.id != config.id], config]})
         try:
-            info = self._assigned(self._get(ref, 120.0))
+            info = self._assigned(self._get(ref, CALL_TIMEOUT_S))
         except ArgusError:
             with self._lock:
                 group.streams.discard(config.id)
@@ -444,8 +471,8 @@ class RayPipeline:
             group = self.groups[stream.group]
             stream.state = "removing"
         self._get(group.handle.remove.remote(source_id), timeout or 60.0)
-        limit = time.monotonic() + 5.0
-        while stream.state not in ("ended", "failed") and time.monotonic() < limit:
+        limit = time.monotonic() + (timeout or 60.0)  # its stream_ended is merged at the next polls
+        while stream.state not in ("ended", "failed") and group.live and time.monotonic() < limit:
             time.sleep(0.05)
         with self._lock:
             stream.state = "removed"
@@ -455,20 +482,42 @@ class RayPipeline:
         self.merger.emit([Event(EventType.SOURCE_REMOVED, source_id)])
 
     def apply(self, new_config: PipelineConfig | dict[str, Any] | str) -> dict[str, Any]:
-        """Hot reload under Ray: source changes only (added ones go to the least-loaded actor)."""
-        config = coerce_config(new_config, self.registry)
-        if config.model_dump(exclude={"sources"}) != self.config.model_dump(exclude={"sources"}):
-            raise ConfigError(["--ray: only `sources` can change while running (restart for stages and sinks)"])
-        old = {s.id: s for s in self.config.sources}
-        new = {s.id: s for s in config.sources}
-        removed = [i for i in old if i not in new or old[i] != new[i]]
-        added = [i for i in new if i not in old or old[i] != new[i]]
-        for source_id in removed:
-            self.remove_source(source_id)
-        for source_id in added:
-            self.add_source(new[source_id])
-        self.version += 1
-        return {"version": self.version, "changed": {"sources": {"added": added, "removed": removed}}}
+        """Hot reload over the actors (pipeline/ray/reload.py): sources, stages, sinks and runner
+        settings, touching only what changed. Returns `{"version": N, "changed": {...}}` like
+        `Pipeline.apply`; ConfigError (nothing changed), ReloadError (the old config keeps running)."""
+        from pipeline.ray.reload import apply_config
+
+        if self.ended or self._stopping.is_set():
+            raise ArgusError("apply: the pipeline has already ended")
+        with self._apply_lock:
+            return apply_config(self, new_config)
+
+    # ------------------------------------------------------------------ for the hot reload
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the driver loop between two answers (it merges nothing meanwhile)."""
+        with self._lock:
+            yield
+
+    def live_groups(self) -> list[Group]:
+        """The actors answering now."""
+        with self._lock:
+            return [g for g in self.groups if g.live]
+
+    def call(self, ref: Any) -> Any:
+        """The result of a remote call to an actor (an actor's own ArgusError re-raised as is)."""
+        return self._get(ref, CALL_TIMEOUT_S)
+
+    def set_actor_base(self, base: dict[str, Any]) -> None:
+        """The config (without sources) that new and restarted actors get from now on."""
+        with self._lock:
+            self._base = base
+
+    def open_stream_starts(self) -> list[StreamStart]:
+        """Each open stream as the driver's sinks saw it start (new sinks are told the same)."""
+        with self._lock:
+            return [s.start for s in self.streams.values()
+                    if s.start is not None and s.state not in ("ended", "failed", "removed")]
 
     # ------------------------------------------------------------------ observing
     def subscribe(self, maxlen: int = 8, lossless: bool = False) -> Subscription[Packet]:

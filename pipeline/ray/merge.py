@@ -4,6 +4,7 @@ each event id once, while keeping every stream's checkpoint (last frame, next tr
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -12,12 +13,13 @@ from typing import Any
 
 from pipeline.ray.state import Stream
 from pipeline.ray.wire import FrameResult
-from pipeline.sink_set import SinkSet
+from pipeline.sink_set import SinkSet, SinkSlot
 from pipeline.source import StreamStart
 from pipeline.stats import RunStats
 from pipeline.subscription import Subscription
 from pipeline.types import Event, EventType, Packet
 
+log = logging.getLogger("argus")
 SEEN_MAX = 200_000  # recent event ids remembered (an id is never written twice)
 
 
@@ -41,8 +43,9 @@ class Merger:
         source_id = stream.config.id
         if not stream.opened:
             p = event.payload
-            self.sinks.start_source(StreamStart(source_id, p.get("uri", ""), p.get("width", 0),
-                                                p.get("height", 0), p.get("fps", 0.0), p.get("frames")))
+            stream.start = StreamStart(source_id, p.get("uri", ""), p.get("width", 0), p.get("height", 0),
+                                       p.get("fps", 0.0), p.get("frames"))
+            self.sinks.start_source(stream.start)
             stream.opened = True
             if stream.state != "lost":
                 self.emit([event])
@@ -111,6 +114,18 @@ class Merger:
             for subscription in list(self.event_subscribers):
                 for event in fresh:
                     subscription.put(event)
+
+    def replace_sinks(self, slots: list[SinkSlot], fresh: list[SinkSlot], open_streams: list[StreamStart]) -> None:
+        """A hot reload's swap: `slots` become the sinks; the `fresh` ones among them first see every
+        open stream start. The caller closes the sinks left out."""
+        with self._lock:
+            for slot in fresh:
+                for start in open_streams:
+                    try:
+                        slot.sink.start_source(start)
+                    except Exception as exc:
+                        log.error("sink '%s': start_source failed: %s", slot.id, exc)
+            self.sinks.replace(slots)
 
     def close(self) -> None:
         """Close the sinks and end every subscription."""

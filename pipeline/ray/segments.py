@@ -16,7 +16,7 @@ from pydantic import Field
 from pipeline.registry import Registry
 from pipeline.sink import Sink
 from pipeline.source import StreamStart
-from pipeline.stage import StageConfig
+from pipeline.stage import StageConfig, stage_hook
 from pipeline.types import Event, Packet
 
 WRAPPER_TYPE = "ray_per_source"
@@ -56,6 +56,22 @@ class SegmentedSink:
             model = self.registry.sinks[inner["type"]].config
             sink = self._sinks[source_id] = self.registry.build_sink(model.model_validate(inner), self.output_dir)
         return sink
+
+    def reconfigure(self, config: SegmentedSinkConfig) -> bool:
+        """A hot reload: True when every open stream's sink took the new settings in place (its
+        `reconfigure`), which later streams then open with; False: the wrapper is reopened."""
+        if config.inner.get("type") != self.config.inner.get("type"):
+            return False
+        model = self.registry.sinks[config.inner["type"]].config
+        done = True
+        for source_id, sink in self._sinks.items():
+            inner = dict(config.inner)
+            inner["path"] = segment_path(str(inner.get("path", "{source_id}")), source_id, self.segment_of(source_id))
+            hook = stage_hook(sink, "reconfigure")
+            done = done and hook is not None and bool(hook(model.model_validate(inner)))
+        if done:
+            self.config = config
+        return done
 
     def start_source(self, start: StreamStart) -> None:
         self._sink(start.source_id).start_source(start)

@@ -28,7 +28,10 @@ def snapshot(pipeline: RayPipeline) -> dict[str, Any]:
             **({"actor_index": group.index, **group.where()} if group is not None else {}),
             **({"error": stats.failed_sources[source_id]} if source_id in stats.failed_sources else {}),
         }
-    actors = {str(g.index): {"state": "live" if g.live else "lost", "streams": sorted(g.streams), **g.where()}
+    actors = {str(g.index): {"state": "live" if g.live else "lost", "streams": sorted(g.streams), **g.where(),
+                             "typical_poll_s": round(g.typical_round_trip(), 3),
+                             "slowest_poll_s": round(max(g.round_trips, default=0.0), 3),
+                             "lost_after_s": round(g.lost_limit(pipeline.settings), 2)}
               for g in pipeline.groups}
     stages = {name: {"ms_per_frame": round(t.ms_per_frame, 3), "frames": t.frames}
               for name, t in stats.stages.items()}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config import SourceConfig
+from pipeline.ray.settings import RaySettings
+from pipeline.source import StreamStart
 from pipeline.types import Event, EventType
 
 
@@ -26,6 +30,7 @@ class Stream:
     lost_at: float | None = None
     lost_reason: str = ""
     open_tracks: dict[int, tuple[float | None, float | None, int]] = field(default_factory=dict)
+    start: StreamStart | None = None  # what the driver's sinks were told when the stream opened
 
     def entry(self) -> dict[str, Any]:
         """What an actor needs to (re)start this stream."""
@@ -43,6 +48,10 @@ class Stream:
         self.segment += 1
         events.append(Event(EventType.STREAM_LOST, source_id, payload={"reason": reason, **where}))
         return events
+
+
+ROUND_TRIPS_KEPT = 20
+POLL_WAIT_S = 0.2  # an actor's poll waits this long for results before it answers empty
 
 
 @dataclass
@@ -63,10 +72,25 @@ class Group:
     stop_ref: Any = None
     finished: bool = False
     held: list[Event] = field(default_factory=list)  # stream ends waiting for the actor's next answer
+    round_trips: deque[float] = field(default_factory=lambda: deque(maxlen=ROUND_TRIPS_KEPT))
 
     @property
     def live(self) -> bool:
         return self.lost_at is None and self.incarnation is not None
+
+    def answered(self, now: float) -> None:
+        """A poll came back: its round trip (sent to answered) joins the recent ones."""
+        self.round_trips.append(max(0.0, now - self.sent_at))
+
+    def typical_round_trip(self, poll_wait_s: float = POLL_WAIT_S) -> float:
+        """The median of the recent poll round trips (`poll_wait_s`, what an idle actor takes, before any)."""
+        return max(statistics.median(self.round_trips), poll_wait_s) if self.round_trips else poll_wait_s
+
+    def lost_limit(self, settings: RaySettings, poll_wait_s: float = POLL_WAIT_S) -> float:
+        """Seconds a poll may go unanswered before the actor counts as lost: `lost_after_polls` of its
+        typical recent round trips, at least `lost_after_min_s`. A loaded machine answers slower and
+        the limit grows with it; one stalled poll among quick ones does not move it."""
+        return max(settings.lost_after_min_s, settings.lost_after_polls * self.typical_round_trip(poll_wait_s))
 
     def where(self) -> dict[str, Any]:
         """Actor and node, for events and stats."""
