@@ -1,7 +1,8 @@
 """MQTT sink against a real Mosquitto broker (Debian `mosquitto`) started on a free loopback port.
 
-The broker is stopped for 10 s while events keep coming: every event still reaches a subscriber
-exactly once after deduplication by id, in order per source. Skipped when mosquitto is not installed.
+The broker is stopped while events keep coming: every event still reaches a subscriber exactly
+once after deduplication by id, in order per source. Skipped when mosquitto is not installed. Each
+step waits (generously) for what it needs to see; nothing is timed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from stages.sinks.mqtt import MqttSink, MqttSinkConfig
 from tests.conftest import write_video
 from tests.live_servers import free_port
 from tests.test_sinks_webhook import assert_all_once_in_order, emit
+from tests.waiting import wait_event, wait_until
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (pip install 'argus-pipeline[mqtt]')")
 MOSQUITTO = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None)
@@ -55,7 +57,7 @@ class Mosquitto:
         self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
                                         stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
@@ -88,7 +90,7 @@ class Subscriber:
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.connect("127.0.0.1", port, keepalive=10)
         self.client.loop_start()
-        assert self.subscribed.wait(5), "subscriber got no SUBACK"
+        wait_event(self.subscribed, what="the subscriber's SUBACK")
 
     def wait_for(self, ids: set[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -112,28 +114,32 @@ def sink_config(port: int, **extra: object) -> MqttSinkConfig:
 
 
 @needs_mosquitto
-def test_mqtt_broker_down_10s_every_event_once_in_order(tmp_path: Path, broker: Mosquitto,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_mqtt_broker_down_every_event_once_in_order(tmp_path: Path, broker: Mosquitto,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     broker.start()
     subscriber = Subscriber(broker.port)
-    sink = MqttSink(sink_config(broker.port, flush_timeout_s=15), tmp_path)
+    sink = MqttSink(sink_config(broker.port, flush_timeout_s=60), tmp_path)
     sent: list[Event] = []
     try:
-        slowest = emit(sink, sent, 1.5)
+        emit(sink, sent, 20)
+        wait_until(lambda: sink.outbox_size == 0, what="the first events to reach the broker")
         broker.stop()
-        slowest = max(slowest, emit(sink, sent, 10.0))
+        written = threading.Event()
+        writer = threading.Thread(target=lambda: (emit(sink, sent, 100), written.set()), daemon=True)
+        writer.start()  # write_events never waits for the broker: this ends while it is down
+        wait_event(written, what="write_events to return while the broker is down")
+        wait_until(lambda: "retrying with back-off" in caplog.text, what="the sink to notice the broker is down")
         waiting = sink.outbox_size
         broker.start()
-        slowest = max(slowest, emit(sink, sent, 1.5))
-        sink.close()
-        subscriber.wait_for({e.id for e in sent}, timeout_s=15)
+        emit(sink, sent, 20)
+        sink.close()  # delivers everything (flush_timeout_s is generous)
+        subscriber.wait_for({e.id for e in sent}, timeout_s=60)
     finally:
         subscriber.close()
         sink.close()
-    assert waiting > 100, f"events should wait in the outbox while the broker is down ({waiting})"
+    assert waiting >= 200, f"the events written while the broker was down should wait in the outbox ({waiting})"
     assert sink.outbox_size == 0
-    assert slowest < 2.0, f"write_events blocked for {slowest:.2f} s"
     assert_all_once_in_order(subscriber.messages, sent)
     print(f"{len(sent)} events, {len(subscriber.messages)} messages, {waiting} waited in the outbox")
     assert {m["_topic"] for m in subscriber.messages} == {"argus/a/events", "argus/b/events"}
@@ -144,17 +150,17 @@ def test_mqtt_broker_down_10s_every_event_once_in_order(tmp_path: Path, broker: 
 def test_mqtt_outbox_survives_restart(tmp_path: Path, broker: Mosquitto) -> None:
     first = MqttSink(sink_config(broker.port, flush_timeout_s=0.2), tmp_path)  # broker not started: all kept
     sent: list[Event] = []
-    emit(first, sent, 0.5, sources=("cam",))
+    emit(first, sent, 25, sources=("cam",))
     first.close()
     assert first.outbox_size == len(sent) > 0
     broker.start()
     subscriber = Subscriber(broker.port)
     try:
-        second = MqttSink(sink_config(broker.port, flush_timeout_s=10), tmp_path)
+        second = MqttSink(sink_config(broker.port, flush_timeout_s=60), tmp_path)
         assert second.outbox_size == len(sent)
-        emit(second, sent, 0.3, sources=("cam",))
+        emit(second, sent, 15, sources=("cam",))
         second.close()
-        subscriber.wait_for({e.id for e in sent}, timeout_s=10)
+        subscriber.wait_for({e.id for e in sent}, timeout_s=60)
     finally:
         subscriber.close()
     assert second.outbox_size == 0
@@ -173,7 +179,7 @@ def test_mqtt_password_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
         with caplog.at_level(logging.DEBUG):
             wrong.close()
         assert wrong.outbox_size == 1 and "refused the connection" in caplog.text
-        subscriber_config = sink_config(server.port, username="argus", password="s3cr3t-pw", flush_timeout_s=5.0,
+        subscriber_config = sink_config(server.port, username="argus", password="s3cr3t-pw", flush_timeout_s=60,
                                         topic="t/{source_id}")
         right = MqttSink(subscriber_config, tmp_path)
         right.write_events([Event("track_started", "cam")])  # type: ignore[arg-type]
@@ -189,12 +195,12 @@ def test_mqtt_password_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFix
 def test_mqtt_topic_per_event_type_takes_any_registered_type(tmp_path: Path, broker: Mosquitto) -> None:
     broker.start()
     subscriber = Subscriber(broker.port, topic="argus/#")
-    sink = MqttSink(sink_config(broker.port, topic="argus/{source_id}/{type}", flush_timeout_s=10), tmp_path)
+    sink = MqttSink(sink_config(broker.port, topic="argus/{source_id}/{type}", flush_timeout_s=60), tmp_path)
     sent = [Event("zone_entered", "cam", payload={"zone": "door"}), Event("track_started", "lobby", track_id=1)]
     try:
         sink.write_events(sent)
         sink.close()
-        subscriber.wait_for({e.id for e in sent}, timeout_s=10)
+        subscriber.wait_for({e.id for e in sent}, timeout_s=60)
     finally:
         subscriber.close()
     assert {(m["_topic"], m["type"]) for m in subscriber.messages} == {
@@ -215,13 +221,14 @@ def test_runner_publishes_every_event_it_stores(tmp_path: Path, broker: Mosquitt
     config = load_config(None, replace={
         "sources": [{"id": "a", "uri": str(a)}, {"id": "b", "uri": str(b)}], "output_dir": str(tmp_path / "out"),
         "sinks": [{"type": "events", "path": "events.db"},
-                  {"type": "mqtt", "host": "127.0.0.1", "port": broker.port, "client_id": "argus-test"}],
+                  {"type": "mqtt", "host": "127.0.0.1", "port": broker.port, "client_id": "argus-test",
+                   "flush_timeout_s": 60}],
         "runner": {"progress": False}})
     try:
         assert Pipeline(config, stages=[]).run() == EXIT_OK
         with sqlite3.connect(tmp_path / "out" / "events.db") as db:
             stored = [row[0] for row in db.execute("SELECT id FROM events ORDER BY rowid")]
-        subscriber.wait_for(set(stored), timeout_s=5)
+        subscriber.wait_for(set(stored), timeout_s=60)
     finally:
         subscriber.close()
     assert len(stored) >= 4 and [m["id"] for m in subscriber.messages] == stored
