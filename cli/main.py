@@ -167,7 +167,7 @@ def cmd_train_embedding(args: argparse.Namespace) -> int:
     for video in args.videos:
         if not video.is_file():
             raise ArgusError(f"video not found: {video}")
-    data = harvest(args.videos, imgsz=args.imgsz, frames=args.frames)
+    data = harvest(args.videos, imgsz=args.imgsz, frames=args.frames, model=args.model)
     export_head(train(data, dim=args.dim, epochs=args.steps), args.out)
     result = {"out": str(args.out), "tracks": len(set(data.labels.tolist())), "samples": len(data.labels),
               "dim": args.dim}
@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="the head's ONNX file to write")
     train.add_argument("--frames", type=int, help="frames per video (default: all)")
     train.add_argument("--imgsz", type=int, default=960, help="model input size (small people need more)")
+    train.add_argument("--model", default="yolo11n-pose", help="the model whose pooled features the head projects "
+                       "(a built-in name or .pt path; a head only fits the model it was trained on)")
     train.add_argument("--dim", type=int, default=64, help="embedding size")
     train.add_argument("--steps", type=int, default=300, help="training steps")
     train.add_argument("--json", action="store_true", help="machine-readable output")

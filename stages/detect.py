@@ -155,10 +155,14 @@ class YoloStage:
         self._feature_name = self._features_used(config)
         self._buffers: dict[tuple[int, int], np.ndarray] = {}
 
+    def _score_min(self, config: YoloConfig) -> float:
+        """The score below which decoded boxes are dropped."""
+        return config.score_min
+
     def _set_filters(self, config: YoloConfig) -> None:
         ids = None if config.classes is None else class_ids(config.classes, self.adapter.names, self._what)
-        self.adapter.set_filters(score_min=config.score_min, iou_max=config.iou_max, max_det=config.max_det,
-                                 classes=ids)
+        self.adapter.set_filters(score_min=self._score_min(config), iou_max=config.iou_max,
+                                 max_det=config.max_det, classes=ids)
         self._names = np.array([self.adapter.names.get(i, str(i)) for i in range(max(self.adapter.names) + 1)],
                                dtype=object)
 

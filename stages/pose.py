@@ -38,6 +38,10 @@ class PoseConfig(YoloConfig):
                                        "each person's crop is resized into (multiples of 32).")
     crop_margin: float = Field(0.15, ge=0.0, le=1.0, description="Top-down: context added around each "
                                "person's box, as a share of its width and height on each side.")
+    crop_score_min: float = Field(0.1, ge=0.0, le=1.0, description="Top-down: the least score of a pose found "
+                                  "in a person's crop (the detector already found the person and match_iou "
+                                  "ties the pose to it; with 0.25 a person cut by the image border kept no pose "
+                                  "in most frames of the demo, with 0.1 in none).")
     match_iou: float = Field(0.3, ge=0.0, le=1.0, description="Top-down: the least IoU between the person's "
                              "box and the pose found in its crop for the keypoints to be taken.")
 

@@ -65,10 +65,13 @@ class TopDownPoseStage(YoloStage):
         self._feature_name = None  # the detector gives the rows their embeddings
         self._buffer = np.empty((MAX_CROPS_PER_CALL, *self.crop_hw, 3), np.uint8)
 
+    def _score_min(self, config: PoseConfig) -> float:  # type: ignore[override]
+        return config.crop_score_min
+
     def reconfigure(self, config: PoseConfig) -> bool:  # type: ignore[override]
         """Thresholds, the input set, crop margin and match IoU in place; anything else (a new model,
         crop size or runtime, or whole-frame mode) needs a rebuild: False, nothing changed."""
-        keep = IN_PLACE | {"input", "crop_margin", "match_iou"}
+        keep = IN_PLACE | {"input", "crop_margin", "match_iou", "crop_score_min"}
         if type(config) is not type(self.config) or config.input is None or (
                 config.model_dump(exclude=keep) != self.config.model_dump(exclude=keep)):
             return False

@@ -25,6 +25,7 @@ from pipeline.types import Detections, Event, EventType, ModelFacts, Packet
 from stages.tracking import make_tracker
 from stages.tracking.appearance import EmbeddingHead
 from stages.tracking.base import EndedTrack, MotionTracker
+from stages.tracking.per_class import PerClassTracker
 
 
 class TrackConfig(StageConfig):
@@ -33,6 +34,9 @@ class TrackConfig(StageConfig):
     type: Literal["track"] = "track"
     input: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="The detection set to track "
                               "(e.g. `people`); null: every row, as one set. Rows of other sets get no id.")
+    class_aware: bool = Field(True, description="One tracker per class (ids unique per source across them): a "
+                              "track never continues on a detection of another class. false: one tracker for "
+                              "every class of the set.")
     tracker: Literal["sort", "bytetrack", "argus"] = Field(
         "argus", description="Tracking algorithm: `sort` (one-stage IoU), `bytetrack` (two-stage "
         "high/low score IoU) or `argus` (ByteTrack plus lost-track recovery and camera-motion "
@@ -263,6 +267,8 @@ class TrackStage:
         head = self._head_for(detector)
         if head is not None:
             params["head"] = head
+        if config.class_aware:
+            return PerClassTracker(lambda: make_tracker(config.tracker, first_id=first_id, **params))  # type: ignore
         return make_tracker(config.tracker, first_id=first_id, **params)  # type: ignore[return-value]
 
     def end_source(self, source_id: str) -> list[Event]:
@@ -298,8 +304,10 @@ class TrackStage:
         `tracker`, `appearance` or `embedding_head` needs a rebuild: returns False and changes
         nothing."""
         old = self.config
-        if config.tracker != old.tracker or config.embedding_head != old.embedding_head or (
-                config.input != old.input) or (config.tracker == "argus" and config.appearance != old.appearance):
+        rebuild = ["tracker", "embedding_head", "input", "class_aware"]
+        if config.tracker == "argus":
+            rebuild.append("appearance")
+        if any(getattr(config, key) != getattr(old, key) for key in rebuild):
             return False
         templates: dict[str | None, MotionTracker] = {}  # one per model whose detections are tracked
         for state in self._sources.values():

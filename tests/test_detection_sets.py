@@ -122,7 +122,7 @@ def test_bus_through_the_default_stages_names_every_row(backend: str, bus_image:
     assert len(people) >= 3 and all(sum(k[2] >= 0.5 for k in r["keypoints"]) >= 5 for r in people)
     assert all("keypoints" not in r for r in rows if r["class_name"] == "bus")
     assert packet.detector.name == "yolov8n" and packet.detector.task == "detect"
-    assert packet.detector.embedding_head is None  # no head was trained for its features: raw ones
+    assert packet.detector.embedding_head is None  # raw pooled features: the pose model's head is not for it
 
 
 @pytest.mark.slow

@@ -222,3 +222,25 @@ def test_track_stage_score_bands_default_per_model() -> None:
     fixed = TrackStage(TrackConfig(score_bands=3))
     fixed.process([pose])
     assert fixed._sources["cam"].tracker.score_bands == 3
+
+
+def test_class_aware_tracking_never_moves_an_id_to_another_class() -> None:
+    """One tracker per class sharing one id counter: a car appearing where a person was gets its own id,
+    ids stay unique across classes, and `class_aware: false` (one tracker for all) lets the id move."""
+    from pipeline.types import Detections
+
+    def frame(index: int, classes: list[int]) -> Packet:
+        packet = _packet("cam", index, [_box(0)] * len(classes))
+        dets = packet.detections
+        packet.detections = Detections(xyxy=dets.xyxy + np.arange(len(classes))[:, None] * 300, score=dets.score,
+                                       class_id=np.array(classes, np.int32))
+        return packet
+
+    for aware, same in ((True, False), (False, True)):
+        stage = TrackStage(TrackConfig(tracker="bytetrack", min_hits=1, class_aware=aware))
+        first = stage.process([frame(0, [0, 2])])[0].detections.track_id.tolist()
+        second = stage.process([frame(1, [2, 2])])[0].detections.track_id.tolist()  # a car where the person was
+        assert len(set(first)) == 2 and min(first) >= 1
+        assert (second[0] == first[0]) is same, (aware, first, second)
+        if aware:
+            assert second[1] == first[1] and second[0] not in first  # a new id, never a reused one

@@ -3,7 +3,7 @@
 In the style of supervision's annotators: every annotator has a config model (`type:` plus its
 settings) and an `annotate(image, detections) -> image` that draws in place. `annotate_frame`
 copies a frame once and applies a list of them; `build_annotators` turns the video sink's
-`annotate:` value into that list (true = boxes, skeleton, "{track_id} {score:.2f}" labels: the
+`annotate:` value into that list (true = boxes, skeleton, "{track_id} {class_name} {score:.2f}" labels: the
 look Argus always had; false = nothing).
 
 Why annotators are a setting of the video sink and not a pipeline stage:

@@ -26,7 +26,7 @@ EXAMPLE = "[{type: blur, what: persons}, {type: boxes}, {type: label, text: '{tr
 
 
 def default_annotators() -> list[AnnotatorConfig]:
-    """What `annotate: true` draws: boxes, skeletons and '{track_id} {score:.2f}' labels."""
+    """What `annotate: true` draws: boxes, skeletons and '{track_id} {class_name} {score:.2f}' labels."""
     return [BoxesConfig(), SkeletonConfig(), LabelConfig()]
 
 

@@ -13,7 +13,7 @@ from stages.annotate.base import AnnotatorConfig
 from stages.annotate.style import line_thickness, row_colors
 from stages.annotate.template import FIELDS, Template, parse
 
-DEFAULT_TEXT = "{track_id} {score:.2f}"
+DEFAULT_TEXT = "{track_id} {class_name} {score:.2f}"
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TEXT_COLOR = (0, 0, 0)
 

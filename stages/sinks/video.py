@@ -37,7 +37,7 @@ class VideoSinkConfig(StageConfig):
     crf: int = Field(23, ge=0, le=51, description="H.264 quality (lower = better, bigger).")
     annotate: AnnotateSpec = Field(
         True, validate_default=True,
-        description="What to draw, in order: true = boxes, skeletons and '{track_id} {score:.2f}' labels; "
+        description="What to draw, in order: true = boxes, skeletons and '{track_id} {class_name} {score:.2f}' labels; "
         "false = the frames as decoded; or a list of annotators, e.g. [{type: blur, what: persons}, "
         "{type: boxes}, {type: label, text: '{identity}'}]. Types: boxes; skeleton (min_conf); label (text: "
         "a template over the detection's columns); blur (what: persons, style: blur|pixelate, cells).")

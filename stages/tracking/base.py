@@ -7,6 +7,7 @@ Matching keeps row indices throughout; nothing is re-matched by IoU afterwards.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -46,6 +47,13 @@ class Tracker(Protocol):
     def active_track_ids(self) -> list[int]:
         """Confirmed tracks still alive (matched or lost but not yet removed)."""
         ...
+
+
+@dataclass
+class IdCounter:
+    """The next track id to issue; trackers that share one never issue the same id."""
+
+    next: int
 
 
 class MotionTracker:
@@ -90,7 +98,7 @@ class MotionTracker:
         self.rate_exponent = rate_exponent
         self.tracks = TrackTable(BoxKalman(std_pos, std_vel, std_meas, score_scaled_noise))
         self.set_frame_rate(frame_rate)
-        self._next_id = first_id
+        self._ids = IdCounter(first_id)
         self._ended: list[EndedTrack] = []
         self._calls = 0
         self._dt = 1.0
@@ -176,13 +184,17 @@ class MotionTracker:
     def _confirm(self, mask: np.ndarray) -> None:
         rows = (mask & (self.tracks.id < 0)).nonzero()[0]
         if len(rows):
-            self.tracks.id[rows] = np.arange(self._next_id, self._next_id + len(rows))
-            self._next_id += len(rows)
+            self.tracks.id[rows] = np.arange(self._ids.next, self._ids.next + len(rows))
+            self._ids.next += len(rows)
 
     @property
     def next_id(self) -> int:
         """The id the next confirmed track will get (every id below it has been issued or skipped)."""
-        return self._next_id
+        return self._ids.next
+
+    def share_ids(self, other: MotionTracker) -> None:
+        """Issue ids from `other`'s counter from now on (trackers of one stream's classes: ids stay unique)."""
+        self._ids = other._ids
 
     def adopt_settings(self, other: MotionTracker) -> None:
         """Take the thresholds (`SETTINGS`) of `other`, a tracker of the same class built from a

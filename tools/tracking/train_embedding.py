@@ -1,7 +1,7 @@
 """`run.py track train-embedding`: learn the appearance projection head from Argus's own tracklets.
 
-1. Harvest: the pose model and the motion-only tracker run over each video; every confidently
-   tracked person gives one sample (pooled features, label = video + track id).
+1. Harvest: the model (the pose model by default, or a detector's people) and the motion-only tracker
+   run over each video; every confidently tracked person gives one sample (pooled features, label = video + track id).
 2. Train a linear projection (Siamese: the same weights embed both crops of a pair) with a
    batch-hard triplet loss on cosine distance: a track's samples are pulled together, and pushed
    away from other tracks of the same video (two tracks alive in one video are mostly different
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from pipeline.errors import ModelError
 from stages.tracking.argus import ArgusTracker
-from tools.tracking.harvest import pose_stage, video_packets
+from tools.tracking.harvest import people_stage, video_packets
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,10 @@ class Tracklets:
 
 
 def harvest(videos: list[Path], *, imgsz: int = 960, frames: int | None = None, min_score: float = 0.6,
-            min_samples: int = 8) -> Tracklets:
-    """Tracklets of every video (tracks with fewer than `min_samples` confident boxes are dropped)."""
-    pose = pose_stage(imgsz)
+            min_samples: int = 8, model: str = "yolo11n-pose") -> Tracklets:
+    """Tracklets of every video (tracks with fewer than `min_samples` confident boxes are dropped), with
+    the pooled features of `model` (a head is specific to the model whose features it was trained on)."""
+    pose = people_stage(model, imgsz)
     feats: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     video_ids: list[np.ndarray] = []
@@ -104,16 +105,23 @@ def train(data: Tracklets, *, dim: int = 64, epochs: int = 300, per_track: int =
     if len(by_track) < 2:
         raise ModelError(f"train-embedding needs at least 2 tracks, found {len(by_track)}: give longer videos "
                          f"with several people")
+    # Standardised inputs: pooled features can be nearly parallel (YOLOv8n's: cosine 0.93-1.0 between any
+    # two people), and a head trained on them as they are collapsed to one output for every box. The
+    # standardisation is folded into the exported layer, so the head still takes the raw features.
+    mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)
     head = torch.nn.Linear(x.shape[1], dim)
     optimiser = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-4)
     for _ in tqdm(range(epochs), desc="train embedding head", unit="step"):
         chosen = rng.choice(len(by_track), size=min(tracks_per_batch, len(by_track)), replace=False)
         rows = np.concatenate([rng.choice(by_track[c], per_track) for c in chosen])
-        emb = torch.nn.functional.normalize(head(x[rows]), dim=1)
+        emb = torch.nn.functional.normalize(head((x[rows] - mean) / std), dim=1)
         loss = triplet_loss(torch, emb, labels[rows], videos[rows], margin)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+    with torch.no_grad():  # W((x - m) / s) + b = (W / s) x + (b - (W / s) m)
+        head.weight.div_(std)
+        head.bias.sub_(head.weight @ mean)
     return head.eval()
 
 
