@@ -94,17 +94,16 @@ class TopDownPoseStage(YoloStage):
         for start in range(0, len(jobs), MAX_CROPS_PER_CALL):
             found.update(self._run(batch, jobs[start:start + MAX_CROPS_PER_CALL]))
         k = self.adapter.num_keypoints
-        for p, packet in enumerate(batch):
-            dets = packet.detections
-            rows = [row for (q, row) in found if q == p]
-            if not len(rows) and not any(job[0] == p for job in jobs):
-                continue
+        rows_of: dict[int, list[int]] = {}
+        for p, row, _ in jobs:
+            rows_of.setdefault(p, []).append(row)
+        for p, rows in rows_of.items():  # packets with people: a keypoints column, confidence 0 where no pose
+            dets = batch[p].detections
             keypoints = dets.keypoints if dets.keypoints is not None and dets.keypoints.shape[1] == k else None
             keypoints = np.zeros((len(dets), k, 3), np.float32) if keypoints is None else keypoints.copy()
-            for q, row, _ in jobs:
-                if q == p:
-                    keypoints[row] = found.get((p, row), 0.0)
-            packet.detections = dets.with_columns(keypoints=keypoints)
+            for row in rows:
+                keypoints[row] = found.get((p, row), 0.0)
+            batch[p].detections = dets.with_columns(keypoints=keypoints)
         return list(batch)
 
     def _run(self, batch: Sequence[Packet],
