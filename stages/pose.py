@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from stages.detect import YoloConfig, YoloStage
 
@@ -44,6 +44,13 @@ class PoseConfig(YoloConfig):
                                   "in most frames of the demo, with 0.1 in none).")
     match_iou: float = Field(0.3, ge=0.0, le=1.0, description="Top-down: the least IoU between the person's "
                              "box and the pose found in its crop for the keypoints to be taken.")
+
+    @field_validator("crop_size")
+    @classmethod
+    def _crop_steps(cls, size: tuple[int, int]) -> tuple[int, int]:
+        if any(side < 32 or side > 1024 or side % 32 for side in size):
+            raise ValueError(f"crop_size must be (height, width), each a multiple of 32 from 32 to 1024, got {size}")
+        return size
 
     def needs(self) -> frozenset[str]:
         return frozenset({"boxes"}) if self.input is not None else frozenset()

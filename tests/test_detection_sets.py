@@ -193,3 +193,7 @@ def test_auto_input_size_follows_the_camera_within_bounds() -> None:
     assert DetectConfig(imgsz=960).recipe_imgsz() == (960, 960)
     with pytest.raises(ValueError, match="multiple of 32"):
         DetectConfig(imgsz=650)
+    from stages.pose import PoseConfig
+
+    with pytest.raises(ValueError, match="crop_size must be"):
+        PoseConfig(input="people", crop_size=(200, 128))
