@@ -54,9 +54,15 @@ def _flowing(pipeline: PipelineAPI, count: int = 3) -> None:
                what=f"{count} more frames of a and b")
 
 
-def _reload_run(pipeline: PipelineAPI, text: str, broken_model: Path) -> list[dict[str, Any]]:
+def _has_rows(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
+def _reload_run(pipeline: PipelineAPI, text: str, broken_model: Path, out: Path) -> list[dict[str, Any]]:
     """Every step applied to the running `pipeline`; the reports. Then an invalid config and a
-    stage that cannot be built: refused, and the pipeline runs on at the same version."""
+    stage that cannot be built: refused, and the pipeline runs on at the same version. Before stopping,
+    the per-source sink added at run time has written tracked rows of both sources (how many frames
+    that takes varies with the load: a count of frames alone left one file empty once under Ray)."""
     pipeline.start()
     reports = []
     try:
@@ -71,6 +77,8 @@ def _reload_run(pipeline: PipelineAPI, text: str, broken_model: Path) -> list[di
             pipeline.apply(text.replace("model: yolo11n-pose", f"model: '{broken_model}'"))
         assert pipeline.version == 1 + len(STEPS)
         _flowing(pipeline)
+        wait_until(lambda: all(_has_rows(out / "per" / f"{s}.txt") for s in "ab"), timeout=180,
+                   what="tracked rows of a and b in the per-source sink added at run time")
     finally:
         pipeline.stop()
         assert pipeline.wait(120) == 0
@@ -98,11 +106,13 @@ def test_ray_hot_reload_matches_the_single_process_runner(vtest: Path, tmp_path:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an ONNX model")  # passes validation (the file exists), fails to build
     single_text = CONFIG.format(video=vtest, out=tmp_path / "single")
-    single = _reload_run(Pipeline(load_config(text=single_text), keep_alive=True), single_text, broken)
+    single = _reload_run(Pipeline(load_config(text=single_text), keep_alive=True), single_text, broken,
+                         tmp_path / "single")
     assert [r["changed"] for r in single] == [changed for _, _, changed in STEPS]
     _check_outputs(tmp_path / "single")
 
     ray_text = CONFIG.format(video=vtest, out=tmp_path / "ray")
-    ray = _reload_run(RayPipeline(load_config(text=ray_text), "local", keep_alive=True), ray_text, broken)
+    ray = _reload_run(RayPipeline(load_config(text=ray_text), "local", keep_alive=True), ray_text, broken,
+                      tmp_path / "ray")
     assert ray == single  # the same versions and reports
     _check_outputs(tmp_path / "ray")
