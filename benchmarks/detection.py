@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.agreement import iou_matrix
+from engines.agreement import match_boxes
 from pipeline.types import Detections
 from tools.tracking.evaluate import score
 from tools.tracking.mot import read_mot_rows, read_seqinfo, write_results
@@ -58,22 +58,6 @@ def ground_truth(seq: Path) -> dict[int, np.ndarray]:
     return out
 
 
-def _matches(gt: np.ndarray, found: np.ndarray, iou_min: float = 0.5) -> list[tuple[int, int]]:
-    if not len(gt) or not len(found):
-        return []
-    iou = iou_matrix(gt.astype(np.float64), found.astype(np.float64))
-    pairs, used_g, used_f = [], set(), set()
-    for flat in np.argsort(-iou, axis=None):
-        g, f = divmod(int(flat), iou.shape[1])
-        if iou[g, f] < iou_min:
-            break
-        if g not in used_g and f not in used_f:
-            pairs.append((g, f))
-            used_g.add(g)
-            used_f.add(f)
-    return pairs
-
-
 def detection_scores(gt: dict[int, np.ndarray], people: dict[int, Detections]) -> dict[str, Any]:
     """Recall, precision and keypoint share (overall and by ground-truth height) of `people` per frame."""
     bins = list(pairwise(HEIGHT_BINS))
@@ -81,7 +65,7 @@ def detection_scores(gt: dict[int, np.ndarray], people: dict[int, Detections]) -
     total_gt = total_found = matched = with_kp = 0
     for frame, boxes in gt.items():
         dets = people.get(frame, Detections.empty())
-        pairs = _matches(boxes, dets.xyxy)
+        pairs = match_boxes(boxes, dets.xyxy)
         total_gt += len(boxes)
         total_found += len(dets)
         matched += len(pairs)
@@ -231,7 +215,7 @@ def input_size_study(data_dir: Path, sizes: Sequence[int | str], layouts: Sequen
             try:
                 for image, boxes in views:
                     dets = stage.process([Packet(Frame("study", 0, 0.0, image))])[0].detections
-                    matched += len(_matches(boxes, dets.xyxy))
+                    matched += len(match_boxes(boxes, dets.xyxy))
                     total += len(boxes)
                     found += len(dets)
             finally:

@@ -50,9 +50,14 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def match(reference: Detections, candidate: Detections, iou_min: float = 0.5) -> list[tuple[int, int]]:
     """Greedy one-to-one (reference row, candidate row) pairs with IoU >= iou_min, best first."""
-    if len(reference.score) == 0 or len(candidate.score) == 0:
+    return match_boxes(reference.xyxy, candidate.xyxy, iou_min)
+
+
+def match_boxes(reference: np.ndarray, candidate: np.ndarray, iou_min: float = 0.5) -> list[tuple[int, int]]:
+    """`match` on (N, 4) and (M, 4) xyxy boxes."""
+    if len(reference) == 0 or len(candidate) == 0:
         return []
-    iou = iou_matrix(reference.xyxy, candidate.xyxy)
+    iou = iou_matrix(np.asarray(reference, np.float64), np.asarray(candidate, np.float64))
     pairs: list[tuple[int, int]] = []
     used_r, used_c = set(), set()
     for flat in np.argsort(-iou, axis=None):

@@ -179,8 +179,9 @@ class YoloStage:
         """Take `config` in place when only `IN_PLACE` settings changed (thresholds, classes, embeddings,
         feature maps) and return True; return False, changing nothing, when it needs another model or
         engine (model, imgsz, backend, precision, device, threads, calib, cuda_graph, type, output)."""
-        if type(config) is not type(self.config) or (
-                config.model_dump(exclude=IN_PLACE) != self.config.model_dump(exclude=IN_PLACE)):
+        keep = self._in_place(config)
+        if keep is None or type(config) is not type(self.config) or (
+                config.model_dump(exclude=keep) != self.config.model_dump(exclude=keep)):
             return False
         try:
             self._set_filters(config)
@@ -190,6 +191,10 @@ class YoloStage:
         self._feature_name = self._features_used(config)
         self.config = config
         return True
+
+    def _in_place(self, config: YoloConfig) -> frozenset[str] | None:
+        """The settings `config` may change in place (None: none, it needs a rebuild)."""
+        return IN_PLACE
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         groups: dict[tuple[int, int], list[Packet]] = defaultdict(list)

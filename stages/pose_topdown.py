@@ -62,26 +62,18 @@ class TopDownPoseStage(YoloStage):
             raise ModelError(f"{self._what}: top-down pose (input: {config.input}) needs a pose model; this one "
                              f"has no keypoints")
         self.crop_hw = (int(config.crop_size[0]), int(config.crop_size[1]))
-        self._feature_name = None  # the detector gives the rows their embeddings
         self._buffer = np.empty((MAX_CROPS_PER_CALL, *self.crop_hw, 3), np.uint8)
 
     def _score_min(self, config: PoseConfig) -> float:  # type: ignore[override]
         return config.crop_score_min
 
-    def reconfigure(self, config: PoseConfig) -> bool:  # type: ignore[override]
+    def _in_place(self, config: PoseConfig) -> frozenset[str] | None:  # type: ignore[override]
         """Thresholds, the input set, crop margin and match IoU in place; anything else (a new model,
-        crop size or runtime, or whole-frame mode) needs a rebuild: False, nothing changed."""
-        keep = IN_PLACE | {"input", "crop_margin", "match_iou", "crop_score_min"}
-        if type(config) is not type(self.config) or config.input is None or (
-                config.model_dump(exclude=keep) != self.config.model_dump(exclude=keep)):
-            return False
-        try:
-            self._set_filters(config)
-        except ValueError:
-            self._set_filters(self.config)
-            return False
-        self.config = config
-        return True
+        crop size or runtime, or whole-frame mode) needs a rebuild."""
+        return None if config.input is None else IN_PLACE | {"input", "crop_margin", "match_iou", "crop_score_min"}
+
+    def _features_used(self, config: PoseConfig) -> str | None:  # type: ignore[override]
+        return None  # the detector gives the rows their embeddings
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         config: PoseConfig = self.config  # type: ignore[assignment]
