@@ -91,18 +91,38 @@ def _auto_backend(device: str) -> tuple[str, str, str]:
     return "onnxruntime", "cpu", f"{cpu_why}; OpenVINO not installed (pip install 'argus-pipeline[openvino]')"
 
 
+@functools.cache
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX BF16 tiles (Intel Xeon 4th generation and later), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in info)
+    except OSError:
+        return False
+
+
+# On a 2-core Xeon with AMX (OpenVINO 2025, static shapes, 8 rounds alternated, medians, ms per call):
+# YOLOv8n at 480x640, INT8 21.1, BF16 20.0, FP32 40.6; yolo11n-pose on 6 crops of 192x128, INT8 15.6,
+# BF16 13.0, FP32 20.6. AMX runs BF16 as fast as the INT8 model, so there INT8 buys nothing but its
+# calibration (77 s for YOLOv8n on first use) and its quantisation error.
+AMX_BF16_REASON = "this CPU has AMX, where OpenVINO runs BF16 as fast as INT8 (no calibration needed)"
+
+
 def _auto_precision(backend: str, device: str, int8: bool | str,
                     runs: Sequence[str] | None = None) -> tuple[str, str]:
     """FP16 on a GPU; on a CPU INT8 where it is built or can be built on first use (`int8`: truthy,
     a string being the reason), else FP32; only precisions in `runs` (None: any). Agreement with
     FP32 on 100 frames of vtest.mp4 + bus/zidane: INT8 (Conv-only U8S8 Q/DQ) recall 1.0 / OKS 0.989
-    on OpenVINO."""
+    on OpenVINO. On a CPU with AMX, OpenVINO runs BF16 where it would run INT8 (see above), so nothing is
+    calibrated there."""
     if backend in ("tensorrt", "torch") and device.startswith("cuda"):
         if runs is None or "fp16" in runs:
             return "fp16", "FP16 on the GPU"
         return "fp32", "the model runs in FP32 only"
     if runs is not None and "int8" not in runs:
         return "fp32", "the model has no INT8 build"
+    if backend == "openvino" and int8 and (runs is None or "bf16" in runs) and cpu_has_amx():
+        return "bf16", AMX_BF16_REASON
     if int8 and "int8" in SUPPORTED[backend]:
         return "int8", int8 if isinstance(int8, str) else "an INT8 model was calibrated for it (run.py build)"
     return "fp32", "no INT8 model calibrated (`run.py build CONFIG` makes one)"

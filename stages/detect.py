@@ -40,8 +40,9 @@ class YoloConfig(RuntimeSettings):
                        "people with 17 keypoints) or a path to an ultralytics .pt or .onnx file.")
     imgsz: int | Literal["auto"] = Field(
         "auto", description="Long side of the network input (a multiple of 32; the short side follows the frame's "
-        "aspect ratio); auto: the frame's own long side, at least 640 and at most 1280, so far people keep the "
-        "pixels the camera gave them (a 1080p camera costs up to 4x a 640 input; set 640 for speed).")
+        "aspect ratio); auto: 3/4 of the frame's long side, at least 640 and at most 1280, so far people keep most "
+        "of the pixels the camera gave them (480x360 and 768x576 get 640, 720p 960, 1080p 1280: up to 4x the "
+        "cost of 640; set 640 for speed).")
     score_min: float = Field(0.25, ge=0.0, le=1.0, description="Drop detections scoring below this.")
     iou_max: float = Field(0.7, gt=0.0, le=1.0, description="NMS: suppress boxes overlapping a better one "
                            "by more than this IoU.")

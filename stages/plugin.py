@@ -18,7 +18,7 @@ from stages.actions.stage import ActionConfig, ActionStage
 from stages.detect import DetectConfig, YoloStage
 from stages.faces.events import register_events as register_face_events
 from stages.faces.stage import FaceConfig, FaceStage
-from stages.pose import PoseConfig, pose_stage
+from stages.pose import DEFAULT_POSE_REFRESH, PoseConfig, pose_stage
 from stages.sinks.jsonl import DetectionsSink, DetectionsSinkConfig, EventsSink, EventsSinkConfig
 from stages.sinks.mot import MotSink, MotSinkConfig
 from stages.sinks.mqtt import MqttSink, MqttSinkConfig
@@ -67,6 +67,7 @@ def register(registry: Registry) -> None:
     register_face_events(registry)
     register_action_events(registry)
     registry.default_stages = [{"type": "detect", "model": "yolov8n", "output": "objects"},
-                               {"type": "pose", "model": "yolo11n-pose", "input": "objects"},
-                               {"type": "track", "input": "objects"}]
+                               {"type": "track", "input": "objects"},
+                               {"type": "pose", "model": "yolo11n-pose", "input": "objects",
+                                "refresh_frames": DEFAULT_POSE_REFRESH}]
     registry.default_sinks = ["video", "detections", "events"]

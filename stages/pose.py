@@ -16,6 +16,8 @@ from pydantic import Field, field_validator
 
 from stages.detect import YoloConfig, YoloStage
 
+DEFAULT_POSE_REFRESH = 3  # the default config's refresh_frames (measured in the README, "Top-down pose")
+
 
 class PoseConfig(YoloConfig):
     """`type: pose`: a YOLO pose model, on whole frames or on the people of a detection set."""
@@ -26,8 +28,8 @@ class PoseConfig(YoloConfig):
     model: str = Field("yolo11n-pose", description="Built-in model name (yolo11n-pose) or a path to an "
                        "ultralytics pose .pt or .onnx file.")
     imgsz: int | Literal["auto"] = Field(
-        640, description="Whole-frame mode: the long side of the network input (a multiple of 32) or auto (the "
-        "frame's own long side, 640 to 1280; see the detect stage). 640 by default: the action rules and "
+        640, description="Whole-frame mode: the long side of the network input (a multiple of 32) or auto (3/4 "
+        "of the frame's long side, 640 to 1280; see the detect stage). 640 by default: the action rules and "
         "the pose-only figures were measured there. Top-down mode crops to `crop_size` instead.")
     output: str = Field("people", pattern=r"^[A-Za-z0-9_.-]+$", description="Name of the detection set "
                         "written in whole-frame mode (`input: null`).")
@@ -44,6 +46,15 @@ class PoseConfig(YoloConfig):
                                   "in most frames of the demo, with 0.1 in none).")
     match_iou: float = Field(0.3, ge=0.0, le=1.0, description="Top-down: the least IoU between the person's "
                              "box and the pose found in its crop for the keypoints to be taken.")
+
+    refresh_frames: int = Field(1, ge=1, le=1000, description="Top-down, tracked people: the pose model "
+                                "sees a person at most every N frames (and sooner when its box changes shape, "
+                                "see refresh_change); in between, the person's last keypoints move and scale "
+                                "with its box. Rows get `keypoints_age` (frames since the model saw them). "
+                                "Needs a track stage before this one; untracked rows are posed every frame.")
+    refresh_change: float = Field(0.1, ge=0.0, le=10.0, description="Top-down with refresh_frames > 1: a "
+                                  "tracked person whose box width or height changed by more than this share "
+                                  "since its last pose is posed again at once (bending, sitting, falling).")
 
     @field_validator("crop_size")
     @classmethod

@@ -6,6 +6,10 @@ crops of a batch, across frames and streams, go to the engine together. In each 
 box best overlaps the person's box (IoU >= `match_iou`) gives that person's keypoints; a person with
 no such pose keeps keypoints of confidence 0. Rows of other classes or sets are left as they are.
 
+After a track stage, `refresh_frames: N` runs the model on a tracked person at most every N frames
+and carries its keypoints with its box in between (`stages/pose_memory.py`); every row this stage
+poses gets `keypoints_age`, the frames since the model saw that person (0: this frame; -1: no pose).
+
 The engine is the same artefact as whole-frame pose at `imgsz` (one INT8 build serves both): its
 input size is dynamic, and INT8 ranges do not depend on the input's size.
 """
@@ -21,9 +25,10 @@ import numpy as np
 from engines.agreement import iou_matrix
 from pipeline.detection_sets import rows_in
 from pipeline.errors import ModelError
-from pipeline.types import Detections, Packet
+from pipeline.types import Detections, Event, Packet
 from stages.detect import IN_PLACE, YoloStage
 from stages.models.yolo import PAD_VALUE, Letterbox
+from stages.pose_memory import PoseMemory, Seen
 
 if TYPE_CHECKING:
     from stages.pose import PoseConfig
@@ -63,6 +68,7 @@ class TopDownPoseStage(YoloStage):
                              f"has no keypoints")
         self.crop_hw = (int(config.crop_size[0]), int(config.crop_size[1]))
         self._buffer = np.empty((MAX_CROPS_PER_CALL, *self.crop_hw, 3), np.uint8)
+        self._memory = PoseMemory()
 
     def _score_min(self, config: PoseConfig) -> float:  # type: ignore[override]
         return config.crop_score_min
@@ -70,33 +76,63 @@ class TopDownPoseStage(YoloStage):
     def _in_place(self, config: PoseConfig) -> frozenset[str] | None:  # type: ignore[override]
         """Thresholds, the input set, crop margin and match IoU in place; anything else (a new model,
         crop size or runtime, or whole-frame mode) needs a rebuild."""
-        return None if config.input is None else IN_PLACE | {"input", "crop_margin", "match_iou", "crop_score_min"}
+        return None if config.input is None else IN_PLACE | {
+            "input", "crop_margin", "match_iou", "crop_score_min", "refresh_frames", "refresh_change"}
 
     def _features_used(self, config: PoseConfig) -> str | None:  # type: ignore[override]
         return None  # the detector gives the rows their embeddings
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         config: PoseConfig = self.config  # type: ignore[assignment]
-        jobs: list[tuple[int, int, np.ndarray]] = []  # (packet, row, box)
+        jobs: list[tuple[int, int, np.ndarray]] = []  # (packet, row, box) the pose model runs on
+        plans: list[list[tuple[int, tuple[str, int] | None, bool]]] = []  # per packet: (row, memory key, fresh)
+        scheduled: dict[tuple[str, int], Seen] = {}  # runs planned for later frames of this batch
         for p, packet in enumerate(batch):
-            dets = packet.detections
+            dets, source, frame = packet.detections, packet.frame.source_id, packet.frame.index
+            self._memory.sweep(source, frame)
+            plan = []
             for row in person_rows(dets, rows_in(dets, config.input)).tolist():
-                jobs.append((p, row, dets.xyxy[row]))
+                track = -1 if dets.track_id is None else int(dets.track_id[row])
+                key = (source, track) if track >= 0 else None
+                box = dets.xyxy[row]
+                fresh = key is None or PoseMemory.due(scheduled.get(key) or self._memory.last(key), frame, box,
+                                                      config.refresh_frames, config.refresh_change)
+                if fresh:
+                    jobs.append((p, row, box))
+                    if key is not None:
+                        scheduled[key] = Seen(frame, box, pending=True)
+                plan.append((row, key, fresh))
+            plans.append(plan)
         found: dict[tuple[int, int], np.ndarray] = {}
         for start in range(0, len(jobs), MAX_CROPS_PER_CALL):
             found.update(self._run(batch, jobs[start:start + MAX_CROPS_PER_CALL]))
-        k = self.adapter.num_keypoints
-        rows_of: dict[int, list[int]] = {}
-        for p, row, _ in jobs:
-            rows_of.setdefault(p, []).append(row)
-        for p, rows in rows_of.items():  # packets with people: a keypoints column, confidence 0 where no pose
-            dets = batch[p].detections
-            keypoints = dets.keypoints if dets.keypoints is not None and dets.keypoints.shape[1] == k else None
-            keypoints = np.zeros((len(dets), k, 3), np.float32) if keypoints is None else keypoints.copy()
-            for row in rows:
-                keypoints[row] = found.get((p, row), 0.0)
-            batch[p].detections = dets.with_columns(keypoints=keypoints)
+        for p, plan in enumerate(plans):
+            if plan:
+                batch[p].detections = self._fill(batch[p], plan, found, p)
         return list(batch)
+
+    def _fill(self, packet: Packet, plan: list[tuple[int, tuple[str, int] | None, bool]],
+              found: dict[tuple[int, int], np.ndarray], p: int) -> Detections:
+        """`packet`'s rows with keypoints (confidence 0 where no pose) and `keypoints_age` (frames since
+        the pose model saw the person; -1 without keypoints): fresh from `found`, else carried."""
+        dets, k = packet.detections, self.adapter.num_keypoints
+        keypoints = dets.keypoints if dets.keypoints is not None and dets.keypoints.shape[1] == k else None
+        keypoints = np.zeros((len(dets), k, 3), np.float32) if keypoints is None else keypoints.copy()
+        age = np.full(len(dets), -1, np.int32)
+        for row, key, fresh in plan:  # in frame order: a carried row takes the latest run before it
+            if fresh:
+                points, seen_on = found.get((p, row)), packet.frame.index
+                if key is not None:
+                    self._memory.remember(key, seen_on, dets.xyxy[row], points)
+            else:
+                points, seen_on = self._memory.recall(key, dets.xyxy[row])  # type: ignore[arg-type]
+            keypoints[row] = 0.0 if points is None else points
+            age[row] = -1 if points is None else packet.frame.index - seen_on
+        return dets.with_columns(keypoints=keypoints, keypoints_age=age)
+
+    def end_source(self, source_id: str) -> list[Event]:
+        self._memory.forget(source_id)
+        return super().end_source(source_id)
 
     def _run(self, batch: Sequence[Packet],
              jobs: list[tuple[int, int, np.ndarray]]) -> dict[tuple[int, int], np.ndarray]:

@@ -186,7 +186,8 @@ def test_auto_input_size_follows_the_camera_within_bounds() -> None:
     from stages.models.yolo import auto_imgsz, rect_input_shape
 
     assert auto_imgsz(360, 480) == 640  # a small camera is enlarged: its far people grow
-    assert auto_imgsz(576, 768) == 768  # CCTV PAL stays at its own size
+    assert auto_imgsz(576, 768) == 640  # CCTV PAL: 3/4 of 768 is below the floor
+    assert auto_imgsz(720, 1280) == 960  # 720p: 3/4
     assert auto_imgsz(1080, 1920) == 1280  # a 1080p camera is capped
     assert rect_input_shape(1080, 1920, auto_imgsz(1080, 1920)) == (736, 1280)
     assert DetectConfig().imgsz == "auto" and DetectConfig().recipe_imgsz() == (640, 1280)

@@ -19,6 +19,7 @@ from tests.conftest import ROOT, run_cli
 
 pytest.importorskip("ultralytics", reason="the demo clip and the model export need the export extra")
 
+from engines.select import cpu_has_amx
 from stages.sources.demo import SEGMENT_FRAMES, bus_placement, demo_assets
 from stages.tracking.association import iou_matrix
 
@@ -40,8 +41,8 @@ def test_demo_writes_video_detections_and_events(demo_run) -> None:
     result, out = demo_run
     assert result.returncode == 0, result.stderr
     assert "ms / frame" in result.stderr and "pose" in result.stderr  # the timing table
-    if "backend openvino" in result.stderr:  # a CPU with OpenVINO: INT8 with nothing built by hand
-        assert "on cpu, int8" in result.stderr
+    if "backend openvino" in result.stderr:  # a CPU with OpenVINO: INT8 with nothing built by hand (BF16 on AMX)
+        assert f"on cpu, {'bf16' if cpu_has_amx() else 'int8'}" in result.stderr
     with av.open(str(out / "demo.mp4")) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert sum(1 for _ in container.decode(video=0)) == 250

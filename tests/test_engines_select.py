@@ -15,6 +15,7 @@ from pipeline.errors import ModelError
 def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(select, "_gpu_count", lambda: (0, "cudaGetDeviceCount() failed"))
     monkeypatch.setattr(select, "_torch_cuda", lambda: False)
+    monkeypatch.setattr(select, "cpu_has_amx", lambda: False)
 
 
 def test_engines_select_auto_without_gpu_picks_cpu_runtime_and_logs(no_gpu: None,
@@ -37,6 +38,16 @@ def test_engines_select_auto_picks_int8_on_cpu_only_once_built(no_gpu: None) -> 
     first_use = resolve("onnxruntime", "auto", "cpu", int8_built=lambda b: "built on first use")
     assert (first_use.precision, first_use.reason.endswith("precision int8: built on first use")) == ("int8", True)
     assert resolve("openvino", "auto", "cpu", int8_built=lambda b: None).precision == "fp32"
+
+
+def test_engines_select_auto_picks_bf16_instead_of_int8_on_amx(no_gpu: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(select, "cpu_has_amx", lambda: True)
+    amx = resolve("openvino", "auto", "cpu", int8_built=lambda b: "built on first use")
+    assert (amx.precision, amx.reason.endswith(select.AMX_BF16_REASON)) == ("bf16", True)
+    assert resolve("openvino", "auto", "cpu").precision == "fp32"  # no INT8 wanted: FP32 as before
+    assert resolve("openvino", "auto", "cpu", int8_built=lambda b: True, runs=("fp32", "int8")).precision == "int8"
+    assert resolve("onnxruntime", "auto", "cpu", int8_built=lambda b: True).precision == "int8"
+    assert resolve("openvino", "int8", "cpu").precision == "int8"  # an explicit choice stands
 
 
 def test_engines_select_auto_prefers_tensorrt_with_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
