@@ -69,6 +69,18 @@ class TopDownPoseStage(YoloStage):
         self.crop_hw = (int(config.crop_size[0]), int(config.crop_size[1]))
         self._buffer = np.empty((MAX_CROPS_PER_CALL, *self.crop_hw, 3), np.uint8)
         self._memory = PoseMemory()
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run one crop and two crops through the engine now: OpenVINO compiles a model per call shape
+        (one crop, several crops) on first use, 0.9 s on a 2-core CPU, which would otherwise stall the
+        stream when the first people appear."""
+        h, w = self.crop_hw
+        for size in (1, 2):
+            blank = np.full((size, h, w, 3), PAD_VALUE, np.uint8)
+            tensor = blank if self.adapter.pixel_input else np.ascontiguousarray(
+                blank.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
+            self.adapter.engine({self._input_name: tensor})
 
     def _score_min(self, config: PoseConfig) -> float:  # type: ignore[override]
         return config.crop_score_min
