@@ -1,12 +1,14 @@
-"""`run.py bench pipeline`: Argus (pose + track) against `yolo track` on the same frames, same run.
+"""`run.py bench pipeline`: an Argus config against `yolo track` on the same frames, same run.
 
-Both sides decode the same video file and process its first N frames with the same
-yolo11n-pose weights at the same image size. Model loading and warm-up are excluded on both
+Both sides decode the same video file and process its first N frames; the peer runs the config's
+first model (its person finder: YOLOv8n for the default detect + track + pose) at the image size
+that stage uses on this video. Model loading and warm-up are excluded on both
 sides: throughput is measured from the first finished frame to the last, so the figure is
 the steady-state rate a long-running camera would see.
 
 Every side runs in a process of its own (benchmarks/side.py), alternating Argus and the peers for
-`rounds` rounds; the figures are medians and the ratio is of the medians. The 1-minute load
+`rounds` rounds; the figures are medians and the ratio is of the medians (`ratio_*_paired_median`:
+the median of each round's own ratio, steadier when the machine's speed drifts). The 1-minute load
 average is recorded before the first round, with a warning when the machine is busy: figures
 measured next to other jobs are not comparable (a busy CPU slows the peers more than Argus).
 """
@@ -250,6 +252,10 @@ def bench_pipeline(video: Path, *, frames: int = 200, compare: str = "ultralytic
         result[f"ultralytics{suffix}_fps"] = round(fps, 2)
         result[f"ultralytics{suffix}_fps_runs"] = [r["fps"] for r in runs]
         result[f"ratio{suffix}"] = round(argus_fps / fps, 3) if fps else None
+        # each round's Argus run against the peer run right after it: steadier than the ratio of medians
+        # when the machine's speed drifts between rounds (a busy neighbour on a VM)
+        paired = [a["fps"] / r["fps"] for a, r in zip(argus_runs, runs, strict=True) if r["fps"]]
+        result[f"ratio{suffix}_paired_median"] = round(statistics.median(paired), 3) if paired else None
         result[f"peer{suffix}"] = {k: v for k, v in runs[0].items() if k != "fps"}
     result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return result
