@@ -38,8 +38,9 @@ class ModelRuntime(StageConfig):
     precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
         "auto", description="auto: fp16 on a GPU; int8 on a CPU, calibrated automatically on first use "
         "(once per model and imgsz, cached: on the stage's calib:, else on frames built into Argus; "
-        "`run.py build --calib VIDEO` calibrates on your own video). fp32 skips INT8, as does "
-        "ARGUS_AUTO_INT8=0 when no INT8 model is built yet.")
+        "`run.py build --calib VIDEO` calibrates on your own video); bf16 instead of int8 on a CPU with AMX "
+        "(as fast there, nothing to calibrate). fp32 skips INT8, as does ARGUS_AUTO_INT8=0 when no INT8 "
+        "model is built yet.")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda:N.")
     threads: int = Field(0, ge=0, description="CPU threads for the runtime (0 = all cores).")
     cuda_graph: bool = Field(False, description="TensorRT: replay inference as a CUDA graph, re-captured "

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from stages.detect import YoloConfig, YoloStage
 
-DEFAULT_POSE_REFRESH = 3  # the default config's refresh_frames (measured in the README, "Top-down pose")
+DEFAULT_POSE_REFRESH = 3  # the default config's refresh_frames (measured in the README, "Pose refresh")
 
 
 class PoseConfig(YoloConfig):
@@ -48,12 +48,12 @@ class PoseConfig(YoloConfig):
                              "box and the pose found in its crop for the keypoints to be taken.")
 
     refresh_frames: int = Field(1, ge=1, le=1000, description="Top-down, tracked people: the pose model "
-                                "sees a person at most every N frames (and sooner when its box changes shape, "
+                                "sees a person at most every N frames (and sooner when its box's height changes, "
                                 "see refresh_change); in between, the person's last keypoints move and scale "
                                 "with its box. Rows get `keypoints_age` (frames since the model saw them). "
                                 "Needs a track stage before this one; untracked rows are posed every frame.")
     refresh_change: float = Field(0.1, ge=0.0, le=10.0, description="Top-down with refresh_frames > 1: a "
-                                  "tracked person whose box width or height changed by more than this share "
+                                  "tracked person whose box height changed by more than this share "
                                   "since its last pose is posed again at once (bending, sitting, falling).")
 
     @field_validator("crop_size")
