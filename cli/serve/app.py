@@ -24,6 +24,7 @@ from cli.serve.preview import PreviewHub
 from cli.serve.safety import MAX_BODY, InputError, check_yaml_text, decode_json_body
 from cli.serve.schema import config_schema
 from cli.serve.security import SecurityMiddleware
+from cli.serve.zones_yaml import check_shapes, read_shapes, set_shapes_text
 
 STATIC = Path(__file__).resolve().parent / "static"
 BOUNDARY = "argusframe"
@@ -96,7 +97,15 @@ def create_app(controller: Controller, hub: PreviewHub | None = None, token: str
     @app.post("/api/config/check")
     async def check_config(request: Request) -> dict[str, Any]:
         text = check_yaml_text((await read_json(request)).get("yaml"))
-        return await run_in_threadpool(controller.check, text)
+        result = await run_in_threadpool(controller.check, text)
+        return {**result, "shapes": read_shapes(text)}  # the zones stage's lines and zones, drawn on previews
+
+    @app.post("/api/config/zones")
+    async def zones_text(request: Request) -> dict[str, Any]:
+        body = await read_json(request)
+        text = check_yaml_text(body.get("yaml"))
+        lines, zones = check_shapes("lines", body.get("lines")), check_shapes("zones", body.get("zones"))
+        return {"yaml": await run_in_threadpool(set_shapes_text, text, lines, zones)}
 
     @app.get("/api/config/history")
     async def history() -> dict[str, Any]:

@@ -41,6 +41,7 @@ class PreviewHub:
         self.watchers: dict[str, int] = {}
         self.frames: dict[str, PreviewFrame] = {}
         self.detections: dict[str, int] = {}  # source id -> detections on its latest seen frame
+        self.sizes: dict[str, list[int]] = {}  # source id -> [width, height] of its frames (before scaling)
         self.encoded = 0
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -104,6 +105,7 @@ class PreviewHub:
         for packet in subscription:
             source_id = packet.frame.source_id.split("/")[0]
             self.detections[source_id] = len(packet.detections)
+            self.sizes[source_id] = [packet.frame.image.shape[1], packet.frame.image.shape[0]]
             if source_id not in self.watchers:
                 continue
             now = time.monotonic()
@@ -129,4 +131,4 @@ class PreviewHub:
     def stats(self) -> dict[str, Any]:
         """Preview counters for /api/stats."""
         return {"active": self.active, "encoded": self.encoded, "watchers": dict(self.watchers),
-                "detections": dict(self.detections)}
+                "detections": dict(self.detections), "sizes": dict(self.sizes)}
