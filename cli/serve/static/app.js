@@ -53,6 +53,7 @@ async function check() {
   const yaml = ArgusEditor.getText(view);
   const { status, data } = await api("POST", "/api/config/check", { yaml });
   if (seq !== checkSeq) return;  // a newer edit is being checked
+  ArgusZones.fromText(data.shapes);
   if (status !== 200) { setStatus(false, data.detail || `error ${status}`); showErrors([]); return; }
   showErrors(data.errors);
   if (!data.ok) {
@@ -180,6 +181,7 @@ async function refreshStats() {
   const state = $("#state");
   state.className = "pill " + data.state;
   text(state, data.state);
+  ArgusZones.update(data);
   if (shownVersion !== null && data.version !== shownVersion && !busy) {
     // changed by another client or a script: follow it unless the editor holds unapplied edits
     const clean = ArgusEditor.getText(view) === appliedYaml;
@@ -250,6 +252,8 @@ async function main() {
   $("#apply").addEventListener("click", () => applyConfig(false));
   $("#save").addEventListener("click", () => applyConfig(true));
   $("#discard").addEventListener("click", () => { ArgusEditor.setText(view, appliedYaml); scheduleCheck(); });
+  ArgusZones.init({ api, message, getText: () => ArgusEditor.getText(view), recheck: scheduleCheck,
+    setText: (yaml) => ArgusEditor.setText(view, yaml), apply: () => applyConfig(false) });
   $("#add-source").addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!editorClean()) return;
