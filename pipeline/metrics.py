@@ -1,8 +1,8 @@
 """Prometheus metrics of a running pipeline (`metrics: {port: 9400}`), served by prometheus-client.
 
 Stage latency is a histogram observed per model call; everything else (frames, FPS, queue depth,
-drops, reconnects, outbox size) is read from the runner when Prometheus scrapes, so the hot
-path pays nothing for it. Labels are source ids and stage/sink ids, never URLs.
+drops, reconnects, outbox size, stages' own samples such as line crossings) is read from the runner
+when Prometheus scrapes, so the hot path pays nothing for it. Labels are source ids and stage/sink ids, never URLs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pipeline.errors import ConfigError
 if TYPE_CHECKING:
     from pipeline.config import MetricsConfig
     from pipeline.protocol import PipelineAPI
+    from pipeline.stage import MetricSample
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
 
@@ -57,6 +58,19 @@ class _PipelineCollector(Collector):
             if "outbox" in sink:
                 outbox.add_metric([sink_id], float(sink["outbox"]))
         yield outbox
+        yield from stage_families(getattr(self.pipeline, "metric_samples", list)())
+
+
+def stage_families(samples: list[MetricSample]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """Stages' own samples (e.g. zones' crossings) grouped into one family per metric name."""
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+    for sample in samples:
+        family = families.get(sample.name)
+        if family is None:
+            kind = CounterMetricFamily if sample.kind == "counter" else GaugeMetricFamily
+            family = families[sample.name] = kind(sample.name, sample.help, labels=list(sample.labels))
+        family.add_metric(list(sample.labels.values()), sample.value)
+    yield from families.values()
 
 
 class Metrics:

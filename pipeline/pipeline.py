@@ -33,12 +33,13 @@ from pipeline.batcher import Batcher
 from pipeline.config import PipelineConfig, SourceConfig, coerce_config, load_config
 from pipeline.errors import ArgusError, ConfigError
 from pipeline.metrics import Metrics
+from pipeline.motion import MotionConfig
 from pipeline.readers import SourceReader
 from pipeline.registry import Registry, default_registry
 from pipeline.sink_set import SinkSet, SinkSlot
 from pipeline.source_config import resolve_source
 from pipeline.source_set import SourceSet
-from pipeline.stage import Stage
+from pipeline.stage import MetricSample, Stage, stage_hook
 from pipeline.stage_chain import StageChain, StageSlot
 from pipeline.stats import RunStats
 from pipeline.subscription import Subscription
@@ -106,6 +107,12 @@ class Pipeline:
         self.worker = Worker(self.batcher, chain, sink_set, self.run_stats, lambda: self.config.runner)
         self.worker.keep_alive = keep_alive
         self.worker.on_reader_done = self.sources.reader_done
+        self.worker.motion_for = self._motion_for
+
+    def _motion_for(self, source_id: str) -> MotionConfig | None:
+        """The motion gating of a source (None: off), from its config."""
+        reader = self.sources.readers.get(source_id)
+        return None if reader is None else reader.config.motion_settings()
 
     @property
     def readers(self) -> dict[str, SourceReader]:
@@ -338,6 +345,15 @@ class Pipeline:
         from pipeline.snapshot import snapshot
 
         return snapshot(self)
+
+    def metric_samples(self) -> list[MetricSample]:
+        """The Prometheus samples of stages that publish some (`metric_samples`), labelled with their id."""
+        samples = []
+        for slot in list(self.worker.chain.slots):
+            hook = stage_hook(slot.stage, "metric_samples")
+            if hook is not None:
+                samples += [s._replace(labels={"stage": slot.id, **s.labels}) for s in hook()]
+        return samples
 
 
 def _source_config(value: SourceConfig | dict[str, Any], registry: Registry | None = None) -> SourceConfig:

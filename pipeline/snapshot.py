@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pipeline.stage import stage_hook
+
 if TYPE_CHECKING:
     from pipeline.pipeline import Pipeline
 
@@ -33,7 +35,8 @@ def _outbox(sink: Any) -> dict[str, int]:
 
 
 def snapshot(pipeline: Pipeline) -> dict[str, Any]:
-    """Per source (stream) frames/FPS/drops/state, per stage ms and errors, sinks, subscribers."""
+    """Per source (stream) frames/FPS/drops/state, per stage ms and errors, sinks, subscribers, and the
+    counts of stages that keep some (`counts`, e.g. zones)."""
     stats, worker = pipeline.run_stats, pipeline.worker
     wall = time.perf_counter() - pipeline._start_time if pipeline._started else 0.0
     state = run_state(pipeline._started, worker.finished.is_set(), worker.stopping.is_set())
@@ -58,6 +61,7 @@ def snapshot(pipeline: Pipeline) -> dict[str, Any]:
                            "frames": timing.frames if timing else 0, "errors": slot.errors}
     sinks = sinks_state(worker.sinks.slots, stats)
     timing = stats.stages.get("sinks")
+    counts = stage_counts(worker.chain.slots)
     return {
         "state": state,
         "version": pipeline.version,
@@ -70,4 +74,15 @@ def snapshot(pipeline: Pipeline) -> dict[str, Any]:
         "sinks_ms_per_frame": round(timing.ms_per_frame, 3) if timing else 0.0,
         "subscribers": {"packets": [{"delivered": s.delivered, "dropped": s.dropped}
                                     for s in worker.packet_subscribers]},
+        **({"counts": counts} if counts else {}),
     }
+
+
+def stage_counts(slots: Any) -> dict[str, Any]:
+    """Stage id -> its `counts()` (stages with that hook, e.g. zones' line crossings)."""
+    out = {}
+    for slot in list(slots):
+        hook = stage_hook(slot.stage, "counts")
+        if hook is not None:
+            out[slot.id] = hook()
+    return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,6 +56,11 @@ class Stage(Protocol):
         nothing changed) when the change needs a new object. Called between two batches.
       - `take_over(old)`: a rebuilt stage inherits what must outlive the old object (e.g. the
         track id counters), before the old one is closed.
+      - `counts() -> dict`: JSON-ready counts (e.g. line crossings), shown by `stats()` under
+        `counts.<stage id>`; may be called from any thread, so return a snapshot.
+      - `metric_samples() -> list[MetricSample]`: the same for Prometheus (any thread).
+    Optional attribute: `motion_gated = True` (model stages, the tracker): the stage skips the still
+    frames of motion-gated sources, which keep its rows from the last frame it ran on.
     """
 
     name: str
@@ -67,6 +72,17 @@ class Stage(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class MetricSample(NamedTuple):
+    """One Prometheus sample a stage publishes (`metric_samples`): every sample of one name must carry
+    the same label keys; the pipeline adds the label `stage` (the stage's id)."""
+
+    name: str  # e.g. argus_line_crossings
+    help: str
+    labels: dict[str, str]
+    value: float
+    kind: str = "gauge"  # gauge | counter
 
 
 def stage_hook(stage: Any, name: str) -> Any:

@@ -1,8 +1,8 @@
 """The built-in stages, sinks, source kinds and event types, registered into the core's `Registry`.
 
 Found through the `argus.plugins` entry point (pyproject.toml). Adding a stage or sink = one config
-model, one class, one line here; source kinds are listed in `stages/sources/__init__.py`, the faces'
-and actions' event types in their packages' `events.py`.
+model, one class, one line here; source kinds are listed in `stages/sources/__init__.py`, the faces',
+actions' and zones' event types in their packages' `events.py`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from stages.sinks.video import VideoSink, VideoSinkConfig
 from stages.sinks.webhook import WebhookSink, WebhookSinkConfig
 from stages.sources import register_sources
 from stages.track import TrackConfig, TrackStage
+from stages.zones.config import ZonesConfig
+from stages.zones.events import register_events as register_zone_events
+from stages.zones.stage import ZonesStage
 
 
 def events_sink(config: EventsSinkConfig, output_dir: Path) -> Sink:
@@ -58,6 +61,7 @@ def register(registry: Registry) -> None:
     registry.add_stage("track", TrackConfig, TrackStage)
     registry.add_stage("action", ActionConfig, ActionStage)
     registry.add_stage("face", FaceConfig, FaceStage)
+    registry.add_stage("zones", ZonesConfig, ZonesStage)
     for kind, config, factory in (
             ("video", VideoSinkConfig, VideoSink), ("detections", DetectionsSinkConfig, DetectionsSink),
             ("events", EventsSinkConfig, events_sink), ("mot", MotSinkConfig, MotSink),
@@ -66,6 +70,7 @@ def register(registry: Registry) -> None:
     register_sources(registry)
     register_face_events(registry)
     register_action_events(registry)
+    register_zone_events(registry)
     registry.default_stages = [{"type": "detect", "model": "yolov8n", "output": "objects"},
                                {"type": "track", "input": "objects"},
                                {"type": "pose", "model": "yolo11n-pose", "input": "objects",

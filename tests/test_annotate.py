@@ -215,7 +215,7 @@ def test_config_accepts_true_false_and_a_list() -> None:
     kinds = [(a.type, getattr(a, "text", None)) for a in config.sinks[0].annotate]
     assert kinds == [("blur", None), ("boxes", None), ("label", "{identity}")]
     assert config.sinks[0].annotate[0].cells == 6
-    assert [a.type for a in VideoSinkConfig().annotate] == ["boxes", "skeleton", "label"]
+    assert [a.type for a in VideoSinkConfig().annotate] == ["zones", "boxes", "skeleton", "label"]
     assert VideoSinkConfig(annotate=False).annotate == []
     assert VideoSinkConfig(annotate=True) == VideoSinkConfig.model_validate(VideoSinkConfig().model_dump())
 
@@ -223,7 +223,7 @@ def test_config_accepts_true_false_and_a_list() -> None:
 def test_config_errors_name_line_key_and_fix() -> None:
     lines = errors_of(sink_yaml("      - {type: boxes}\n      - {type: blurr}\n"))
     assert lines == ["cfg.yaml:5: sinks.0.annotate.1.type: unknown annotator type 'blurr' (did you mean 'blur'?); "
-                     "valid types: boxes, skeleton, label, blur"]
+                     "valid types: boxes, skeleton, label, blur, zones"]
     lines = errors_of(sink_yaml("      - type: label\n        text: '{identty} {score:.2f}'\n"))
     assert lines == ["cfg.yaml:5: sinks.0.annotate.0.text: unknown label field 'identty' (did you mean "
                      "'identity'?); known fields: track_id, score, class_id, class_name, set, identity, action"]
@@ -244,7 +244,7 @@ def test_config_errors_name_line_key_and_fix() -> None:
 def test_config_schema_offers_every_annotator() -> None:
     schema = VideoSinkConfig.model_json_schema()
     items = next(s for s in schema["properties"]["annotate"]["anyOf"] if s.get("type") == "array")["items"]
-    assert set(items["discriminator"]["mapping"]) == {"boxes", "skeleton", "label", "blur"}
+    assert set(items["discriminator"]["mapping"]) == {"boxes", "skeleton", "label", "blur", "zones"}
     for name in ("BlurConfig", "LabelConfig", "SkeletonConfig"):
         fields = schema["$defs"][name]["properties"]
         assert all("description" in f for key, f in fields.items() if key != "type"), name

@@ -23,11 +23,11 @@ CONFIG = """
 sources:
   - {id: cam, uri: "pattern://square", frames: 40}
 stages:
-  - {type: zones, zones: {left: [0, 0, 40, 120], door: [100, 0, 160, 120]}}
+  - {type: blob_zones, zones: {left: [0, 0, 40, 120], door: [100, 0, 160, 120]}}
 sinks:
   - {type: events, path: events.jsonl}
   - {type: events, path: events.db}
-  - {type: collect, path: zones.jsonl, types: [zone_entered]}
+  - {type: collect, path: zones.jsonl, types: [blob_entered]}
 runner: {progress: false}
 """
 
@@ -88,7 +88,7 @@ def test_plugin_event_type_is_listed_by_schema_and_reference() -> None:
     assert {"stream_opened", "face_recognized", "action_started", "action_ended"} <= set(listed)
     reference = config_reference(registry)
     assert f"| `{ZONE_ENTERED}` | tests.plugin_example |" in reference and "**source `kind: pattern`**" in reference
-    assert "sink `type: collect`" in reference and "stage `type: zones`" in reference
+    assert "sink `type: collect`" in reference and "stage `type: blob_zones`" in reference
 
 
 def test_plugin_leaves_the_installed_registry_and_the_core_alone() -> None:

@@ -22,19 +22,20 @@ class FrameResult:
     height: int
     detections: Detections
     timings: dict[str, float] = field(default_factory=dict)
+    overlays: dict = field(default_factory=dict)  # Packet.overlays (small: zones' geometry and counts)
 
     @classmethod
     def of(cls, packet: Packet) -> FrameResult:
         frame = packet.frame
         return cls(frame.source_id, frame.index, frame.pts_s, frame.width, frame.height,
-                   _light(packet.detections), dict(packet.timings))
+                   _light(packet.detections), dict(packet.timings), dict(packet.overlays))
 
     def packet(self) -> Packet:
         """A Packet for the driver's sinks and subscribers: the image is a read-only stand-in of the
         right shape (one black pixel broadcast), since frames never leave their actor."""
         image = np.broadcast_to(_PIXEL, (self.height, self.width, 3))
         return Packet(Frame(self.source_id, self.index, self.pts_s, image), self.detections,
-                      timings=self.timings)
+                      timings=self.timings, overlays=self.overlays)
 
 
 def _light(detections: Detections) -> Detections:

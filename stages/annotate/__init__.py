@@ -2,7 +2,8 @@
 
 In the style of supervision's annotators: every annotator has a config model (`type:` plus its
 settings) and an `annotate(image, detections) -> image` that draws in place. `annotate_frame`
-copies a frame once and applies a list of them; `build_annotators` turns the video sink's
+copies a frame once and applies a list of them (with the packet's `overlays` for annotators that
+draw them, e.g. `zones`); `build_annotators` turns the video sink's
 `annotate:` value into that list (true = boxes, skeleton, "{track_id} {class_name} {score:.2f}" labels: the
 look Argus always had; false = nothing).
 
@@ -30,10 +31,11 @@ from stages.annotate.config import (
 from stages.annotate.label import LabelAnnotator, LabelConfig
 from stages.annotate.skeleton import SkeletonAnnotator, SkeletonConfig
 from stages.annotate.style import UNTRACKED, track_color
+from stages.annotate.zones import ZonesAnnotator, ZonesAnnotatorConfig
 
 __all__ = [
     "ANNOTATOR_CLASSES", "ANNOTATOR_CONFIGS", "UNTRACKED", "AnnotateSpec", "Annotator", "AnnotatorConfig",
     "AnnotatorConfigUnion", "BlurAnnotator", "BlurConfig", "BoxAnnotator", "BoxesConfig", "LabelAnnotator",
-    "LabelConfig", "SkeletonAnnotator", "SkeletonConfig", "annotate_frame", "build_annotators",
-    "default_annotators", "parse_annotate", "track_color",
+    "LabelConfig", "SkeletonAnnotator", "SkeletonConfig", "ZonesAnnotator", "ZonesAnnotatorConfig",
+    "annotate_frame", "build_annotators", "default_annotators", "parse_annotate", "track_color",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,11 +15,12 @@ from stages.annotate.boxes import BoxAnnotator, BoxesConfig
 from stages.annotate.config import parse_annotate
 from stages.annotate.label import LabelAnnotator, LabelConfig
 from stages.annotate.skeleton import SkeletonAnnotator, SkeletonConfig
+from stages.annotate.zones import ZonesAnnotator, ZonesAnnotatorConfig
 
 # config model -> annotator class
 ANNOTATOR_CLASSES: dict[type[AnnotatorConfig], Callable[[Any], Annotator]] = {
     BoxesConfig: BoxAnnotator, SkeletonConfig: SkeletonAnnotator, LabelConfig: LabelAnnotator,
-    BlurConfig: BlurAnnotator,
+    BlurConfig: BlurAnnotator, ZonesAnnotatorConfig: ZonesAnnotator,
 }
 
 
@@ -43,9 +44,14 @@ def build_annotators(spec: bool | Sequence[AnnotatorConfig | dict[str, Any]]) ->
     return out
 
 
-def annotate_frame(image: np.ndarray, detections: Detections, annotators: Sequence[Annotator]) -> np.ndarray:
-    """A copy of `image` with every annotator applied in order (the input is never changed)."""
+def annotate_frame(image: np.ndarray, detections: Detections, annotators: Sequence[Annotator],
+                   overlays: Mapping[str, Any] | None = None) -> np.ndarray:
+    """A copy of `image` with every annotator applied in order (the input is never changed);
+    `overlays` (a packet's, e.g. the zones stage's lines and counts) go to annotators that draw them."""
     out = image.copy()
     for annotator in annotators:
         out = annotator.annotate(out, detections)
+        draw = getattr(annotator, "annotate_overlays", None)
+        if overlays and draw is not None:
+            out = draw(out, overlays)
     return out

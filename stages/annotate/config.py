@@ -13,21 +13,24 @@ from stages.annotate.blur import BlurConfig
 from stages.annotate.boxes import BoxesConfig
 from stages.annotate.label import LabelConfig
 from stages.annotate.skeleton import SkeletonConfig
+from stages.annotate.zones import ZonesAnnotatorConfig
 
-AnnotatorConfigUnion = BoxesConfig | SkeletonConfig | LabelConfig | BlurConfig
+AnnotatorConfigUnion = BoxesConfig | SkeletonConfig | LabelConfig | BlurConfig | ZonesAnnotatorConfig
 # The declared type of `annotate:` (what editors complete); `parse_annotate` does the validating.
 AnnotateSpec = bool | list[Annotated[AnnotatorConfigUnion, Field(discriminator="type")]]
 
 # config `type:` -> config model
 ANNOTATOR_CONFIGS: dict[str, type[AnnotatorConfig]] = {
-    "boxes": BoxesConfig, "skeleton": SkeletonConfig, "label": LabelConfig, "blur": BlurConfig}
+    "boxes": BoxesConfig, "skeleton": SkeletonConfig, "label": LabelConfig, "blur": BlurConfig,
+    "zones": ZonesAnnotatorConfig}
 
 EXAMPLE = "[{type: blur, what: persons}, {type: boxes}, {type: label, text: '{track_id}'}]"
 
 
 def default_annotators() -> list[AnnotatorConfig]:
-    """What `annotate: true` draws: boxes, skeletons and '{track_id} {class_name} {score:.2f}' labels."""
-    return [BoxesConfig(), SkeletonConfig(), LabelConfig()]
+    """What `annotate: true` draws: zones stages' lines and zones with their counts (nothing without one),
+    boxes, skeletons and '{track_id} {class_name} {score:.2f}' labels."""
+    return [ZonesAnnotatorConfig(), BoxesConfig(), SkeletonConfig(), LabelConfig()]
 
 
 def parse_annotate(value: Any) -> list[AnnotatorConfig]:

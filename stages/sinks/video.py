@@ -134,7 +134,7 @@ class VideoSink(SinkBase):
             self._writers[frame.source_id] = writer
         image = frame.image
         if self.annotators:
-            image = annotate_frame(image, packet.detections, self.annotators)
+            image = annotate_frame(image, packet.detections, self.annotators, packet.overlays)
         writer.write(image, frame.pts_s)
 
     def end_source(self, source_id: str) -> None:

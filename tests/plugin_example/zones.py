@@ -1,4 +1,4 @@
-"""The `zones` stage: finds the bright blob on each frame and raises `zone_entered` when its centre
+"""The `blob_zones` stage: finds the bright blob on each frame and raises `blob_entered` when its centre
 enters a named rectangle (per source; entering a zone again counts only after leaving it)."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pydantic import Field
 from pipeline.stage import StageConfig
 from pipeline.types import Detections, Event, Packet
 
-ZONE_ENTERED = "zone_entered"
+ZONE_ENTERED = "blob_entered"  # not `zone_entered`: the built-in zones stage owns that type
 ZONE_FIELDS = {"zone": "the zone's name", "x": "the blob centre's x in pixels", "y": "its y in pixels"}
 
 
 class ZoneConfig(StageConfig):
     """Named zones (x1, y1, x2, y2 in pixels) watched for the bright blob."""
 
-    type: Literal["zones"] = "zones"
+    type: Literal["blob_zones"] = "blob_zones"
     zones: dict[str, tuple[float, float, float, float]] = Field(
         default_factory=lambda: {"door": (100.0, 0.0, 160.0, 120.0)}, description="Zone name -> box.")
     threshold: int = Field(128, ge=0, le=255, description="Grey level above which a pixel is the blob.")
@@ -28,7 +28,7 @@ class ZoneConfig(StageConfig):
 class ZoneStage:
     """One detection per frame (the blob's box, extra column `zone`) and `zone_entered` events."""
 
-    name = "zones"
+    name = "blob_zones"
 
     def __init__(self, config: ZoneConfig) -> None:
         self.config = config
