@@ -444,5 +444,4 @@ class Packet:
     feature_map: FeatureMap | None = None
     timings: dict[str, float] = field(default_factory=dict)
     detector: ModelFacts | None = None
-    still: bool = False
     overlays: dict[str, Any] = field(default_factory=dict)
