@@ -49,10 +49,25 @@ def _comments(text: str) -> list[str]:
 
 
 def test_shapes_are_read_as_written() -> None:
-    assert read_shapes(TEXT) == {"lines": [DOOR, TILL], "zones": [LAWN]}
-    assert read_shapes("stages: [{type: track}]") == {"lines": [], "zones": []}
-    assert read_shapes("stages: [\n") == {"lines": [], "zones": []}  # mid-edit: nothing to draw
-    assert read_shapes("") == {"lines": [], "zones": []}
+    assert read_shapes(TEXT) == [{"stage": 2, "sources": None, "lines": [DOOR, TILL], "zones": [LAWN]}]
+    two = "stages:\n  - {type: zones, sources: [a], zones: [" + str(LAWN) + "]}\n  - {type: zones, sources: [b]}\n"
+    assert read_shapes(two) == [{"stage": 0, "sources": ["a"], "lines": [], "zones": [LAWN]},
+                                {"stage": 1, "sources": ["b"], "lines": [], "zones": []}]
+    assert read_shapes("stages: [{type: track}]") == []
+    assert read_shapes("stages: [\n") == []  # mid-edit: nothing to draw
+    assert read_shapes("") == []
+
+
+def test_the_zones_stage_watching_the_source_is_edited() -> None:
+    two = "stages:\n  - type: zones   # front\n    sources: [a]\n  - type: zones   # back\n    sources: [b, c]\n"
+    out = set_shapes_text(two, [NEW], [], source="c")
+    assert yaml.safe_load(out)["stages"] == [{"type": "zones", "sources": ["a"]},
+                                             {"type": "zones", "sources": ["b", "c"], "lines": [NEW]}]
+    assert "# front" in out and "# back" in out
+    out = set_shapes_text(two, [], [LAWN], source="d")  # no stage watches d: one for d alone
+    assert yaml.safe_load(out)["stages"][2] == {"type": "zones", "sources": ["d"], "zones": [LAWN]}
+    out = set_shapes_text(TEXT, [NEW], [], source="any")  # a stage without `sources:` watches every source
+    assert _stage(out) == {"type": "zones", "anchor": "feet", "lines": [NEW]}
 
 
 def test_unchanged_items_and_every_comment_stay() -> None:
@@ -136,12 +151,13 @@ def test_api_writes_shapes_into_the_text_and_check_returns_them(tmp_path: Path) 
     text = pipeline_yaml(tmp_path)
     server = Served(None, text)
     try:
-        response = server.client.post("/api/config/zones", json={"yaml": text, "lines": [NEW], "zones": []})
+        response = server.client.post("/api/config/zones", json={"yaml": text, "source": "a", "lines": [NEW],
+                                                                 "zones": []})
         assert response.status_code == 200
         out = response.json()["yaml"]
         assert out.startswith("# two looping sources\n") and _stage(out) == {"type": "zones", "lines": [NEW]}
         checked = server.client.post("/api/config/check", json={"yaml": out}).json()
-        assert checked["shapes"] == {"lines": [NEW], "zones": []}
+        assert checked["shapes"] == [{"stage": 0, "sources": None, "lines": [NEW], "zones": []}]
         assert server.client.get("/api/config").json()["yaml"] == text  # only the text: nothing applied
         bad = server.client.post("/api/config/zones", json={"yaml": text, "lines": [{"points": []}]})
         assert bad.status_code == 422 and bad.json() == {"detail": "lines[0] needs an 'id' (name it before applying)"}

@@ -98,14 +98,17 @@ def create_app(controller: Controller, hub: PreviewHub | None = None, token: str
     async def check_config(request: Request) -> dict[str, Any]:
         text = check_yaml_text((await read_json(request)).get("yaml"))
         result = await run_in_threadpool(controller.check, text)
-        return {**result, "shapes": read_shapes(text)}  # the zones stage's lines and zones, drawn on previews
+        return {**result, "shapes": read_shapes(text)}  # the zones stages' lines and zones, drawn on previews
 
     @app.post("/api/config/zones")
     async def zones_text(request: Request) -> dict[str, Any]:
         body = await read_json(request)
         text = check_yaml_text(body.get("yaml"))
         lines, zones = check_shapes("lines", body.get("lines")), check_shapes("zones", body.get("zones"))
-        return {"yaml": await run_in_threadpool(set_shapes_text, text, lines, zones)}
+        source = body.get("source")
+        if source is not None and not isinstance(source, str):
+            raise InputError(422, "'source' must be a source id")
+        return {"yaml": await run_in_threadpool(set_shapes_text, text, lines, zones, source)}
 
     @app.get("/api/config/history")
     async def history() -> dict[str, Any]:

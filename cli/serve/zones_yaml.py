@@ -42,24 +42,34 @@ def _load(text: str) -> dict[str, Any]:
     return data
 
 
-def _zones_index(stages: list[Any]) -> int | None:
-    return next((i for i, s in enumerate(stages) if isinstance(s, dict) and s.get("type") == "zones"), None)
+def _watches(stage: Any, source: str | None) -> bool:
+    """True for a zones stage that watches `source` (every zones stage when `source` is None)."""
+    if not isinstance(stage, dict) or stage.get("type") != "zones":
+        return False
+    sources = stage.get("sources")
+    return source is None or sources is None or (isinstance(sources, list) and source in sources)
 
 
-def read_shapes(text: str) -> dict[str, list[dict[str, Any]]]:
-    """The `lines` and `zones` entries of the config's zones stage as written (empty when absent or
-    when the text does not parse): the editor draws them on the previews."""
+def _zones_index(stages: list[Any], source: str | None) -> int | None:
+    return next((i for i, s in enumerate(stages) if _watches(s, source)), None)
+
+
+def read_shapes(text: str) -> list[dict[str, Any]]:
+    """Per zones stage: its index, `sources` and its `lines` / `zones` entries as written (nothing
+    when the text does not parse). The editor draws those of the stage watching the shown source."""
     try:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError:
         data = None
     stages = data.get("stages") if isinstance(data, dict) else None
-    index = _zones_index(stages) if isinstance(stages, list) else None
-    stage = stages[index] if stages is not None and index is not None else {}
-    out: dict[str, list[dict[str, Any]]] = {}
-    for key in KINDS:
-        entries = stage.get(key)
-        out[key] = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    out = []
+    for index, stage in enumerate(stages if isinstance(stages, list) else []):
+        if _watches(stage, None):
+            found: dict[str, Any] = {"stage": index, "sources": stage.get("sources")}
+            for key in KINDS:
+                entries = stage.get(key)
+                found[key] = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+            out.append(found)
     return out
 
 
@@ -79,9 +89,12 @@ def check_shapes(key: str, entries: Any) -> list[dict[str, Any]]:
     return entries
 
 
-def set_shapes_text(text: str, lines: list[dict[str, Any]], zones: list[dict[str, Any]]) -> str:
-    """`text` with the zones stage's `lines:` and `zones:` set to these entries (an empty list
-    removes the key); a zones stage is appended to `stages:` when there is none."""
+def set_shapes_text(text: str, lines: list[dict[str, Any]], zones: list[dict[str, Any]],
+                    source: str | None = None) -> str:
+    """`text` with the `lines:` and `zones:` of the zones stage watching `source` (the first one
+    with no `sources:` or naming it) set to these entries; an empty list removes the key. Without
+    such a stage one is appended to `stages:` (with `sources: [source]` when other zones stages
+    watch other sources)."""
     data = _load(text)
     if "stages" in data and not isinstance(data["stages"], list):
         raise InputError(409, "'stages' is not a list: fix it in the editor first")
@@ -92,9 +105,12 @@ def set_shapes_text(text: str, lines: list[dict[str, Any]], zones: list[dict[str
         from pipeline.registry import default_registry
 
         stages = list(default_registry().default_stages)
-    index = _zones_index(stages)
+    index = _zones_index(stages, source)
     if index is None:
-        stage: dict[str, Any] = {"type": "zones", **{k: v for k, v in new.items() if v}}
+        stage: dict[str, Any] = {"type": "zones"}
+        if source is not None and _zones_index(stages, None) is not None:
+            stage["sources"] = [source]
+        stage.update({k: v for k, v in new.items() if v})
         stages.append(stage)
     else:
         stage = {k: v for k, v in stages[index].items() if k not in new or new[k]}

@@ -14,6 +14,7 @@ const ArgusZones = (() => {
   let hover = null;
   let size = null;   // [width, height] of the chosen source's frames
   let hooks = null;
+  let written = [];  // per zones stage in the editor's text: {stage, sources, lines, zones}
   const $ = (sel) => document.querySelector(sel);
 
   const numeric = (points) => Array.isArray(points) && points.every((p) =>
@@ -46,6 +47,7 @@ const ArgusZones = (() => {
     dirty = value;
     $("#zones-apply").disabled = !value;
     $("#zones-state").textContent = value ? "not applied" : "";
+    $("#zone-source").disabled = value;  // drawn shapes belong to the shown source's zones stage
   }
 
   function changed() {
@@ -195,12 +197,16 @@ const ArgusZones = (() => {
     $("#shapes").replaceChildren(...items);
   }
 
-  // The shapes written in the editor's text (after each check), unless drawn changes are pending.
+  // The shapes written in the editor's text (after each check), unless drawn changes are pending:
+  // those of the first zones stage that watches the shown source (no `sources:`, or naming it).
   function fromText(found) {
-    if (dirty || drag || draft || !found) return;
+    if (found) written = found;
+    if (dirty || drag || draft) return;
+    const source = $("#zone-source").value;
+    const stage = written.find((s) => !s.sources || s.sources.includes(source)) || {};
     shapes = [];
     for (const [key, kind] of [["lines", "line"], ["zones", "zone"]]) {
-      for (const entry of found[key] || []) {
+      for (const entry of stage[key] || []) {
         const points = entry[POINTS[kind]];
         shapes.push({ kind, id: String(entry.id ?? ""), entry,
           points: numeric(points) ? points.map((p) => [...p]) : points });
@@ -218,7 +224,7 @@ const ArgusZones = (() => {
       hooks.message(false, bad ? `two shapes are named '${bad}': rename one` : "name every shape first");
       return;
     }
-    const body = { yaml: hooks.getText(), lines: [], zones: [] };
+    const body = { yaml: hooks.getText(), source: $("#zone-source").value || null, lines: [], zones: [] };
     for (const shape of shapes) {
       const entry = { ...shape.entry, id: shape.id, [POINTS[shape.kind]]: shape.points };
       body[shape.kind === "line" ? "lines" : "zones"].push(entry);
@@ -255,6 +261,7 @@ const ArgusZones = (() => {
     const img = $("#zone-image");
     img.src = id ? `/api/sources/${encodeURIComponent(id)}/preview.mjpg` : "";
     size = null;
+    fromText(null);
   }
 
   function init(appHooks) {
