@@ -155,6 +155,18 @@ def _detection(args: argparse.Namespace) -> dict[str, Any]:
                            peers=args.compare != "none", imgsz=args.imgsz)
 
 
+def _zones_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data_dir", type=Path, nargs="?", help="MOT data folder, <SEQ>/gt/gt.txt and det/det.txt under "
+                   "it, img1/ for end to end (default: $ARGUS_SHARED_DATA/mot)")
+    p.add_argument("--no-end-to-end", action="store_true", help="skip the full pipeline on sequences with frames")
+
+
+def _zones(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.zones import bench_zones
+
+    return bench_zones(mot_data_dir(args.data_dir or shared_data("mot")), end_to_end=not args.no_end_to_end)
+
+
 def _soak_args(p: argparse.ArgumentParser) -> None:
     _source_arg(p)
     p.add_argument("--minutes", type=float, default=20.0, help="duration (default 20)")
@@ -279,6 +291,10 @@ VERBS: dict[str, Verb] = {
                       "keypoints, and end-to-end HOTA/IDF1 (TrackEval) of a config on MOTChallenge frames, "
                       "beside `yolo track` with each peer model and tracker on the same frames.",
                       _detection_args, _detection),
+    "zones": Verb("line counts vs the MOT ground truth, beside supervision LineZone and ultralytics ObjectCounter",
+                  "Two lines through the middle of each sequence; true crossings from the GT tracks' bottom "
+                  "centres; counts of Argus's zones stage, LineZone and ObjectCounter on the GT tracks, on Argus's "
+                  "tracker over the public detections, and end to end on the frames.", _zones_args, _zones),
     "soak": Verb("K looping camera-like sources for N minutes (RSS, FPS, drops)",
                  "Looping camera-like sources through the full default pipeline with its sinks: memory, FPS "
                  "and drops sampled over time.", _soak_args, _soak),
