@@ -133,6 +133,7 @@ def test_random_edits_always_give_the_intended_config() -> None:
 def test_bad_requests_are_one_line_errors() -> None:
     cases = [(lambda: check_shapes("lines", [{"points": [[0, 0], [1, 1]]}]), 422, "lines[0] needs an 'id'"),
              (lambda: check_shapes("zones", {"id": "x"}), 422, "'zones' must be a list"),
+             (lambda: check_shapes("zones", [{"id": "x", "polygon": [[[[[[[[1]]]]]]]]}]), 422, "nested too deeply"),
              (lambda: set_shapes_text("stages: [\n", [NEW], []), 409, "fix the YAML errors"),
              (lambda: set_shapes_text("stages: {a: 1}\n", [NEW], []), 409, "'stages' is not a list"),
              (lambda: set_shapes_text("- a\n", [NEW], []), 409, "not a mapping")]

@@ -86,7 +86,17 @@ def check_shapes(key: str, entries: Any) -> list[dict[str, Any]]:
         points = entry.get(KINDS[key])
         if isinstance(points, list) and len(points) > MAX_POINTS:
             raise InputError(422, f"{key} '{entry['id']}' has more than {MAX_POINTS} points")
+        if _depth(entry) > 6:
+            raise InputError(422, f"{key} '{entry['id']}' is nested too deeply")
     return entries
+
+
+def _depth(value: Any, limit: int = 7) -> int:
+    """Nesting depth of a JSON value, counted up to `limit`."""
+    if limit <= 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(v, limit - 1) for v in children), default=0)
 
 
 def set_shapes_text(text: str, lines: list[dict[str, Any]], zones: list[dict[str, Any]],
