@@ -55,20 +55,21 @@ def gt_tracks(seq_dir: Path, length: int) -> Tracks:
 
 
 def true_crossings(tracks: Tracks, lines: list[Line]) -> dict[str, dict[str, int]]:
-    """Every crossing of each segment by each GT bottom-centre path (consecutive annotated positions)."""
-    last: dict[int, tuple[float, float]] = {}
+    """Every crossing of each segment by each GT bottom-centre path: a change of side between two
+    annotated positions (a position exactly on the line keeps the side before it) through the segment."""
+    last: dict[tuple[int, str], tuple[float, tuple[float, float]]] = {}  # (id, line) -> (side, position)
     counts = {name: dict.fromkeys(DIRECTIONS, 0) for name, _, _ in lines}
     for _, det in tracks:
         for box, tid in zip(det.xyxy.tolist(), det.track_id.tolist(), strict=True):
             point = ((box[0] + box[2]) / 2, box[3])
-            prev = last.get(tid)
-            last[tid] = point
-            if prev is None:
-                continue
             for name, a, b in lines:
-                before, after = side(a, b, prev), side(a, b, point)
-                if before * after < 0 and segments_intersect(prev, point, a, b):
-                    counts[name]["in" if after > 0 else "out"] += 1
+                now = side(a, b, point)
+                if now == 0:
+                    continue
+                before = last.get((tid, name))
+                last[(tid, name)] = (now, point)
+                if before is not None and before[0] * now < 0 and segments_intersect(before[1], point, a, b):
+                    counts[name]["in" if now > 0 else "out"] += 1
     return counts
 
 

@@ -329,3 +329,18 @@ class BrightStage:
 
     def close(self) -> None:
         pass
+
+
+# --- the benchmark's ground truth and peer direction mapping ---
+
+def test_bench_truth_and_peer_directions_follow_argus_convention() -> None:
+    from benchmarks.zones import _LineZones, _synthetic_crossing, direction_mapping, middle_lines, true_crossings
+
+    lines = middle_lines(W, H)
+    for line in lines:
+        there = _synthetic_crossing(line, to_right=True)
+        assert true_crossings(there, [line]) == {line[0]: {"in": 1, "out": 0}}
+        assert true_crossings([*there, (31, there[0][1])], [line])[line[0]] == {"in": 1, "out": 1}  # jumps back
+    mapping = direction_mapping(_LineZones, lines)
+    assert {m["in"] for m in mapping.values()} <= {"first", "second"}
+    assert all(m["in"] != m["out"] for m in mapping.values())
