@@ -39,7 +39,7 @@ def _file_fps(video: Path) -> float:
 
 
 def argus_streams(video: str, streams: int, seconds: float, warmup_s: float, overrides: list[str],
-                  config: str | None = None) -> dict[str, Any]:
+                  config: str | None = None, motion: bool = False) -> dict[str, Any]:
     """K real-time looping sources through the config's stages and sinks (see the module docstring)."""
     from pipeline import Pipeline
     from pipeline.config import load_config
@@ -47,7 +47,8 @@ def argus_streams(video: str, streams: int, seconds: float, warmup_s: float, ove
     rate = _file_fps(Path(video))
     with tempfile.TemporaryDirectory(prefix="argus-streams-") as out:
         cfg = load_config(Path(config) if config else None, overrides, replace={
-            "sources": [{"id": f"cam{i}", "uri": video, "loop": True, "realtime": True} for i in range(streams)],
+            "sources": [{"id": f"cam{i}", "uri": video, "loop": True, "realtime": True, "motion": motion}
+                        for i in range(streams)],
             "output_dir": out, "runner": {"progress": False}})
         pipeline = Pipeline(cfg)
         pipeline.start()
@@ -118,7 +119,7 @@ def ultralytics_streams(video: str, streams: int, seconds: float, warmup_s: floa
 def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, seconds: float = 20.0,
                   warmup_s: float = 12.0,
                   compare: str = "ultralytics-openvino", config_path: Path | None = None,
-                  overrides: list[str] | None = None) -> dict[str, Any]:
+                  overrides: list[str] | None = None, motion: bool = False) -> dict[str, Any]:
     """Grow K from `min_streams` for Argus and the peer, alternating; the largest K each keeps in real time
     (0 when even `min_streams` is not kept)."""
     from benchmarks.child import run_side
@@ -145,7 +146,8 @@ def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, se
             log.info("bench streams: Argus with %d stream(s)", k)
             runs["argus"].append(run_side({"side": "argus-streams", "video": str(video), "streams": k,
                                            "seconds": seconds, "warmup_s": warmup_s, "overrides": overrides,
-                                           "config": str(config_path) if config_path else None}))
+                                           "config": str(config_path) if config_path else None,
+                                           "motion": motion}))
             going["argus"] = runs["argus"][-1]["kept"]
         if going["peer"]:
             log.info("bench streams: %s with %d stream(s)", compare, k)
@@ -160,7 +162,7 @@ def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, se
         return max((r["streams"] for r in runs[side] if r["kept"]), default=0)
 
     return {"video": str(video), "load_avg_1m_before": load, "seconds": seconds, "warmup_s": warmup_s,
-            "argus_streams_kept": best("argus"), "peer": compare,
+            "argus_streams_kept": best("argus"), "motion": motion, "peer": compare,
             "peer_streams_kept": best("peer") if weights is not None else None,
             "argus_runs": runs["argus"], "peer_runs": runs["peer"], "stages": [c.type for c in load_config(
                 config_path, overrides).stages]}

@@ -73,6 +73,7 @@ def _streams_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     p.add_argument("--compare", default="ultralytics-openvino", help="peer: ultralytics-openvino (default) | "
                    "ultralytics | none")
+    p.add_argument("--motion", action="store_true", help="Argus's streams with motion gating on (`motion: true`)")
     _config_args(p)
 
 
@@ -81,7 +82,23 @@ def _streams(args: argparse.Namespace) -> dict[str, Any]:
 
     return bench_streams(_source(args), max_streams=args.max_streams, min_streams=args.min_streams,
                          seconds=args.seconds, compare=args.compare, config_path=args.config,
-                         overrides=args.set or [])
+                         overrides=args.set or [], motion=args.motion)
+
+
+def _motion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clip", type=Path, help="the action clip the still-camera video is built around (default: "
+                   "$ARGUS_SHARED_DATA/actions/gmdcsa24/S2_Fall_12.mp4)")
+    _source_arg(p)
+    _config_args(p)
+
+
+def _motion(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.motion import bench_motion
+
+    clip = args.clip or shared_data("actions", "gmdcsa24", "S2_Fall_12.mp4")
+    if not clip.is_file():
+        raise ArgusError(f"bench motion: {clip}: no such clip (the shared action clips are absent)")
+    return bench_motion(clip, _source(args), str(args.config) if args.config else None)
 
 
 def _engines_args(p: argparse.ArgumentParser) -> None:
@@ -295,6 +312,10 @@ VERBS: dict[str, Verb] = {
                   "Two lines through the middle of each sequence; true crossings from the GT tracks' bottom "
                   "centres; counts of Argus's zones stage, LineZone and ObjectCounter on the GT tracks, on Argus's "
                   "tracker over the public detections, and end to end on the frames.", _zones_args, _zones),
+    "motion": Verb("motion gating on a still camera (model share, people kept) and its cost on a busy one",
+                   "A still-camera video built from a real action clip (empty room, the clip, empty room) through "
+                   "a config ungated and gated; the gate's share of frames and cost on a busy video.",
+                   _motion_args, _motion),
     "soak": Verb("K looping camera-like sources for N minutes (RSS, FPS, drops)",
                  "Looping camera-like sources through the full default pipeline with its sinks: memory, FPS "
                  "and drops sampled over time.", _soak_args, _soak),

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pipeline.capabilities import capability_problem
 from pipeline.errors import ConfigError
+from pipeline.motion import MOTION_TAGS
 from pipeline.ray.settings import RaySettings
 from pipeline.secrets import mask_secrets
 from pipeline.source_config import (
@@ -312,7 +313,10 @@ def _format_error(err: dict[str, Any], data: Any, lines: dict[Loc, int], name: s
                 and part in {**stage_configs, **sink_configs}:
             continue
         clean.append(part)
-    loc = strip_kind_tag(tuple(clean), registry) if loc[:1] == ("sources",) else tuple(clean)
+    if loc[:1] == ("sources",):  # the kind's tag, and a `motion:` value's (flag or settings)
+        loc = tuple(p for p in strip_kind_tag(tuple(clean), registry) if p not in MOTION_TAGS)
+    else:
+        loc = tuple(clean)
     kind = err["type"]
     if kind == "extra_forbidden":
         message = _unknown_key(loc, data, registry)

@@ -33,6 +33,7 @@ from pipeline.batcher import Batcher
 from pipeline.config import PipelineConfig, SourceConfig, coerce_config, load_config
 from pipeline.errors import ArgusError, ConfigError
 from pipeline.metrics import Metrics
+from pipeline.motion import MotionConfig
 from pipeline.readers import SourceReader
 from pipeline.registry import Registry, default_registry
 from pipeline.sink_set import SinkSet, SinkSlot
@@ -106,6 +107,12 @@ class Pipeline:
         self.worker = Worker(self.batcher, chain, sink_set, self.run_stats, lambda: self.config.runner)
         self.worker.keep_alive = keep_alive
         self.worker.on_reader_done = self.sources.reader_done
+        self.worker.motion_for = self._motion_for
+
+    def _motion_for(self, source_id: str) -> MotionConfig | None:
+        """The motion gating of a source (None: off), from its config."""
+        reader = self.sources.readers.get(source_id)
+        return None if reader is None else reader.config.motion_settings()
 
     @property
     def readers(self) -> dict[str, SourceReader]:

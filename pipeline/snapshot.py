@@ -58,7 +58,8 @@ def snapshot(pipeline: Pipeline) -> dict[str, Any]:
     for slot in worker.chain.slots:
         timing = stats.stages.get(slot.id)
         stages[slot.id] = {"ms_per_frame": round(timing.ms_per_frame, 3) if timing else 0.0,
-                           "frames": timing.frames if timing else 0, "errors": slot.errors}
+                           "frames": timing.frames if timing else 0, "skipped": timing.skipped if timing else 0,
+                           "errors": slot.errors}
     sinks = sinks_state(worker.sinks.slots, stats)
     timing = stats.stages.get("sinks")
     counts = stage_counts(worker.chain.slots)

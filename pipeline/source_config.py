@@ -8,11 +8,12 @@ config model that subclasses `SourceConfig` and declares `kind: Literal["<kind>"
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.motion import MotionConfig, MotionSetting, motion_setting
 
 if TYPE_CHECKING:
     from pipeline.registry import Registry
@@ -35,6 +36,17 @@ class SourceConfig(BaseModel):
     frame_interval: int = Field(1, ge=1, description="Process every N-th decoded frame.")
     queue_size: int = Field(8, ge=1, le=1024, description="Frames buffered between reader and pipeline. "
                             "Live sources drop the oldest when full; files wait.")
+    motion: MotionSetting | None = Field(None, description="Motion gating: the model stages and the "
+                                               "tracker skip frames where nothing moved, which keep the rows of "
+                                               "the last frame they ran on. true, false, or {threshold, min_area, "
+                                               "mask, max_still_s}; left out: on for live cameras (RTSP, webcam), "
+                                               "off for files, folders and the demo.")
+
+    motion_default: ClassVar[bool] = False  # a kind's `motion:` when left out (live kinds: True)
+
+    def motion_settings(self) -> MotionConfig | None:
+        """The motion gate's settings for this source, or None when it runs the models on every frame."""
+        return motion_setting(self.motion, self.motion_default)
 
     @model_validator(mode="before")
     @classmethod

@@ -59,6 +59,8 @@ class Stage(Protocol):
       - `counts() -> dict`: JSON-ready counts (e.g. line crossings), shown by `stats()` under
         `counts.<stage id>`; may be called from any thread, so return a snapshot.
       - `metric_samples() -> list[MetricSample]`: the same for Prometheus (any thread).
+    Optional attribute: `motion_gated = True` (model stages, the tracker): the stage skips the still
+    frames of motion-gated sources, which keep its rows from the last frame it ran on.
     """
 
     name: str

@@ -1,5 +1,9 @@
 """Runs the stages in order over a batch, timing each and containing its failures.
 
+Motion gating: a stage whose class sets `motion_gated = True` (the model stages and the tracker)
+runs only on the packets that are not `still`; each still packet then takes the rows that stage
+left on the last packet of its stream it did run on (`pipeline/motion.py`).
+
 A stage that raises on a batch is logged once per distinct error (repeats are counted, not
 repeated), a `stage_error` event goes to every source in the batch, and the packets go on with
 what earlier stages found. Only `max_stage_errors` consecutive failures of one stage end the run.
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 
 from pipeline.stage import Stage
 from pipeline.stats import RunStats
-from pipeline.types import Event, EventType, Packet
+from pipeline.types import Detections, Event, EventType, ModelFacts, Packet
 
 log = logging.getLogger("argus")
 
@@ -47,6 +51,8 @@ class StageChain:
         self.stats = stats
         self.observe = observe  # (stage id, seconds): the metrics histogram
         self.max_consecutive = 0  # worst current streak of failures, for the stop rule
+        # (stage id, stream) -> the rows and model facts that stage left on the last packet it ran on
+        self._carried: dict[tuple[str, str], tuple[Detections, ModelFacts | None]] = {}
 
     def replace(self, slots: list[StageSlot]) -> None:
         """Run these stages from the next batch on (a hot reload's swap, on the worker thread)."""
@@ -56,21 +62,52 @@ class StageChain:
     def process(self, packets: list[Packet]) -> list[Packet]:
         """Every stage over the batch; a failing stage leaves the packets as they were."""
         for slot in self.slots:
+            gated = getattr(slot.stage, "motion_gated", False) and any(p.still for p in packets)
+            run = [p for p in packets if not p.still] if gated else packets
             start = time.perf_counter()
-            try:
-                packets = slot.stage.process(packets)
-                slot.consecutive = 0
-            except Exception as exc:  # contained: the batch goes on without this stage
-                self._failed(slot, exc, packets)
+            if run:
+                try:
+                    done = slot.stage.process(run)
+                    slot.consecutive = 0
+                except Exception as exc:  # contained: the batch goes on without this stage
+                    self._failed(slot, exc, run)
+                    done = run
+                packets = self._merge(packets, done) if gated else done
             elapsed = time.perf_counter() - start
-            self.stats.timing(slot.id).add(elapsed, len(packets))
+            timing = self.stats.timing(slot.id)
+            timing.add(elapsed, len(run))
+            if gated:
+                timing.skipped += len(packets) - len(run)
+                self._carry(slot.id, packets)
+            elif getattr(slot.stage, "motion_gated", False):
+                self._remember(slot.id, packets)
             if self.observe is not None:
                 self.observe(slot.id, elapsed)
-            share = 1000.0 * elapsed / max(1, len(packets))
-            for packet in packets:
+            share = 1000.0 * elapsed / max(1, len(run))
+            for packet in run:
                 packet.timings[slot.id] = share
         self.max_consecutive = max((s.consecutive for s in self.slots), default=0)
         return packets
+
+    @staticmethod
+    def _merge(packets: list[Packet], done: list[Packet]) -> list[Packet]:
+        """`packets` with the ones that were run replaced, in order, by what the stage returned."""
+        results = iter(done)
+        return [p if p.still else next(results) for p in packets]
+
+    def _remember(self, slot_id: str, packets: list[Packet]) -> None:
+        for packet in packets:
+            self._carried[(slot_id, packet.frame.source_id)] = (packet.detections, packet.detector)
+
+    def _carry(self, slot_id: str, packets: list[Packet]) -> None:
+        """Each still packet takes the rows (and model facts) of the last packet of its stream this stage
+        ran on: earlier in this batch, else in an earlier one."""
+        for packet in packets:
+            key = (slot_id, packet.frame.source_id)
+            if not packet.still:
+                self._carried[key] = (packet.detections, packet.detector)
+            elif (last := self._carried.get(key)) is not None:
+                packet.detections, packet.detector = last
 
     def _failed(self, slot: StageSlot, exc: Exception, packets: Sequence[Packet]) -> None:
         slot.errors += 1
@@ -98,6 +135,8 @@ class StageChain:
 
     def end_source(self, source_id: str) -> list[Event]:
         """Every stage forgets `source_id`; returns the events that causes (tracks ended)."""
+        for key in [k for k in self._carried if k[1] == source_id]:
+            del self._carried[key]
         events: list[Event] = []
         for slot in self.slots:
             try:

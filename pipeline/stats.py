@@ -16,6 +16,7 @@ class StageTiming:
     seconds: float = 0.0
     frames: int = 0
     calls: int = 0
+    skipped: int = 0  # still frames it did not run on (motion gating)
 
     def add(self, seconds: float, frames: int) -> None:
         self.seconds += seconds
@@ -72,7 +73,7 @@ class RunStats:
             "wall_s": round(self.wall_s, 3),
             "fps": round(self.frames / self.wall_s, 2) if self.wall_s else 0.0,
             "stages": {name: {"ms_per_frame": round(t.ms_per_frame, 3), "fps": round(t.fps, 2),
-                              "frames": t.frames} for name, t in self.stages.items()},
+                              "frames": t.frames, "skipped": t.skipped} for name, t in self.stages.items()},
             "frames_per_source": self.frames_per_source,
             "dropped_per_source": self.dropped_per_source,
             "failed_sources": self.failed_sources,

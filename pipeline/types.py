@@ -434,6 +434,8 @@ class Packet:
         timings: stage name -> milliseconds this frame spent in it (its share of a batch).
         detector: the facts of the model whose detections these are (set by the model stage), so later
             stages pick per-model defaults from its recipe; None when no model stage ran.
+        still: nothing moved since the last frame of its stream the models ran on (motion gating): the
+            stages marked `motion_gated` skip it, and it keeps that frame's rows.
         overlays: drawing data stages publish for annotators, by stage id, JSON-ready (the zones stage's
             lines, zones and counts as of this frame).
     """
@@ -444,4 +446,5 @@ class Packet:
     feature_map: FeatureMap | None = None
     timings: dict[str, float] = field(default_factory=dict)
     detector: ModelFacts | None = None
+    still: bool = False
     overlays: dict[str, Any] = field(default_factory=dict)

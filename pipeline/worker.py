@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from pipeline.batcher import Batcher
+from pipeline.motion import MotionConfig, MotionGate
 from pipeline.output_lane import OutputLane
 from pipeline.readers import ReaderDone
 from pipeline.sink_set import SinkSet
@@ -43,6 +44,8 @@ class Worker:
         self.on_reader_done: Callable[[ReaderDone], None] | None = None
         self.open_streams: dict[str, StreamStart] = {}
         self.last_frames: dict[str, Frame] = {}  # stream id -> its latest frame (warms up rebuilt stages)
+        self.motion_for: Callable[[str], MotionConfig | None] = lambda source_id: None  # a source's gating
+        self.gates: dict[str, MotionGate] = {}  # stream id -> its motion gate, where gating is on
         self.packet_subscribers: list[Subscription[Packet]] = []
         self.event_subscribers: list[Subscription[Event]] = []
         self.stopping = threading.Event()  # stop requested: readers are ending
@@ -134,7 +137,12 @@ class Worker:
         if self.abandon.is_set() or (self._stop_deadline is not None and time.monotonic() > self._stop_deadline):
             self.stats.dropped_on_stop += len(frames)  # shutdown took too long: drop what is left
             return
-        packets = self.chain.process([Packet(frame) for frame in frames])
+        packets = [Packet(frame) for frame in frames]
+        for packet in packets:
+            gate = self.gates.get(packet.frame.source_id)
+            if gate is not None:
+                packet.still = not gate.moving(packet.frame.image, packet.frame.pts_s)
+        packets = self.chain.process(packets)
         for packet in packets:
             self.last_frames[packet.frame.source_id] = packet.frame
         self.output.submit(lambda: self._deliver(packets))
@@ -188,6 +196,8 @@ class Worker:
             log.warning("source '%s': stream lost (%s); reconnecting", source_id, item.reason)
             self.stats.stream_state[source_id] = "reconnecting"
             self.stats.reconnects[source_id] = self.stats.reconnects.get(source_id, 0) + 1
+            if source_id in self.gates:
+                self.gates[source_id].reset()
             self.emit([*self.chain.end_source(source_id),
                        Event(EventType.STREAM_LOST, source_id, payload={"reason": item.reason})])
         elif isinstance(item, StreamRecovered):
@@ -197,6 +207,11 @@ class Worker:
                              payload={"gap_s": item.gap_s, "attempts": item.attempts})])
         elif isinstance(item, StreamStart):
             self.open_streams[source_id] = item
+            motion = self.motion_for(source_id)
+            if motion is not None:
+                self.gates[source_id] = MotionGate(motion, item.fps)
+            else:
+                self.gates.pop(source_id, None)
             self.stats.stream_state[source_id] = "running"
             self.output.submit(lambda: self.sinks.start_source(item))
             self.emit([Event(EventType.STREAM_OPENED, source_id, payload={
@@ -208,6 +223,7 @@ class Worker:
     def end_stream(self, source_id: str, error: str | None) -> None:
         self.open_streams.pop(source_id, None)
         self.last_frames.pop(source_id, None)
+        self.gates.pop(source_id, None)
         events = self.chain.end_source(source_id)
         if error:
             self.stats.failed_sources[source_id] = error

@@ -132,6 +132,8 @@ class YoloStage:
     for batches of 8: the gain is the barrier at the end of each batch, which larger batches also hide.
     """
 
+    motion_gated = True  # still frames keep the last rows (pipeline/motion.py)
+
     def __init__(self, config: YoloConfig) -> None:
         self.name = config.type
         self.config = config

@@ -195,6 +195,7 @@ class TrackStage:
     """
 
     name = "track"
+    motion_gated = True  # tracks are not aged while nothing moves (pipeline/motion.py)
 
     def __init__(self, config: TrackConfig) -> None:
         self.config = config

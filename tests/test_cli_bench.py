@@ -39,7 +39,7 @@ def _readme_bench_lines() -> list[str]:
 
 def test_every_benchmark_is_a_bench_verb() -> None:
     assert set(VERBS) == {"pipeline", "streams", "engines", "reid", "tracker", "soak", "faces", "actions", "ray",
-                          "detection", "serve", "zones"}
+                          "detection", "serve", "zones", "motion"}
     for name in VERBS:
         args = _parse(f"bench {name} --json")
         assert args.bench_verb == name and args.json is True and callable(args.func)

@@ -40,7 +40,7 @@ def test_config_wrong_type_and_range() -> None:
 def test_config_unknown_stage_type() -> None:
     lines = errors_of("stages:\n  - {type: trak}\n")
     assert lines == ["cfg.yaml:2: stages.0.type: unknown type 'trak' (did you mean 'track'?); "
-                     "valid types: detect, pose, track, action, face"]
+                     "valid types: detect, pose, track, action, face, zones"]
 
 
 def test_config_missing_model_file() -> None:

@@ -60,7 +60,8 @@ def test_image_folder_kind_and_fps(tmp_path: Path) -> None:
 
 
 def test_core_source_config_holds_only_the_common_keys() -> None:
-    assert set(SourceConfig.model_fields) == {"id", "uri", "kind", "max_frames", "frame_interval", "queue_size"}
+    assert set(SourceConfig.model_fields) == {"id", "uri", "kind", "max_frames", "frame_interval", "queue_size",
+                                               "motion"}
     assert list(default_registry().sources) == ["demo", "rtsp", "webcam", "files", "images", "video"]
 
 

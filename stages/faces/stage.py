@@ -116,6 +116,8 @@ class _Attempt:
 class FaceStage:
     """See the module docstring. Counters: `stats` (attempts, faces gated out, embedded)."""
 
+    motion_gated = True  # still frames keep the last identities (pipeline/motion.py)
+
     def __init__(self, config: FaceConfig, recognizer: Recognizer | None = None) -> None:
         self.name = config.id or config.type
         self.config = config

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import ClassVar, Literal
 
 import av
 from pydantic import Field
@@ -33,6 +33,9 @@ class RtspSourceConfig(SourceConfig):
     """A live network stream, reconnected after failures."""
 
     kind: Literal["rtsp"] = "rtsp"
+    # Live cameras mostly watch still scenes and must keep up in real time: motion gating is on by
+    # default (files are usually analysed frame by frame, with no real-time budget: off there).
+    motion_default: ClassVar[bool] = True
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
     open_timeout_s: float = Field(10.0, gt=0, description="Open and read timeout.")
     reconnect: bool = Field(True, description="Reconnect after a failure (stream_lost / stream_recovered "

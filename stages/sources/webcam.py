@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import ClassVar, Literal
 
 import cv2
 from pydantic import field_validator
@@ -20,6 +20,9 @@ class WebcamSourceConfig(SourceConfig):
     """A local camera: `uri` is its index ('0' for /dev/video0)."""
 
     kind: Literal["webcam"] = "webcam"
+    # Live cameras mostly watch still scenes and must keep up in real time: motion gating is on by
+    # default (files are usually analysed frame by frame, with no real-time budget: off there).
+    motion_default: ClassVar[bool] = True
 
     @field_validator("uri")
     @classmethod
