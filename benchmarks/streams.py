@@ -12,6 +12,10 @@ file source is not paced, so a stream counts as kept when its thread processes a
 frame rate over the same window (a live camera at that rate would then lose nothing).
 
 K grows from 1 until a side fails; each (side, K) runs in a process of its own, sides alternating.
+
+`stagger`: stream i plays a copy of the video rotated to start i/K of the way in, so the cameras are
+not all busy at the same moment (a wall of real cameras is not synchronised); this matters with
+motion gating, where a stream costs the models only while something moves in it.
 """
 
 from __future__ import annotations
@@ -38,17 +42,40 @@ def _file_fps(video: Path) -> float:
     return float(fps) or 25.0
 
 
+def rotated_copies(video: Path, count: int, folder: Path) -> list[Path]:
+    """`count` copies of `video` in `folder`, copy i starting i/count of the way in (and wrapping)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while (read := capture.read())[0]:
+        frames.append(read[1])
+    capture.release()
+    height, width = frames[0].shape[:2]
+    copies = []
+    for i in range(count):
+        path = folder / f"rotated{i}.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), _file_fps(video), (width, height))
+        start = i * len(frames) // count
+        for frame in frames[start:] + frames[:start]:
+            writer.write(frame)
+        writer.release()
+        copies.append(path)
+    return copies
+
+
 def argus_streams(video: str, streams: int, seconds: float, warmup_s: float, overrides: list[str],
-                  config: str | None = None, motion: bool = False) -> dict[str, Any]:
+                  config: str | None = None, motion: bool = False, stagger: bool = False) -> dict[str, Any]:
     """K real-time looping sources through the config's stages and sinks (see the module docstring)."""
     from pipeline import Pipeline
     from pipeline.config import load_config
 
     rate = _file_fps(Path(video))
     with tempfile.TemporaryDirectory(prefix="argus-streams-") as out:
+        uris = [str(p) for p in rotated_copies(Path(video), streams, Path(out))] if stagger else [video] * streams
         cfg = load_config(Path(config) if config else None, overrides, replace={
-            "sources": [{"id": f"cam{i}", "uri": video, "loop": True, "realtime": True, "motion": motion}
-                        for i in range(streams)],
+            "sources": [{"id": f"cam{i}", "uri": uri, "loop": True, "realtime": True, "motion": motion}
+                        for i, uri in enumerate(uris)],
             "output_dir": out, "runner": {"progress": False}})
         pipeline = Pipeline(cfg)
         pipeline.start()
@@ -119,7 +146,7 @@ def ultralytics_streams(video: str, streams: int, seconds: float, warmup_s: floa
 def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, seconds: float = 20.0,
                   warmup_s: float = 12.0,
                   compare: str = "ultralytics-openvino", config_path: Path | None = None,
-                  overrides: list[str] | None = None, motion: bool = False) -> dict[str, Any]:
+                  overrides: list[str] | None = None, motion: bool = False, stagger: bool = False) -> dict[str, Any]:
     """Grow K from `min_streams` for Argus and the peer, alternating; the largest K each keeps in real time
     (0 when even `min_streams` is not kept)."""
     from benchmarks.child import run_side
@@ -147,7 +174,7 @@ def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, se
             runs["argus"].append(run_side({"side": "argus-streams", "video": str(video), "streams": k,
                                            "seconds": seconds, "warmup_s": warmup_s, "overrides": overrides,
                                            "config": str(config_path) if config_path else None,
-                                           "motion": motion}))
+                                           "motion": motion, "stagger": stagger}))
             going["argus"] = runs["argus"][-1]["kept"]
         if going["peer"]:
             log.info("bench streams: %s with %d stream(s)", compare, k)
@@ -162,7 +189,7 @@ def bench_streams(video: Path, *, max_streams: int = 8, min_streams: int = 1, se
         return max((r["streams"] for r in runs[side] if r["kept"]), default=0)
 
     return {"video": str(video), "load_avg_1m_before": load, "seconds": seconds, "warmup_s": warmup_s,
-            "argus_streams_kept": best("argus"), "motion": motion, "peer": compare,
+            "argus_streams_kept": best("argus"), "motion": motion, "stagger": stagger, "peer": compare,
             "peer_streams_kept": best("peer") if weights is not None else None,
             "argus_runs": runs["argus"], "peer_runs": runs["peer"], "stages": [c.type for c in load_config(
                 config_path, overrides).stages]}

@@ -74,6 +74,8 @@ def _streams_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", default="ultralytics-openvino", help="peer: ultralytics-openvino (default) | "
                    "ultralytics | none")
     p.add_argument("--motion", action="store_true", help="Argus's streams with motion gating on (`motion: true`)")
+    p.add_argument("--stagger", action="store_true", help="stream i starts i/K of the way into the video "
+                   "(cameras not all busy at once)")
     _config_args(p)
 
 
@@ -82,7 +84,7 @@ def _streams(args: argparse.Namespace) -> dict[str, Any]:
 
     return bench_streams(_source(args), max_streams=args.max_streams, min_streams=args.min_streams,
                          seconds=args.seconds, compare=args.compare, config_path=args.config,
-                         overrides=args.set or [], motion=args.motion)
+                         overrides=args.set or [], motion=args.motion, stagger=args.stagger)
 
 
 def _motion_args(p: argparse.ArgumentParser) -> None:

@@ -60,7 +60,8 @@ class Stage(Protocol):
         `counts.<stage id>`; may be called from any thread, so return a snapshot.
       - `metric_samples() -> list[MetricSample]`: the same for Prometheus (any thread).
     Optional attribute: `motion_gated = True` (model stages, the tracker): the stage skips the still
-    frames of motion-gated sources, which keep its rows from the last frame it ran on.
+    frames of motion-gated sources, which keep its rows from the last frame it ran on; its optional
+    `on_still(packet)` hook is called for each such frame instead (the tracker counts no time passing).
     """
 
     name: str

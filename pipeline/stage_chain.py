@@ -78,7 +78,7 @@ class StageChain:
             timing.add(elapsed, len(run))
             if gated:
                 timing.skipped += len(packets) - len(run)
-                self._carry(slot.id, packets)
+                self._carry(slot.id, slot.stage, packets)
             elif getattr(slot.stage, "motion_gated", False):
                 self._remember(slot.id, packets)
             if self.observe is not None:
@@ -99,15 +99,19 @@ class StageChain:
         for packet in packets:
             self._carried[(slot_id, packet.frame.source_id)] = (packet.detections, packet.detector)
 
-    def _carry(self, slot_id: str, packets: list[Packet]) -> None:
+    def _carry(self, slot_id: str, stage: Stage, packets: list[Packet]) -> None:
         """Each still packet takes the rows (and model facts) of the last packet of its stream this stage
-        ran on: earlier in this batch, else in an earlier one."""
+        ran on: earlier in this batch, else in an earlier one; the stage's `on_still` hook hears of it."""
+        on_still = getattr(stage, "on_still", None)
         for packet in packets:
             key = (slot_id, packet.frame.source_id)
             if not packet.still:
                 self._carried[key] = (packet.detections, packet.detector)
-            elif (last := self._carried.get(key)) is not None:
+                continue
+            if (last := self._carried.get(key)) is not None:
                 packet.detections, packet.detector = last
+            if on_still is not None:
+                on_still(packet)
 
     def _failed(self, slot: StageSlot, exc: Exception, packets: Sequence[Packet]) -> None:
         slot.errors += 1

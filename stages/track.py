@@ -238,6 +238,13 @@ class TrackStage:
                 packet.events.append(self._ended(frame.source_id, state, ended))
         return list(batch)
 
+    def on_still(self, packet: Packet) -> None:
+        """A still frame (motion gating) the tracker skips: nothing moved, so no time passes for the
+        tracks; the next frame it runs on is one step after this one, and no track ages over the gap."""
+        state = self._sources.get(packet.frame.source_id)
+        if state is not None:
+            state.last_index = packet.frame.index
+
     def _update(self, tracker: MotionTracker, packet: Packet, dt: float,
                 image: Any) -> tuple[Detections, np.ndarray]:
         """The packet's detections with track ids (the input set's rows tracked, other rows -1), and the

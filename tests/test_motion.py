@@ -144,3 +144,31 @@ def test_a_still_camera_runs_the_models_once_and_keeps_its_people_tracked(tmp_pa
     people = [set(p.detections.track_id[p.detections.extra["class_name"] == "person"].tolist()) for p in packets]
     assert len(people[0]) >= 3 and all(ids == people[0] for ids in people)
     assert not [e for p in packets for e in p.events if e.type == "track_ended"]
+
+
+def test_tracks_do_not_age_over_still_frames() -> None:
+    """A tracked person, then 100 still frames (more than lost_frames), then the same person moving a
+    little: the same id, and no track ends."""
+    from stages.track import TrackConfig, TrackStage
+
+    stage = TrackStage(TrackConfig(lost_frames=30, camera_motion=False))
+    chain = StageChain([StageSlot("track", stage)], RunStats())
+    image = np.zeros((480, 640, 3), np.uint8)
+
+    def packet(index: int, x: float, still: bool = False) -> Packet:
+        p = Packet(Frame("cam", index, index / 10, image),
+                   Detections(xyxy=np.array([[x, 100.0, x + 50, 250.0]]), score=np.array([0.9]),
+                              class_id=np.zeros(1, np.int32)))
+        p.still = still
+        return p
+
+    first = chain.process([packet(i, 100.0 + 2 * i) for i in range(3)])
+    ids = {int(p.detections.track_id[0]) for p in first}
+    stills = [packet(i, 104.0, still=True) for i in range(3, 103)]
+    for start in range(0, len(stills), 8):
+        chain.process(stills[start:start + 8])
+    after = chain.process([packet(103, 106.0), packet(104, 108.0)])
+    assert len(ids) == 1 and ids == {int(p.detections.track_id[0]) for p in after}
+    assert all(int(p.detections.track_id[0]) in ids for p in stills)  # still frames keep the id
+    events = [e.type for p in first + stills + after for e in p.events]
+    assert "track_ended" not in events and events.count("track_started") == 1
