@@ -98,7 +98,7 @@ class TopDownPoseStage(YoloStage):
         config: PoseConfig = self.config  # type: ignore[assignment]
         jobs: list[tuple[int, int, np.ndarray]] = []  # (packet, row, box) the pose model runs on
         plans: list[list[tuple[int, tuple[str, int] | None, bool]]] = []  # per packet: (row, memory key, fresh)
-        scheduled: dict[tuple[str, int], Seen] = {}  # runs planned for later frames of this batch
+        scheduled: dict[tuple[str, int], Seen] = {}  # runs planned on earlier frames of this batch
         for p, packet in enumerate(batch):
             dets, source, frame = packet.detections, packet.frame.source_id, packet.frame.index
             self._memory.sweep(source, frame)
