@@ -290,7 +290,7 @@ def _serve(args: argparse.Namespace) -> dict[str, Any]:
 
 VERBS: dict[str, Verb] = {
     "pipeline": Verb("an Argus config vs `yolo track` on a video",
-                     "An Argus config (default: detect + pose + track) against `yolo track` with the config's "
+                     "An Argus config (default: detect + track + pose) against `yolo track` with the config's "
                      "first model (its person finder) on the same frames; each "
                      "side in a process of its own, alternated, medians.", _pipeline_args, _pipeline),
     "streams": Verb("how many real-time streams Argus and `yolo track` keep",
