@@ -98,6 +98,10 @@ class Merger:
         self.stats.frames += 1
         for name, ms in result.timings.items():
             self.stats.timing(name).add(ms / 1000.0, 1)
+        # A stage that has timed earlier frames but not this one skipped it (a still frame under motion
+        # gating: every stream's first frame runs every stage, so each stage is known by then).
+        for name in self.stats.stages.keys() - result.timings.keys() - {"sinks"}:
+            self.stats.stages[name].skipped += 1
         for subscription in list(self.packet_subscribers):
             subscription.put(packet, self.stopping)
         return True

@@ -33,7 +33,7 @@ def snapshot(pipeline: RayPipeline) -> dict[str, Any]:
                              "slowest_poll_s": round(max(g.round_trips, default=0.0), 3),
                              "lost_after_s": round(g.lost_limit(pipeline.settings), 2)}
               for g in pipeline.groups}
-    stages = {name: {"ms_per_frame": round(t.ms_per_frame, 3), "frames": t.frames}
+    stages = {name: {"ms_per_frame": round(t.ms_per_frame, 3), "frames": t.frames, "skipped": t.skipped}
               for name, t in stats.stages.items()}
     sinks = sinks_state(pipeline.sinks.slots, stats)
     return {"state": state, "runner": "ray", "version": pipeline.version, "frames": stats.frames,
