@@ -191,3 +191,24 @@ def test_serve_uses_only_the_protocol() -> None:
                 base = node.value
                 owner = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
                 assert "pipeline" not in owner, f"{path.name}:{node.lineno}: .{node.attr} of a pipeline"
+
+
+def test_driver_counts_frames_a_stage_skipped() -> None:
+    """Under motion gating a still frame comes back without the gated stages' timings: the driver counts
+    it as skipped for them (and as run for the others)."""
+    from pipeline.config import SourceConfig
+    from pipeline.ray.merge import Merger
+    from pipeline.ray.state import Stream
+    from pipeline.registry import Registry
+    from pipeline.sink_set import SinkSet
+    from pipeline.stats import RunStats
+
+    stats = RunStats()
+    merger = Merger(SinkSet([], stats, Registry().event_types), stats, threading.Event())
+    stream = Stream(SourceConfig(id="cam", uri="x.mp4"), group=0)
+    timings = [{"detect": 20.0, "track": 1.0, "zones": 0.1}, {"zones": 0.1}, {"zones": 0.1},
+               {"detect": 19.0, "track": 1.0, "zones": 0.1}]
+    for index, frame_timings in enumerate(timings):
+        merger.frame(stream, FrameResult("cam", index, index / 10, 64, 48, Detections.empty(), frame_timings))
+    assert {name: (t.frames, t.skipped) for name, t in stats.stages.items()} == {
+        "detect": (2, 2), "track": (2, 2), "zones": (4, 0)}
