@@ -90,7 +90,7 @@ def gate_cost(video: Path, frames: int = 300) -> dict[str, float]:
     """The gate alone on `video`'s first frames: the share it calls still, and its ms per frame."""
     images, fps = _frames(video)
     images = images[:frames]
-    gate = MotionGate(MotionConfig(), fps)
+    gate = MotionGate(MotionConfig())
     gate.moving(images[0], 0.0)
     start = time.perf_counter()
     still = sum(not gate.moving(image, i / fps) for i, image in enumerate(images[1:], 1))

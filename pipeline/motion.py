@@ -71,9 +71,8 @@ def motion_setting(value: bool | MotionConfig | None, default: bool) -> MotionCo
 class MotionGate:
     """Decides, frame by frame of one stream, whether the model stages run (see the module docstring)."""
 
-    def __init__(self, config: MotionConfig, fps: float = 0.0) -> None:
+    def __init__(self, config: MotionConfig) -> None:
         self.config = config
-        self.fps = fps
         self._reference: np.ndarray | None = None
         self._keep: np.ndarray | None = None  # True where change counts, False under the mask
         self._reference_pts = 0.0

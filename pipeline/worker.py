@@ -209,7 +209,7 @@ class Worker:
             self.open_streams[source_id] = item
             motion = self.motion_for(source_id)
             if motion is not None:
-                self.gates[source_id] = MotionGate(motion, item.fps)
+                self.gates[source_id] = MotionGate(motion)
             else:
                 self.gates.pop(source_id, None)
             self.stats.stream_state[source_id] = "running"
