@@ -38,13 +38,13 @@ GPU_CANDIDATES = [("tensorrt", "fp32"), ("tensorrt", "fp16"), ("tensorrt", "int8
                   ("torch", "fp16")]
 
 
-def video_frames(video: Path, count: int) -> list[np.ndarray]:
-    """The first `count` frames of `video` (BGR uint8)."""
+def video_frames(video: Path, count: int | None = None) -> list[np.ndarray]:
+    """The first `count` frames of `video` (BGR uint8); every frame when `count` is None."""
     import cv2
 
     capture = cv2.VideoCapture(str(video))
     frames: list[np.ndarray] = []
-    while len(frames) < count:
+    while count is None or len(frames) < count:
         ok, frame = capture.read()
         if not ok:
             break

@@ -21,22 +21,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from benchmarks.engines import video_frames
+from benchmarks.streams import file_fps
 from pipeline.motion import MotionConfig, MotionGate
 
 
 def _frames(video: Path) -> tuple[list[np.ndarray], float]:
-    capture = cv2.VideoCapture(str(video))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    if not frames:
-        raise FileNotFoundError(f"{video}: no frames could be read")
-    return frames, fps
+    """Every frame of `video` and its frame rate."""
+    return video_frames(video), file_fps(video)
 
 
 def still_camera_video(clip: Path, out: Path, empty_s: float = 8.0, noise: float = 2.0,

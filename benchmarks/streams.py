@@ -33,7 +33,7 @@ DROP_LIMIT = 0.01
 RATE_LIMIT = 0.97
 
 
-def _file_fps(video: Path) -> float:
+def file_fps(video: Path) -> float:
     import cv2
 
     capture = cv2.VideoCapture(str(video))
@@ -46,16 +46,14 @@ def rotated_copies(video: Path, count: int, folder: Path) -> list[Path]:
     """`count` copies of `video` in `folder`, copy i starting i/count of the way in (and wrapping)."""
     import cv2
 
-    capture = cv2.VideoCapture(str(video))
-    frames = []
-    while (read := capture.read())[0]:
-        frames.append(read[1])
-    capture.release()
+    from benchmarks.engines import video_frames
+
+    frames = video_frames(video)
     height, width = frames[0].shape[:2]
     copies = []
     for i in range(count):
         path = folder / f"rotated{i}.mp4"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), _file_fps(video), (width, height))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), file_fps(video), (width, height))
         start = i * len(frames) // count
         for frame in frames[start:] + frames[:start]:
             writer.write(frame)
@@ -70,7 +68,7 @@ def argus_streams(video: str, streams: int, seconds: float, warmup_s: float, ove
     from pipeline import Pipeline
     from pipeline.config import load_config
 
-    rate = _file_fps(Path(video))
+    rate = file_fps(Path(video))
     with tempfile.TemporaryDirectory(prefix="argus-streams-") as out:
         uris = [str(p) for p in rotated_copies(Path(video), streams, Path(out))] if stagger else [video] * streams
         cfg = load_config(Path(config) if config else None, overrides, replace={
@@ -111,7 +109,7 @@ def ultralytics_streams(video: str, streams: int, seconds: float, warmup_s: floa
     ultralytics_env()
     from ultralytics import YOLO
 
-    rate = _file_fps(Path(video))
+    rate = file_fps(Path(video))
     stop = threading.Event()
     stamps: list[list[float]] = [[] for _ in range(streams)]
     errors: list[str] = []

@@ -10,7 +10,6 @@ A screenshot is saved under out/test-screenshots/ when a step fails.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,19 +26,10 @@ httpx = pytest.importorskip("httpx")
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from tests.browser import CHROMIUM_MARKS, ROOT, browser_type_launch_args, screenshot_on_failure  # noqa: E402, F401
 from tests.live_servers import free_port  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("ARGUS_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = ROOT / "out" / "test-screenshots"
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM} (apt install chromium)")]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    """Debian's chromium (playwright cannot download its own browsers here)."""
-    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": ["--no-sandbox"]}
+pytestmark = CHROMIUM_MARKS
 
 
 
@@ -134,14 +124,8 @@ def _preview_loaded(page: Page, source_id: str) -> None:
 
 
 def test_edit_apply_preview_add_revert_and_sigterm(server: Server, page: Page, tmp_path: Path) -> None:
-    try:
+    with screenshot_on_failure(page, "serve-e2e", lambda: f"server output:\n{server.output()}"):
         _scenario(server, page, tmp_path)
-    except BaseException:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shot = SCREENSHOTS / f"serve-e2e-{int(time.time())}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot: {shot}\nserver output:\n{server.output()}")
-        raise
 
 
 def _scenario(server: Server, page: Page, tmp_path: Path) -> None:
@@ -257,25 +241,22 @@ def test_page_opens_on_an_invalid_config_and_apply_starts_the_pipeline(page: Pag
     path.write_text(good.replace("max_batch: 2", "max_bach: 2"))
     server = Served(path)
     try:
-        page.goto(server.url + "/")
-        expect(page.locator("#state")).to_have_text("stopped", timeout=10_000)
-        line = good.splitlines().index("runner: {progress: false, max_batch: 2}") + 1
-        expect(page.locator("#errors li").first).to_contain_text(f"line {line}: runner.max_bach: unknown key")
-        expect(page.locator("#message")).to_contain_text("the pipeline is stopped")
-        expect(page.locator(".source")).to_have_count(0)
-        _replace_line(page, "max_bach", "runner: {progress: false, max_batch: 2}")
-        expect(page.locator("#status")).to_have_text("valid", timeout=10_000)
-        expect(page.locator("#changes")).to_contain_text('"pipeline":["start"]')
-        page.locator("#save").click()
-        expect(page.locator("#message")).to_contain_text("applied version 1 and saved", timeout=30_000)
-        expect(page.locator("#state")).to_have_text("running", timeout=10_000)
-        expect(page.locator(".source")).to_have_count(2, timeout=10_000)
-        _wait_rising(page, ["a", "b"], {})
-        assert path.read_text() == good
-    except BaseException:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"serve-invalid-{int(time.time())}.png"), full_page=True)
-        raise
+        with screenshot_on_failure(page, "serve-invalid"):
+            page.goto(server.url + "/")
+            expect(page.locator("#state")).to_have_text("stopped", timeout=10_000)
+            line = good.splitlines().index("runner: {progress: false, max_batch: 2}") + 1
+            expect(page.locator("#errors li").first).to_contain_text(f"line {line}: runner.max_bach: unknown key")
+            expect(page.locator("#message")).to_contain_text("the pipeline is stopped")
+            expect(page.locator(".source")).to_have_count(0)
+            _replace_line(page, "max_bach", "runner: {progress: false, max_batch: 2}")
+            expect(page.locator("#status")).to_have_text("valid", timeout=10_000)
+            expect(page.locator("#changes")).to_contain_text('"pipeline":["start"]')
+            page.locator("#save").click()
+            expect(page.locator("#message")).to_contain_text("applied version 1 and saved", timeout=30_000)
+            expect(page.locator("#state")).to_have_text("running", timeout=10_000)
+            expect(page.locator(".source")).to_have_count(2, timeout=10_000)
+            _wait_rising(page, ["a", "b"], {})
+            assert path.read_text() == good
     finally:
         server.close()
 

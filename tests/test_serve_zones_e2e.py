@@ -7,7 +7,6 @@ A screenshot is saved under out/test-screenshots/ when a step fails.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -20,13 +19,10 @@ pytest.importorskip("pytest_playwright")
 
 from playwright.sync_api import Page, expect
 
+from tests.browser import CHROMIUM_MARKS, browser_type_launch_args, screenshot_on_failure  # noqa: F401
 from tests.conftest import write_video
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("ARGUS_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = ROOT / "out" / "test-screenshots"
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM} (apt install chromium)")]
+pytestmark = CHROMIUM_MARKS
 
 CONFIG = """# the shop camera
 sources:
@@ -44,12 +40,6 @@ runner: {{progress: false}}
 """
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    """Debian's chromium (playwright cannot download its own browsers here)."""
-    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": ["--no-sandbox"]}
-
-
 def test_draw_a_line_and_a_zone_move_a_corner_and_apply(page: Page, tmp_path: Path) -> None:
     from tests.test_serve_api import Served
 
@@ -58,11 +48,8 @@ def test_draw_a_line_and_a_zone_move_a_corner_and_apply(page: Page, tmp_path: Pa
     path.write_text(CONFIG.format(video=video, out=tmp_path / "out"))
     server = Served(path)
     try:
-        _scenario(server, page)
-    except BaseException:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"serve-zones-{int(time.time())}.png"), full_page=True)
-        raise
+        with screenshot_on_failure(page, "serve-zones"):
+            _scenario(server, page)
     finally:
         server.close()
 
