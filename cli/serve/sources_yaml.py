@@ -19,11 +19,13 @@ from cli.serve.safety import InputError
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
-def _load(text: str) -> dict[str, Any]:
+def load_mapping(text: str, doing: str = "changing sources") -> dict[str, Any]:
+    """The editor's text as a mapping; a 409 InputError when it does not parse (saying what waits: `doing`)
+    or is no mapping."""
     try:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError:
-        raise InputError(409, "fix the YAML errors in the editor before changing sources") from None
+        raise InputError(409, f"fix the YAML errors in the editor before {doing}") from None
     if not isinstance(data, dict):
         raise InputError(409, "the config is not a mapping: fix it in the editor first")
     return data
@@ -53,7 +55,7 @@ def _flow(entry: dict[str, Any]) -> str:
 
 def add_source_text(text: str, entry: dict[str, Any]) -> str:
     """`text` with `entry` appended to `sources:` (the default demo source list when absent)."""
-    data = _load(text)
+    data = load_mapping(text)
     sources = data.get("sources")
     if sources is not None and not isinstance(sources, list):
         raise InputError(409, "'sources' is not a list: fix it in the editor first")
@@ -77,7 +79,7 @@ def add_source_text(text: str, entry: dict[str, Any]) -> str:
 
 def remove_source_text(text: str, source_id: str) -> str:
     """`text` without the source `source_id` (InputError 409 when it is the only one)."""
-    data = _load(text)
+    data = load_mapping(text)
     sources = data.get("sources") or []
     kept = [s for s in sources if not (isinstance(s, dict) and s.get("id") == source_id)]
     if not kept:

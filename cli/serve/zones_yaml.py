@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from cli.serve.safety import InputError
-from cli.serve.sources_yaml import _same, _scalar
+from cli.serve.sources_yaml import _same, _scalar, load_mapping
 
 KINDS = {"lines": "points", "zones": "polygon"}  # list key -> the key holding its points
 MAX_SHAPES = 200
@@ -30,16 +30,6 @@ def _flow(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_flow(v) for v in value) + "]"
     return _scalar(value)
-
-
-def _load(text: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError:
-        raise InputError(409, "fix the YAML errors in the editor before applying lines and zones") from None
-    if not isinstance(data, dict):
-        raise InputError(409, "the config is not a mapping: fix it in the editor first")
-    return data
 
 
 def _watches(stage: Any, source: str | None) -> bool:
@@ -105,7 +95,7 @@ def set_shapes_text(text: str, lines: list[dict[str, Any]], zones: list[dict[str
     with no `sources:` or naming it) set to these entries; an empty list removes the key. Without
     such a stage one is appended to `stages:` (with `sources: [source]` when other zones stages
     watch other sources)."""
-    data = _load(text)
+    data = load_mapping(text, "applying lines and zones")
     if "stages" in data and not isinstance(data["stages"], list):
         raise InputError(409, "'stages' is not a list: fix it in the editor first")
     new = {"lines": lines, "zones": zones}
