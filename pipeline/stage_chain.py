@@ -78,9 +78,8 @@ class StageChain:
             timing.add(elapsed, len(run))
             if gated:
                 timing.skipped += len(packets) - len(run)
+            if getattr(slot.stage, "motion_gated", False):
                 self._carry(slot.id, slot.stage, packets)
-            elif getattr(slot.stage, "motion_gated", False):
-                self._remember(slot.id, packets)
             if self.observe is not None:
                 self.observe(slot.id, elapsed)
             share = 1000.0 * elapsed / max(1, len(run))
@@ -95,13 +94,10 @@ class StageChain:
         results = iter(done)
         return [p if p.still else next(results) for p in packets]
 
-    def _remember(self, slot_id: str, packets: list[Packet]) -> None:
-        for packet in packets:
-            self._carried[(slot_id, packet.frame.source_id)] = (packet.detections, packet.detector)
-
     def _carry(self, slot_id: str, stage: Stage, packets: list[Packet]) -> None:
-        """Each still packet takes the rows (and model facts) of the last packet of its stream this stage
-        ran on: earlier in this batch, else in an earlier one; the stage's `on_still` hook hears of it."""
+        """Remember what the stage left on the packets it ran on; each still packet takes the rows (and model
+        facts) of the last packet of its stream it ran on (earlier in this batch, else in an earlier one),
+        and the stage's `on_still` hook hears of it."""
         on_still = getattr(stage, "on_still", None)
         for packet in packets:
             key = (slot_id, packet.frame.source_id)
