@@ -36,7 +36,7 @@ test: setup-dev system-deps
 	$(BIN)/python -m pytest -q
 
 # The web editor's CodeMirror bundle (committed as package data, so pip users need no node).
-WEB_FRONTEND := cli/serve/frontend
+WEB_FRONTEND := argus/cli/serve/frontend
 web-bundle:
 	cd $(WEB_FRONTEND) && npm ci --no-audit --no-fund && npm run build
-	@ls -l cli/serve/static/editor.bundle.js
+	@ls -l argus/cli/serve/static/editor.bundle.js

@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
+from argus.tools.shared_data import shared_data
 from tests import ast_guard
-from tools.shared_data import shared_data
 
 # CPython 3.11.7 raises `SystemError: AST constructor recursion depth mismatch` when two threads
 # build ASTs at once; pytest's assertion rewriter did so in a uvicorn server thread (anyio's lazily

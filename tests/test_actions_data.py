@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from cli.main import main
+from argus.cli.main import main
 from tests.conftest import SHARED_DATA
 
 ACTIONS = SHARED_DATA / "actions"
@@ -19,7 +19,7 @@ needs_data = pytest.mark.skipif(not (ACTIONS / "labels.csv").is_file(),
 
 @needs_data
 def test_shared_labels_four_people_seven_falls() -> None:
-    from tools.actions.labels import read_clips
+    from argus.tools.actions.labels import read_clips
 
     clips = read_clips(ACTIONS)
     assert len(clips) == 16

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from cli.main import main
+from argus.cli.main import main
 from tests.test_actions_data import ACTIONS, needs_data
 
 
@@ -37,7 +37,7 @@ def test_thresholds_change_the_decision() -> None:
 
 
 def test_plateau_middle_prefers_the_widest_run_of_best_scores() -> None:
-    from tools.actions.tune import _plateau_middle
+    from argus.tools.actions.tune import _plateau_middle
 
     assert _plateau_middle([0.1, 0.5, 0.2, 0.5, 0.5, 0.5, 0.3]) == 4
     assert _plateau_middle([0.9, 0.1, 0.1]) == 0
@@ -46,8 +46,8 @@ def test_plateau_middle_prefers_the_widest_run_of_best_scores() -> None:
 
 @needs_data
 def test_tune_writes_a_snippet_the_stage_accepts(tmp_path, capsys) -> None:
+    from argus.tools.actions.tune import GRID
     from stages.actions.stage import ActionConfig
-    from tools.actions.tune import GRID
 
     out = tmp_path / "rules.yaml"
     assert main(["actions", "tune", str(ACTIONS), "--sweeps", "1", "--out", str(out), "--json"]) == 0
@@ -64,10 +64,10 @@ def test_tune_writes_a_snippet_the_stage_accepts(tmp_path, capsys) -> None:
 def test_nested_tuning_never_sees_the_held_out_person(monkeypatch) -> None:
     import functools
 
+    from argus.tools.actions import tune
+    from argus.tools.actions.dataset import load_clips
+    from argus.tools.actions.labels import read_clips
     from stages.actions.hysteresis import ActionState
-    from tools.actions import tune
-    from tools.actions.dataset import load_clips
-    from tools.actions.labels import read_clips
 
     seen: list[set[str]] = []
     real = tune.tune

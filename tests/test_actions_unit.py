@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from argus.tools.actions.labels import read_clips
 from pipeline.errors import ArgusError
 from pipeline.stage import Stage
 from pipeline.types import Detections, EventType, Frame, Packet
@@ -15,7 +16,6 @@ from stages.actions.events import ACTION_ENDED, ACTION_STARTED
 from stages.actions.features import FEATURES, VALID, mirror, window_features
 from stages.actions.hysteresis import ActionState
 from stages.actions.stage import ActionConfig, ActionStage
-from tools.actions.labels import read_clips
 
 _IMAGE = np.zeros((8, 8, 3), np.uint8)
 # a standing person, hips at the origin, y down, ~180 px tall
@@ -205,7 +205,7 @@ def test_bad_model_files_are_one_line_errors(tmp_path) -> None:
 
 def test_wrong_input_shape_is_rejected(tmp_path) -> None:
     torch = pytest.importorskip("torch")
-    from tools.actions.train import export
+    from argus.tools.actions.train import export
 
     class Wrong(torch.nn.Module):
         def forward(self, x):
@@ -241,7 +241,7 @@ def test_malformed_labels_name_file_and_line(tmp_path) -> None:
 
 
 def test_bench_runs_both_ways() -> None:
-    from benchmarks.actions import bench_actions
+    from argus.benchmarks.actions import bench_actions
 
     result = bench_actions(model="builtin", tracks=4, frames=5, rounds=1)
     assert result["batched_ms_per_frame"] > 0 and result["one_by_one_ms_per_frame"] > 0

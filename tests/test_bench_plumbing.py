@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.child import run_side
+from argus.benchmarks.child import run_side
 from pipeline.errors import ArgusError
 from tests.conftest import write_video
 
@@ -28,7 +28,7 @@ def test_light_streams_are_kept_in_real_time(tmp_path) -> None:
 def test_bare_figure_is_measured_per_way_of_calling_the_engine(tmp_path) -> None:
     """bench pipeline's bare figure: batch 1, the runner's batch, and (OpenVINO) requests streamed with no barrier."""
     pytest.importorskip("openvino", reason="OpenVINO not installed")
-    from benchmarks.pipeline import bare_fps
+    from argus.benchmarks.pipeline import bare_fps
     from engines.export import package_dir
     from stages.pose import PoseConfig, PoseStage
 

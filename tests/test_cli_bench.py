@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.bench import VERBS
-from cli.main import build_parser, main
+from argus.cli.bench import VERBS
+from argus.cli.main import build_parser, main
+from argus.tools.shared_data import shared_data, vtest
 from tests.conftest import ROOT
-from tools.shared_data import shared_data, vtest
 
 PLACEHOLDERS = {"VIDEO": "clip.mp4", "N": "10", "DATA_DIR": "mot"}
 

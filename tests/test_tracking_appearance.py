@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.reid import _hide, _idf1
+from argus.benchmarks.reid import _hide, _idf1
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
 from pipeline.types import Detections, FeatureMap

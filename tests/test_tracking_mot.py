@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from argus.tools.tracking.mot import load_sequence, read_mot_rows, write_results
 from pipeline.types import Detections
 from tests.conftest import SHARED_DATA
-from tools.tracking.mot import load_sequence, read_mot_rows, write_results
 
 DATA = SHARED_DATA / "mot"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"MOT data not found at {DATA}")
@@ -70,7 +70,7 @@ def test_tracking_mot_write_results_roundtrip(tmp_path: Path) -> None:
 
 
 def test_tracking_mot_eval_scores_sequence_without_gt(tmp_path: Path) -> None:
-    from tools.tracking.evaluate import eval_mot
+    from argus.tools.tracking.evaluate import eval_mot
 
     det = "".join(f"{f},-1,{10 + 3 * f},20,30,60,0.9,-1,-1,-1\n" for f in (1, 2, 3))
     gt = "".join(f"{f},1,{10 + 3 * f},20,30,60,1,-1,-1,-1\r\n" for f in (1, 2, 3))
@@ -92,7 +92,7 @@ def test_tracking_mot_eval_shared_data_beats_peer_in_sample() -> None:
     `run.py track tune` (cross-validated by sequence and detector)."""
     pytest.importorskip("trackeval")
     pytest.importorskip("trackers")
-    from tools.tracking.evaluate import eval_mot
+    from argus.tools.tracking.evaluate import eval_mot
 
     report = eval_mot(DATA, "argus", compare="bytetrack-rf", progress=False)
     ours, peer = report["argus"], report["peer"]
@@ -112,7 +112,7 @@ def test_tracking_mot_eval_shared_data_beats_peer_in_sample() -> None:
 
 @needs_data
 def test_tracking_mot_bench_reports_ms_per_frame() -> None:
-    from benchmarks.tracker import bench_tracker
+    from argus.benchmarks.tracker import bench_tracker
 
     report = bench_tracker(DATA, "argus", compare="sort-rf", repeats=1)
     assert report["frames"] == 735

@@ -1,4 +1,4 @@
-"""Simulated detectors over MOT ground truth (`tools/tracking/simulate.py`), on synthetic sequences."""
+"""Simulated detectors over MOT ground truth (`argus/tools/tracking/simulate.py`), on synthetic sequences."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.tracking.mot import load_sequence
-from tools.tracking.simulate import DEFAULT_DETECTORS, DetectorSpec, occlusion, simulate
+from argus.tools.tracking.mot import load_sequence
+from argus.tools.tracking.simulate import DEFAULT_DETECTORS, DetectorSpec, occlusion, simulate
 
 _INI = "[Sequence]\nname=S\nframeRate=10\nseqLength={n}\nimWidth=800\nimHeight=400\n"
 

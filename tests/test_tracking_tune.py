@@ -9,10 +9,19 @@ import pytest
 from conftest import run_cli
 from test_tracking_simulate import write_sequence
 
+from argus.tools.tracking.simulate import DetectorSpec
+from argus.tools.tracking.tune import (
+    PREVIOUS_DEFAULTS,
+    Unit,
+    fold_of,
+    select,
+    snippet,
+    trial_params,
+    tune,
+    write_snippet,
+)
 from pipeline.config import load_config
 from stages.track import TrackStage
-from tools.tracking.simulate import DetectorSpec
-from tools.tracking.tune import PREVIOUS_DEFAULTS, Unit, fold_of, select, snippet, trial_params, tune, write_snippet
 
 
 def _units(seqs: list[str], dets: list[str]) -> list[Unit]:

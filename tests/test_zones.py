@@ -334,7 +334,7 @@ class BrightStage:
 # --- the benchmark's ground truth and peer direction mapping ---
 
 def test_bench_truth_and_peer_directions_follow_argus_convention() -> None:
-    from benchmarks.zones import _LineZones, _synthetic_crossing, direction_mapping, middle_lines, true_crossings
+    from argus.benchmarks.zones import _LineZones, _synthetic_crossing, direction_mapping, middle_lines, true_crossings
 
     lines = middle_lines(W, H)
     for line in lines:

@@ -3,5 +3,5 @@
 One idea per file: `features.py` (windows in seconds, normalisation), `rules.py` (the classifier
 without training), `model.py` (learned ONNX models, the builtin one), `hysteresis.py` (labels to
 start/end transitions), `stage.py` (the pipeline stage). Training, tuning and evaluation on labelled
-clips live in tools/actions/; the stage's speed benchmark in benchmarks/actions.py.
+clips live in argus/tools/actions/; the stage's speed benchmark in argus/benchmarks/actions.py.
 """

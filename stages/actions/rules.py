@@ -37,7 +37,7 @@ from stages.actions import features as f
 CLASSES = ("standing", "walking", "running", "sitting", "lying", "falling", "hands_up")
 
 # Chosen by `python run.py actions tune ../shared/data/actions` (coordinate search from the middle of
-# each grid in tools/actions/tune.py, eye labels, all four people). What to expect on new people is
+# each grid in argus/tools/actions/tune.py, eye labels, all four people). What to expect on new people is
 # the leave-one-person-out figure of that same search (`actions eval --model tune-rules`), in the README.
 RULES = {
     "fall_drop": 0.5,        # S: hip centre moves down at least this much ...
