@@ -388,13 +388,16 @@ def validate_data(data: Any, lines: dict[Loc, int] | None = None, name: str = "<
                   registry: Registry | None = None) -> PipelineConfig:
     """Validate an already-parsed config mapping (the last step of `load_config`).
 
+    Validators find the registry in the validation context (`info.context["registry"]`), e.g. to
+    check an event type a sink names.
+
     Raises:
         ConfigError: one `NAME:LINE: key.path: problem` line per problem (LINE when `lines` knows it).
     """
     registry = _registry(registry)
     lines = lines or {}
     try:
-        return config_model(registry).model_validate(data)
+        return config_model(registry).model_validate(data, context={"registry": registry})
     except ValidationError as exc:
         messages = [_format_error(err, data, lines, name, registry) for err in exc.errors()]
         raise ConfigError([m.replace(f"{name}:0:", "command line:") for m in messages]) from None

@@ -1,4 +1,10 @@
-"""Feeds every sink, containing failures: a sink that raises is closed and reported, the others go on."""
+"""Feeds every sink, containing failures: a sink that raises is closed and reported, the others go on.
+
+A sink may make events of its own (the clips sink's `clip_saved`) through the optional hook
+`take_events() -> list[Event]`: after every call into the sinks, the events each sink made are
+delivered to every sink (the one that made them included, so it must not make more in reply to
+its own) and to `on_emitted` (the worker's event subscribers). Events made in `close()` are lost.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ class SinkSet:
         self.slots = slots
         self.stats = stats
         self.event_types = event_types
+        self.on_emitted: Callable[[Sequence[Event]], None] | None = None  # where sink-made events also go
         self._unregistered: set[str] = set()
 
     def replace(self, slots: list[SinkSlot]) -> None:
@@ -67,6 +74,15 @@ class SinkSet:
                 failed.append((slot, f"{type(exc).__name__}: {exc}"))
         for slot, error in failed:
             self._drop(slot, f"{method} failed: {error}")
+        self._forward_made()
+
+    def _forward_made(self) -> None:
+        """Deliver the events sinks made (`take_events`), see the module doc."""
+        made = [event for slot in self.slots for event in _made_events(slot.sink)]
+        if made:
+            self.events(made)
+            if self.on_emitted is not None:
+                self.on_emitted(made)
 
     def _check_types(self, events: Sequence[Event]) -> None:
         if self.event_types is None:
@@ -91,6 +107,11 @@ class SinkSet:
             if waiting is not None:
                 self.stats.outbox[slot.id] = int(waiting)
         self.slots = []
+
+
+def _made_events(sink: Sink) -> list[Event]:
+    take = getattr(sink, "take_events", None)
+    return list(take()) if callable(take) else []
 
 
 def close_sink(slot: SinkSlot) -> None:

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -38,6 +38,7 @@ class Worker:
     def __init__(self, batcher: Batcher, chain: StageChain, sinks: SinkSet, stats: RunStats,
                  settings: Callable[[], Any]) -> None:
         self.batcher, self.chain, self.sinks, self.stats = batcher, chain, sinks, stats
+        sinks.on_emitted = self._to_subscribers
         self.settings = settings  # () -> the current RunnerConfig
         self.output = OutputLane(depth=2, threaded=getattr(settings(), "pipelined", True))
         self.on_frames: Callable[[int], None] | None = None
@@ -183,6 +184,10 @@ class Worker:
         if not events:
             return
         self.sinks.events(events)
+        self._to_subscribers(events)
+
+    def _to_subscribers(self, events: Sequence[Event]) -> None:
+        """Events to the event subscribers (also those sinks make: `SinkSet.on_emitted`)."""
         with self._lock:
             subscribers = list(self.event_subscribers)
         for subscription in subscribers:

@@ -2,7 +2,7 @@
 
 Found through the `argus.plugins` entry point (pyproject.toml). Adding a stage or sink = one config
 model, one class, one line here; source kinds are listed in `stages/sources/__init__.py`, the faces',
-actions' and zones' event types in their packages' `events.py`.
+actions', zones' and clips' event types in their packages' `events.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from stages.detect import DetectConfig, YoloStage
 from stages.faces.events import register_events as register_face_events
 from stages.faces.stage import FaceConfig, FaceStage
 from stages.pose import DEFAULT_POSE_REFRESH, PoseConfig, pose_stage
+from stages.sinks.clips.config import ClipsSinkConfig
+from stages.sinks.clips.events import register_events as register_clip_events
+from stages.sinks.clips.sink import ClipsSink
 from stages.sinks.jsonl import DetectionsSink, DetectionsSinkConfig, EventsSink, EventsSinkConfig
 from stages.sinks.mot import MotSink, MotSinkConfig
 from stages.sinks.mqtt import MqttSink, MqttSinkConfig
@@ -65,12 +68,14 @@ def register(registry: Registry) -> None:
     for kind, config, factory in (
             ("video", VideoSinkConfig, VideoSink), ("detections", DetectionsSinkConfig, DetectionsSink),
             ("events", EventsSinkConfig, events_sink), ("mot", MotSinkConfig, MotSink),
-            ("mqtt", MqttSinkConfig, MqttSink), ("webhook", WebhookSinkConfig, WebhookSink)):
+            ("mqtt", MqttSinkConfig, MqttSink), ("webhook", WebhookSinkConfig, WebhookSink),
+            ("clips", ClipsSinkConfig, ClipsSink)):
         registry.add_sink(kind, config, _opening(factory))
     register_sources(registry)
     register_face_events(registry)
     register_action_events(registry)
     register_zone_events(registry)
+    register_clip_events(registry)
     registry.default_stages = [{"type": "detect", "model": "yolov8n", "output": "objects"},
                                {"type": "track", "input": "objects"},
                                {"type": "pose", "model": "yolo11n-pose", "input": "objects",
