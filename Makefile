@@ -9,7 +9,7 @@ APT_PACKAGES := ffmpeg mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer
                 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup setup-dev lint system-deps web-bundle
+.PHONY: demo test setup setup-dev lint system-deps web-bundle docs docs-serve
 
 $(BIN)/python:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -34,6 +34,13 @@ system-deps:
 test: setup-dev system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The documentation site (MkDocs Material) into site/; `make test` builds it too, with --strict (tests/test_docs.py).
+docs: setup-dev
+	$(BIN)/mkdocs build --strict
+
+docs-serve: setup-dev
+	$(BIN)/mkdocs serve
 
 # The web editor's CodeMirror bundle (committed as package data, so pip users need no node).
 WEB_FRONTEND := argus/cli/serve/frontend
