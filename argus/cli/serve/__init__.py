@@ -37,6 +37,8 @@ def add_serve_parser(verbs: argparse._SubParsersAction) -> None:
                        "other address requires a token: $ARGUS_TOKEN, else one is generated and printed)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--preview-fps", type=float, default=5.0, help="highest preview frame rate per source")
+    serve.add_argument("--live-fps", type=float, default=10.0, help="highest frame rate of the live view "
+                       "(H.264, encoded only while watched)")
     serve.add_argument("--grace", type=float, default=2.0, help="seconds open connections get on shutdown")
     serve.add_argument("--ray", metavar="auto|ADDRESS|local", help="run the streams on Ray actors ('local': a "
                        "private Ray here; 'auto' or HOST:PORT: a cluster); previews then show no pixels")
@@ -50,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from argus.cli.serve.app import create_app
         from argus.cli.serve.controller import Controller
+        from argus.cli.serve.live import LiveHub
         from argus.cli.serve.preview import PreviewHub
     except ImportError as exc:
         raise ArgusError(f"serve needs the web extra: pip install 'argus-pipeline[web]' ({exc})") from None
@@ -72,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     closing = threading.Event()
     allowed = {"127.0.0.1", "localhost", "::1", "[::1]"} if is_loopback(args.host) else None
     app = create_app(controller, PreviewHub(max_fps=args.preview_fps), token=token, allowed_hosts=allowed,
-                     closing=closing)
+                     closing=closing, live=LiveHub(max_fps=args.live_fps))
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
                             timeout_graceful_shutdown=max(0.1, args.grace), access_log=False)
 
@@ -99,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         closing.set()
         app.state.hub.close()
+        app.state.live.close()
         code = controller.stop()
     print("serve: stopped", file=sys.stderr, flush=True)
     return code or 0

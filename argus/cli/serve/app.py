@@ -19,7 +19,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from argus.cli.serve.clips_api import add_clip_routes
 from argus.cli.serve.controller import ApplyRefused, Controller
+from argus.cli.serve.live import LiveHub
+from argus.cli.serve.live_api import add_live_routes
 from argus.cli.serve.preview import PreviewHub
 from argus.cli.serve.safety import MAX_BODY, InputError, check_yaml_text, decode_json_body
 from argus.cli.serve.schema import config_schema
@@ -45,15 +48,18 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def create_app(controller: Controller, hub: PreviewHub | None = None, token: str | None = None,
-               allowed_hosts: set[str] | None = None, closing: threading.Event | None = None) -> FastAPI:
+               allowed_hosts: set[str] | None = None, closing: threading.Event | None = None,
+               live: LiveHub | None = None) -> FastAPI:
     """The app around `controller`; `closing` set by the server on shutdown ends open streams."""
     hub = hub or PreviewHub()
+    live = live or LiveHub()
     closing = closing or threading.Event()
-    if controller.pipeline is not None:
-        hub.attach(controller.pipeline)
-    controller.on_pipeline.append(hub.attach)
+    for feed in (hub, live):
+        if controller.pipeline is not None:
+            feed.attach(controller.pipeline)
+        controller.on_pipeline.append(feed.attach)
     app = FastAPI(title="Argus", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.controller, app.state.hub, app.state.closing = controller, hub, closing
+    app.state.controller, app.state.hub, app.state.live, app.state.closing = controller, hub, live, closing
     app.state.own_metrics = None
     app.add_middleware(SecurityMiddleware, token=token, allowed_hosts=allowed_hosts)
     bundle: list[bytes] = []
@@ -137,7 +143,7 @@ def create_app(controller: Controller, hub: PreviewHub | None = None, token: str
         if pipeline is not None:
             base = controller.redact.deep(pipeline.stats())
         return {**base, "version": controller.version, "errors": controller.startup_errors,
-                "source_ids": controller.source_ids(), "preview": hub.stats()}
+                "source_ids": controller.source_ids(), "preview": hub.stats(), "live": live.stats()}
 
     streams = _StreamCount()
 
@@ -204,18 +210,20 @@ def create_app(controller: Controller, hub: PreviewHub | None = None, token: str
             raise InputError(404, f"no preview of '{source_id}' yet (open preview.mjpg)")
         return Response(frame.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
+    add_live_routes(app, controller, live, streams.hold, closing)
+    add_clip_routes(app, controller)
     return app
 
 
 class _StreamCount:
-    """At most MAX_STREAMS open previews and event streams together (429 beyond)."""
+    """At most MAX_STREAMS open previews, live views and event streams together (429 beyond)."""
 
     def __init__(self) -> None:
         self.open = 0
 
     def hold(self, stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if self.open >= MAX_STREAMS:
-            raise InputError(429, f"too many open preview/event streams (at most {MAX_STREAMS})")
+            raise InputError(429, f"too many open preview/live/event streams (at most {MAX_STREAMS})")
         return self._counted(stream)
 
     async def _counted(self, stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
