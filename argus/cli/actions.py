@@ -125,6 +125,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"falls: {f['detected']}/{f['labelled']} recall {f['recall']} (Wilson 95% {f['wilson95']}); false alarms "
           f"{f['false_alarms_non_fall_clips']} on non-fall clips, {f['extra_events_on_fall_clips']} extra on fall "
           f"clips; delay {f['delay_s']}")
+    print(f"caught (start within 1 s, alert within 1.5 s of the fall's end): {f['caught']}/{f['labelled']} "
+          f"(Wilson 95% {f['caught_wilson95']}); {f['false_alarms_per_hour']} false alarms per hour of non-fall "
+          f"video ({f['non_fall_s'] / 60:.1f} min); alert after the fall's end {f['alert_after_end_s']}")
+    for kind, groups in result.get("breakdown", {}).items():
+        print(f"per {kind}:")
+        for name, g in groups.items():
+            print(f"  {name:28s} clips {g['clips']:3d} macro-F1 {g['macro_f1']:.3f} falls {g['caught']}/{g['falls']} "
+                  f"caught ({g['detected']} started in time) false alarms {g['false_alarms']} in "
+                  f"{g['non_fall_s']:.0f} s delay {g['delay_median_s']}")
     return 0
 
 

@@ -8,11 +8,15 @@ Cues (S = the window's scale, sqrt of the box area, about 1.9 torso lengths for 
   - speed: of the hip centre over the window, S per second (median of the step speeds);
   - drop: the largest downward move of the hip centre within FALL_WINDOW_S seconds in the window, in S,
     and the fastest downward speed there, S per second;
+  - settle: the hip centre's median speed (S per second) from the end of that drop to now, infinite
+    while the drop is still under way (its lowest point is the last sample): a fall ends low and
+    still, someone walking down stairs or dropping into a squat keeps moving or comes back up;
   - wrist height: of each seen wrist above the shoulder centre, torso lengths (median of "now").
 
 Classes and their rules, first match wins (`RULES` holds every threshold):
-  1. falling: drop >= fall_drop and drop speed >= fall_speed and, now, one of: torso angle >= fall_angle
-     or the box wider than tall (a fast drop of hips and torso to horizontal); knees above the hips by
+  1. falling: drop >= fall_drop and drop speed >= fall_speed and settle <= fall_still_speed and, now,
+     one of: torso angle >= fall_angle or the box wider than tall (a fast drop of hips and torso to
+     horizontal); knees above the hips by
      -fall_knees_up torso lengths after a drop >= fall_drop_end_on (a backward fall seen end-on, where the
      torso stays vertical in the image: the person sits on the ground with knees up; a seated person's
      knees are level with the hips); a drop >= fall_collapse (a faint). The label holds while the drop
@@ -25,7 +29,9 @@ Classes and their rules, first match wins (`RULES` holds every threshold):
      in the image, in S per second, as a jogger going away from the camera; the jogger leans forward);
   6. walking: speed >= walking_speed;
   7. standing: otherwise.
-Confidence: 0.55 + 0.45 x how far the deciding cue is past its threshold (capped at 1).
+Confidence: 0.55 + 0.45 x how far the deciding cue is past its threshold (capped at 1); for falling,
+the mean of the drop's and the drop speed's margins (each capped at 1), so a fall that clears both
+thresholds keeps a steady score while it is in the window instead of flickering around `enter`.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ RULES = {
     "fall_knees_up": -0.15,  # torso lengths: knees above the hips by this much (on the ground, seen end-on) ...
     "fall_drop_end_on": 0.5,  # S: ... after a drop of at least this, or
     "fall_collapse": 0.9,    # S: a drop of at least this (a collapse, any posture)
+    "fall_still_speed": 99.0,  # S/s: the hip centre at most this fast since the drop ended (99 or more: not used)
     "lying_angle": 60.0,     # degrees
     "lying_aspect": 1.2,     # box width / height
     "sitting_knee": 0.55,    # torso lengths: knees at most this far below the hips
@@ -100,15 +107,18 @@ def cues(window: np.ndarray, window_s: float, r: dict[str, float] | None = None)
         j, k = np.unravel_index(int(np.argmax(move)), move.shape)
         drop = float(move[j, k])
         drop_speed = float(np.max(d[j:k, 1])) if k > j else 0.0
+        after = np.linalg.norm(d[k:], axis=1)
+        settle = float(np.median(after)) if len(after) and drop > 0 else float("inf")
     else:
         speed = drop = drop_speed = 0.0
+        settle = float("inf")
     heights = []  # per wrist: median height above the shoulder centre over the last samples, torso lengths
     for w in (f.L_WRIST, f.R_WRIST):
         lw = [i for i in last if seen[i, w] and s_seen[i]]
         heights.append(float(np.median(shoulders[lw, 1] - xy[lw, w, 1])) / tl if lw else float("nan"))
     seen_h = [h for h in heights if np.isfinite(h)]
     return {"angle": angle, "knee_drop": knee_drop, "aspect": aspect, "speed": speed, "drop": drop,
-            "drop_speed": drop_speed, "wrist_high": max(seen_h) if seen_h else float("nan")}
+            "drop_speed": drop_speed, "settle": settle, "wrist_high": max(seen_h) if seen_h else float("nan")}
 
 
 def _conf(margin: float) -> float:
@@ -123,8 +133,12 @@ def decide(c: dict[str, float], r: dict[str, float] | None = None) -> tuple[str,
     knees_up = (np.isfinite(c["knee_drop"]) and c["knee_drop"] <= r["fall_knees_up"]
                 and c["drop"] >= r["fall_drop_end_on"])
     collapse = c["drop"] >= r["fall_collapse"]
-    if c["drop"] >= r["fall_drop"] and c["drop_speed"] >= r["fall_speed"] and (horizontal or knees_up or collapse):
-        return "falling", _conf(min(c["drop"] / r["fall_drop"] - 1, c["drop_speed"] / r["fall_speed"] - 1))
+    still = r.get("fall_still_speed", RULES["fall_still_speed"])
+    settled = still >= 99.0 or c.get("settle", 0.0) <= still
+    if (c["drop"] >= r["fall_drop"] and c["drop_speed"] >= r["fall_speed"] and settled
+            and (horizontal or knees_up or collapse)):
+        margins = [min(1.0, c["drop"] / r["fall_drop"] - 1), min(1.0, c["drop_speed"] / r["fall_speed"] - 1)]
+        return "falling", _conf(float(np.mean(margins)))
     if angle >= r["lying_angle"] or c["aspect"] >= r["lying_aspect"]:
         return "lying", _conf(max((angle - r["lying_angle"]) / 30, c["aspect"] / r["lying_aspect"] - 1))
     upright = angle < r["upright_angle"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from argus.tools.actions.extract import Sequence, default_pose, extract, main_person
-from argus.tools.actions.labels import CLASS_OF, NO_PERSON, Clip, DataError
+from argus.tools.actions.labels import CLASS_OF, NO_PERSON, UNSCORED, Clip, DataError
 from stages.actions.features import FEATURES, window_features
 
 
@@ -97,7 +97,7 @@ def clip_windows(data: list[ClipData], classes: tuple[str, ...], window_s: float
         pts, wins = sequence_windows(seq, window_s, steps, stretch=stretch)
         for t, w in zip(pts, wins, strict=True):
             raw = item.clip.label_at(float(t))
-            if w is None or raw is None or raw == NO_PERSON:
+            if w is None or raw is None or raw in (NO_PERSON, UNSCORED):
                 continue
             cls = CLASS_OF.get(raw, raw)
             xs.append(w)

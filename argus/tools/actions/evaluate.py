@@ -9,7 +9,16 @@ per frame). Figures:
   - fall events: a predicted `falling` start counts when it begins within FALL_MATCH_S of a
     labelled fall start, at most one per fall; recall with its Wilson 95 % interval; the delay from
     the labelled start to the event (the frame it is emitted on); false alarms as raw counts,
-    separately on clips without a fall (hard negatives) and extra starts on fall clips.
+    separately on clips without a fall (hard negatives) and extra starts on fall clips;
+  - a fall is *caught* when it also alerts in time: the event is emitted at most FALL_ALERT_S after
+    the labelled end of the `falling` range (the held-out check's rule); `caught` has its own
+    recall and Wilson interval, and the delay from the labelled end to the alert;
+  - false alarms per hour of non-fall video: every predicted fall start that matches no fall, over
+    the clips' time outside `falling` ranges and the `lying` that follows them;
+  - `breakdown` gives the same figures per person and per source (the clip's top folder).
+
+Frames labelled `adl` (labels.UNSCORED: a person doing unlabelled everyday things) are not scored
+per frame; their clips count for false alarms and non-fall time.
 """
 
 from __future__ import annotations
@@ -21,12 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from argus.tools.actions.dataset import ClipData, sequence_windows
-from argus.tools.actions.labels import CLASS_OF, NO_PERSON
+from argus.tools.actions.labels import CLASS_OF, NO_PERSON, UNSCORED
 from stages.actions.hysteresis import ActionState, Transition
 
 POSTURES = ("standing", "sitting", "lying", "walking", "falling")
 BOUNDARY_S = 0.2
 FALL_MATCH_S = 1.0
+FALL_ALERT_S = 1.5
 
 
 @dataclass
@@ -79,7 +89,7 @@ def score_results(results: list[ClipResult], classes: tuple[str, ...]) -> dict:
         clip = r.data.clip
         for t, pred in zip(r.data.sequence.pts, r.labels, strict=True):
             raw = clip.label_at(float(t))
-            if raw is None or raw == NO_PERSON or clip.near_boundary(float(t), BOUNDARY_S):
+            if raw is None or raw in (NO_PERSON, UNSCORED) or clip.near_boundary(float(t), BOUNDARY_S):
                 continue
             truth_all.append(CLASS_OF.get(raw, raw))
             pred_all.append(pred or "none")
@@ -96,42 +106,107 @@ def score_results(results: list[ClipResult], classes: tuple[str, ...]) -> dict:
     rows = sorted(set(truth_all))
     cols = [*classes, "none"]
     confusion = {t: {p: int(((truth == t) & (pred == p)).sum()) for p in cols} for t in rows}
-    falls = matched = 0
-    delays: list[float] = []
-    hard_negatives = extra = 0
-    per_clip = {}
-    for r in results:
-        starts = [s for s, _, lab in r.data.clip.segments if lab == "falling"]
-        predicted = [(emit, tr) for emit, tr in r.events if tr.kind == "started" and tr.label == "falling"]
-        used: set[int] = set()
-        for s in starts:
-            falls += 1
-            for j, (emit, tr) in enumerate(predicted):
-                if j not in used and abs(tr.start_pts_s - s) <= FALL_MATCH_S:
-                    used.add(j)
-                    matched += 1
-                    delays.append(emit - s)
-                    break
-        unmatched = len(predicted) - len(used)
-        if starts:
-            extra += unmatched
-        else:
-            hard_negatives += unmatched
-        per_clip[r.data.clip.name] = {"falls": len(starts), "fall_events": len(predicted), "matched": len(used)}
-    lo, hi = wilson(matched, falls)
+    events = fall_events(results)
     return {
         "frames": len(truth_all),
         "posture_macro_f1": round(float(np.mean([per_class[c]["f1"] for c in POSTURES])), 3),
         "macro_f1": round(float(np.mean([per_class[c]["f1"] for c in classes if per_class[c]["support"]] or [0])), 3),
         "per_class": per_class,
         "confusion": confusion,
-        "falls": {"labelled": falls, "detected": matched, "recall": round(matched / falls, 3) if falls else None,
-                  "wilson95": [round(lo, 3), round(hi, 3)],
-                  "false_alarms_non_fall_clips": hard_negatives, "extra_events_on_fall_clips": extra,
-                  "delay_s": {"median": round(float(np.median(delays)), 2) if delays else None,
-                              "max": round(float(np.max(delays)), 2) if delays else None},
-                  "per_clip": per_clip},
+        "falls": events,
     }
+
+
+def fall_spans(segments: list[tuple[float, float, str]]) -> list[tuple[float, float, float]]:
+    """(start, end of the falling range, end of the lying that follows it) of each labelled fall."""
+    out = []
+    for i, (start, end, label) in enumerate(segments):
+        if label != "falling":
+            continue
+        down = end
+        for s2, e2, lab2 in segments[i + 1:]:
+            if lab2 != "lying" or s2 > down + 1e-6:
+                break
+            down = e2
+        out.append((start, end, down))
+    return out
+
+
+def fall_events(results: list[ClipResult]) -> dict:
+    """The fall-event figures of `results` (see the module doc)."""
+    falls = matched = caught = 0
+    delays: list[float] = []
+    alert_delays: list[float] = []
+    hard_negatives = extra = 0
+    non_fall_s = 0.0
+    per_clip = {}
+    for r in results:
+        spans = fall_spans(r.data.clip.segments)
+        pts = r.data.sequence.pts
+        duration = float(pts[-1] - pts[0]) + (float(np.median(np.diff(pts))) if len(pts) > 1 else 0.0)
+        clip_end = float(pts[0]) + duration
+        non_fall_s += max(0.0, duration - sum(max(0.0, min(down, clip_end) - start) for start, _, down in spans))
+        predicted = [(emit, tr) for emit, tr in r.events if tr.kind == "started" and tr.label == "falling"]
+        used: set[int] = set()
+        clip_caught = 0
+        for start, end, _ in spans:
+            falls += 1
+            for j, (emit, tr) in enumerate(predicted):
+                if j not in used and abs(tr.start_pts_s - start) <= FALL_MATCH_S:
+                    used.add(j)
+                    matched += 1
+                    delays.append(emit - start)
+                    alert_delays.append(emit - end)
+                    if emit <= end + FALL_ALERT_S:
+                        caught += 1
+                        clip_caught += 1
+                    break
+        unmatched = len(predicted) - len(used)
+        if spans:
+            extra += unmatched
+        else:
+            hard_negatives += unmatched
+        per_clip[r.data.clip.name] = {"falls": len(spans), "fall_events": len(predicted), "matched": len(used),
+                                      "caught": clip_caught,
+                                      "starts": [round(tr.start_pts_s, 2) for _, tr in predicted],
+                                      "alerts": [round(emit, 2) for emit, _ in predicted]}
+    lo, hi = wilson(matched, falls)
+    clo, chi = wilson(caught, falls)
+    false_alarms = hard_negatives + extra
+    return {"labelled": falls, "detected": matched, "recall": round(matched / falls, 3) if falls else None,
+            "wilson95": [round(lo, 3), round(hi, 3)],
+            "caught": caught, "caught_recall": round(caught / falls, 3) if falls else None,
+            "caught_wilson95": [round(clo, 3), round(chi, 3)],
+            "false_alarms_non_fall_clips": hard_negatives, "extra_events_on_fall_clips": extra,
+            "false_alarms": false_alarms, "non_fall_s": round(non_fall_s, 1),
+            "non_fall_hours": round(non_fall_s / 3600, 4),
+            "false_alarms_per_hour": round(false_alarms / (non_fall_s / 3600), 1) if non_fall_s else None,
+            "delay_s": {"median": round(float(np.median(delays)), 2) if delays else None,
+                        "max": round(float(np.max(delays)), 2) if delays else None},
+            "alert_after_end_s": {"median": round(float(np.median(alert_delays)), 2) if alert_delays else None,
+                                  "max": round(float(np.max(alert_delays)), 2) if alert_delays else None},
+            "per_clip": per_clip}
+
+
+def source_of(name: str) -> str:
+    """A clip's source: its top folder below the data folder (`shared/gmdcsa24/...` -> shared/gmdcsa24)."""
+    parts = name.split("/")
+    return "/".join(parts[:2]) if parts[0] == "shared" and len(parts) > 2 else parts[0]
+
+
+def breakdown(results: list[ClipResult], classes: tuple[str, ...]) -> dict[str, dict[str, dict]]:
+    """Per person and per source: macro-F1 over the classes labelled there and the fall figures."""
+    out: dict[str, dict[str, dict]] = {"person": {}, "source": {}}
+    for kind, key in (("person", lambda r: r.data.clip.person), ("source", lambda r: source_of(r.data.clip.name))):
+        for group in sorted({key(r) for r in results}):
+            part = [r for r in results if key(r) == group]
+            scored = score_results(part, classes)
+            f = scored["falls"]
+            out[kind][group] = {"clips": len(part), "frames": scored["frames"], "macro_f1": scored["macro_f1"],
+                                "falls": f["labelled"], "detected": f["detected"], "caught": f["caught"],
+                                "false_alarms": f["false_alarms"], "non_fall_s": f["non_fall_s"],
+                                "delay_median_s": f["delay_s"]["median"]}
+    return out
 
 
 def evaluate(data: list[ClipData], model: str, *, state: Callable[[], ActionState], window_s: float = 1.2,
@@ -171,6 +246,7 @@ def evaluate(data: list[ClipData], model: str, *, state: Callable[[], ActionStat
         finally:
             action_model.close()
     out = score_results(results, classes)
+    out["breakdown"] = breakdown(results, classes)
     out["model"] = model if model != "train" else f"train ({arch}, inputs {inputs}, leave one person out)"
     out["persons"] = sorted({d.clip.person for d in data})
     return out

@@ -31,6 +31,10 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 CLASS_OF = {"standing": "standing", "walking": "walking", "running": "running", "sitting": "sitting",
             "lying": "lying", "falling": "falling", "raising_hands": "hands_up", "hands_up": "hands_up"}
 NO_PERSON = "no_person"
+# A person is there, doing something whose postures were not labelled frame by frame (a whole
+# non-fall clip of the extended set, argus/tools/actions/sources.py): scored for false fall alarms,
+# never for per-frame posture, never a training target.
+UNSCORED = "adl"
 
 # The shared data's people (its README): GMDCSA24 subjects by file name; the ASSIST reference videos by
 # the recording date burned into the frames (09/02/2023: one man, 07/02/2023: one woman).
