@@ -1,16 +1,14 @@
 """The clips that `clips` sinks wrote, as the web app sees them: folders, index rows, files.
 
-A clips sink keeps `<output_dir>/<dir>/clips.jsonl`: one JSON row per line, the last row of an id
-wins, `state` is "open", "closed" or "deleted"; `path` and `thumbnail` are relative to the index.
-The folders are those of the `clips` sinks in the running pipeline's config (or, while it waits
-stopped, in the applied YAML). A clip's files are looked up through its index row and must resolve
-inside its folder: an id never becomes a path.
+A clips sink keeps `<output_dir>/<dir>/clips.jsonl` (one JSON row per line, the last row of an id
+wins; `path` and `thumbnail` relative to the index), read and changed here only through the sink's
+own `read_index` and `delete_clip`. The folders are those of the `clips` sinks in the running
+pipeline's config (or, while it waits stopped, in the applied YAML). A clip's files are looked up
+through its index row and must resolve inside its folder: an id never becomes a path.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -21,8 +19,8 @@ from typing import Any
 import yaml
 
 from argus.cli.serve.safety import InputError
+from stages.sinks.clips import ClipBusyError, delete_clip, read_index
 
-INDEX = "clips.jsonl"
 CLIP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
 
 
@@ -66,28 +64,12 @@ def _unique(paths: list[Path]) -> list[Path]:
 
 
 def read_rows(folder: Path) -> list[dict[str, Any]]:
-    """The latest row of each clip in `folder`'s index, deleted ones left out; a torn last line
-    (a crash mid-write) is skipped."""
+    """The latest row of each clip in `folder`'s index (the sink's reader: deleted clips and torn lines
+    left out)."""
     try:
-        from stages.sinks.clips import read_index  # the sink's own reader, once it exists
-    except ImportError:
-        read_index = None
-    if read_index is not None:
-        return [dict(row) for row in read_index(folder) if row.get("state") != "deleted"]
-    rows: dict[str, dict[str, Any]] = {}
-    try:
-        lines = (folder / INDEX).read_text(encoding="utf-8").splitlines()
+        return [dict(row) for row in read_index(folder)]
     except (OSError, UnicodeDecodeError):
         return []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("id"), str):
-            rows.pop(row["id"], None)  # re-inserted: the order is that of each clip's last row
-            rows[row["id"]] = row
-    return [row for row in rows.values() if row.get("state") != "deleted"]
 
 
 def find_clip(folders: list[Path], clip_id: str) -> Clip:
@@ -101,21 +83,21 @@ def find_clip(folders: list[Path], clip_id: str) -> Clip:
 
 
 def delete(clip: Clip) -> None:
-    """Delete a closed clip's files and mark it deleted in its index (409 while it is being written)."""
-    if clip.row.get("state") == "open":
-        raise InputError(409, f"clip '{clip.row['id']}' is still being written")
-    try:
-        from stages.sinks.clips import delete_clip  # the sink's own, once it exists
-    except ImportError:
-        delete_clip = None
-    if delete_clip is not None:
-        delete_clip(clip.folder, clip.row["id"])
-        return
+    """Delete a clip's files and mark it deleted in its index (the sink's `delete_clip`); 409 while a
+    running sink writes it, 422 when its row names a file outside its folder (nothing is touched)."""
+    root = clip.folder.resolve()
     for key in ("path", "thumbnail"):
-        with contextlib.suppress(InputError):
-            clip.file(key).unlink()
-    with (clip.folder / INDEX).open("a", encoding="utf-8") as index:  # one short append: atomic
-        index.write(json.dumps({**clip.row, "state": "deleted", "bytes": 0}) + "\n")
+        value = clip.row.get(key)
+        if value and not (root / str(value)).resolve().is_relative_to(root):
+            raise InputError(422, f"clip '{clip.row['id']}': its {key} is outside {clip.folder}; not deleted")
+    try:
+        found = delete_clip(clip.folder, clip.row["id"])
+    except ClipBusyError as exc:
+        raise InputError(409, str(exc)) from None
+    except OSError as exc:
+        raise InputError(500, f"cannot delete clip '{clip.row['id']}': {exc}") from None
+    if not found:
+        raise InputError(404, f"no clip '{clip.row['id']}'")
 
 
 def epoch(value: Any) -> float | None:
