@@ -1,9 +1,10 @@
 """One source's recording: its encoder, its pre-roll and its open clip (merges, splits, closes).
 
 `frame()` encodes every frame into the pre-roll (and the open clip); `trigger()` opens a clip from
-the pre-roll or, when one is open, extends its end to the trigger + post_s. A clip closes on the first
-frame at or past its end; at a keyframe that would take it past `max_s` it closes and a new part goes
-on from that keyframe. Each call returns what happened, as `Change`s, for the sink to index.
+the pre-roll or, when one is open, extends its end to the trigger + post_s. A clip's last frame is the
+first at or past its end (it closes when the next frame comes, or the stream ends); at a keyframe
+that would take it past `max_s` it closes and a new part goes on from that keyframe. Each call
+returns what happened, as `Change`s, for the sink to index.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class Clip:
         """Its index row (see `index.py`); an open clip's end is what has reached the disk."""
         file = self.file
         first = file.first.pts_s if file.first else None
-        end = (file.last.pts_s if file.last else first) if state == "closed" else (file.durable_pts_s or first)
+        whole = state == "closed" and self.error is None  # else: only what reached the disk
+        end = (file.last.pts_s if file.last else first) if whole else (file.durable_pts_s or first)
         self.row_s = end if end is not None else self.row_s
         row: dict[str, Any] = {
             "id": self.id, "source": self.source, "path": file.path.name, "thumbnail": self.thumbnail,
@@ -171,6 +173,9 @@ class SourceRecorder:
     def _feed(self, encoded: EncodedFrame, opening: bool = False) -> list[Change]:
         clip = self.clip
         assert clip is not None
+        last = clip.file.last
+        if last is not None and last.pts_s >= clip.end_due_s - 1e-6:
+            return self.finish()  # complete; it closes only now, so a trigger on its last frame still extends it
         changes: list[Change] = []
         first = clip.file.first
         if encoded.key and first is not None and encoded.pts_s - first.pts_s + self.config.keyframe_s > \
@@ -190,8 +195,6 @@ class SourceRecorder:
         durable = clip.file.durable_pts_s
         if not opening and durable is not None and durable - clip.row_s >= PROGRESS_S:
             changes.append(Change("progress", clip))
-        if encoded.pts_s >= clip.end_due_s - 1e-6:
-            changes += self.finish()
         return changes
 
     def _failed(self, clip: Clip, exc: BaseException) -> Change:

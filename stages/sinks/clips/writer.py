@@ -7,6 +7,8 @@ interval, and `flush_packets` hands each fragment to the OS at once: a process k
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import av
@@ -32,19 +34,32 @@ class ClipFile:
         self.last: EncodedFrame | None = None
         self.durable_pts_s: float | None = None
         self.frames = 0
+        self._whole = 0  # the file's size at the end of its last whole fragment
 
     def write(self, frame: EncodedFrame) -> None:
-        """Append one frame (the first must be a keyframe); OSError / av errors: the disk refused."""
+        """Append one frame (the first must be a keyframe); OSError / av errors: the disk refused (the
+        file is cut back to its last whole fragment)."""
         if self.first is None:
             self.first = frame
-        if frame.key and self.last is not None:
-            self.durable_pts_s = self.last.pts_s  # this keyframe closes the previous fragment
         packet = av.Packet(frame.data)
         packet.pts = packet.dts = frame.pts - self.first.pts
         packet.time_base, packet.stream, packet.is_keyframe = TIME_BASE, self._stream, frame.key
-        self._container.mux(packet)
+        if frame.key:  # the muxer keeps a fragment in memory until the next keyframe writes it out
+            self._whole = self.bytes
+        try:
+            self._container.mux(packet)
+        except BaseException:
+            self._cut_back()
+            raise
+        if frame.key and self.last is not None:
+            self.durable_pts_s = self.last.pts_s  # this keyframe wrote out the previous fragment
         self.last = frame
         self.frames += 1
+
+    def _cut_back(self) -> None:
+        """Drop a fragment written in part (a full disk), so the file ends with whole fragments."""
+        with contextlib.suppress(OSError):
+            os.truncate(self.path, self._whole)
 
     @property
     def bytes(self) -> int:
@@ -57,13 +72,20 @@ class ClipFile:
         """Write the last fragment and close the file (idempotent)."""
         if self._container is not None:
             container, self._container = self._container, None
-            container.close()
+            self._whole = self.bytes
+            try:
+                container.close()
+            except BaseException:
+                self._cut_back()
+                raise
             if self.last is not None:
                 self.durable_pts_s = self.last.pts_s
 
     def abandon(self) -> None:
-        """Close after a write failed, ignoring further errors (what reached the disk stays playable)."""
-        try:
-            self.close()
-        except (OSError, av.error.FFmpegError):
-            self._container = None
+        """Close after a write failed, ignoring further errors: the file keeps the whole fragments written
+        before the failure (up to `durable_pts_s`)."""
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(OSError, av.error.FFmpegError):
+                container.close()
+            self._cut_back()
