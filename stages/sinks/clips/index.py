@@ -140,16 +140,20 @@ def _lock(directory: Path, *, wait: bool) -> Iterator[bool]:
 
 
 def recorded_span_s(path: Path) -> float | None:
-    """Seconds from the first to the last frame in an MP4 (None: no frame could be read)."""
+    """Seconds from the first to the last frame an MP4 holds, up to a torn end (None: no frame)."""
+    times: list[int] = []
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            times = [p.pts for p in container.demux(stream) if p.pts is not None]
+            time_base = stream.time_base
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    times.append(packet.pts)
     except (OSError, av.error.FFmpegError, IndexError):
-        return None
+        pass  # what was read before the error counts
     if not times:
         return None
-    return float((max(times) - min(times)) * stream.time_base)
+    return float((max(times) - min(times)) * time_base)
 
 
 class ClipIndex:
