@@ -66,7 +66,7 @@ class ClipsSinkConfig(StageConfig):
     crf: int = Field(23, ge=0, le=51, description="H.264 quality (lower = better, bigger).")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
         "superfast", description="x264 preset of the encoder each source runs while the sink is on (superfast: "
-        "about 6 ms per 720p frame on one core; ultrafast is cheaper and bigger, veryfast dearer and smaller).")
+        "7-10 ms per 720p frame on one core; ultrafast is cheaper and bigger, veryfast dearer and smaller).")
     keyframe_s: float = Field(1.0, gt=0, le=10, description="Keyframe interval: a clip starts and splits at "
                               "keyframes, so pre-roll can exceed pre_s by up to this much.")
 

@@ -1,12 +1,14 @@
 """The pre-roll: a source's most recent encoded frames, bounded by time.
 
 Why encoded H.264 rather than JPEG or raw frames (measured on this 2-core machine, 1280x720, one
-thread): raw BGR frames cost 2.76 MB each, 415 MB for 5 s at 30 FPS; JPEG (q90) costs 3.0 ms to
-encode per frame, ~76 kB (11 MB for 5 s), and 5.6 ms more per frame to decode when a clip starts,
-plus the H.264 encoding of the clip itself. The H.264 the clip needs anyway costs 3.6 ms (ultrafast)
-to 7.7 ms (veryfast) per frame and 2-8 kB: the ring holds about 1-2 MB and a clip's pre-roll is
-copied into its MP4 as it is. The price: a clip starts at a keyframe (`keyframe_s` apart), so its
-pre-roll is up to one keyframe interval longer than asked.
+thread): the ring spans pre_s + keyframe_s + EVENT_LAG_S (9 s for pre_s 5), 270 frames at 30 FPS.
+Raw BGR frames are 2.76 MB each: 750 MB per source. JPEG (q90) costs 3.0 ms per frame to encode and
+~76 kB (20 MB per source), then 5.6 ms per frame to decode when a clip starts, plus the clip's own
+H.264 encoding. Encoding the H.264 the clip needs anyway as frames arrive costs 7-10 ms per frame
+(superfast; 5 ms ultrafast) and holds 1.4-2.6 MB per source (a still lab scene and a busy street),
+and a clip's pre-roll is copied into its MP4 as it is: no burst of work at a trigger, no second
+encoding. The price: a clip starts at a keyframe (`keyframe_s` apart), so its pre-roll can be up to
+one keyframe interval longer than asked.
 """
 
 from __future__ import annotations
