@@ -247,3 +247,20 @@ def test_check_lists_the_registered_event_types_and_warns_about_unknown_where_ke
     result = run_cli("check", str(odd), timeout=120)
     assert result.returncode == 0, result.stderr
     assert "WARNING" in result.stderr and "'labl' is not a field of 'action_started' events" in result.stderr
+
+
+def test_a_changed_config_is_taken_in_place_unless_the_folder_changes(tmp_path: Path, vtest: Path) -> None:
+    sink = ClipsSink(ClipsSinkConfig(trigger=[{"event": "track_started"}], annotate=False), tmp_path)
+    sink.start_source(StreamStart("cam", str(vtest), 768, 576, FPS, None))
+    changed = ClipsSinkConfig(trigger=[{"event": "track_ended"}], annotate=False, pre_s=1, post_s=1, preset="ultrafast")
+    for frame in decode(vtest, 60):
+        sink.write(Packet(frame))
+        if frame.index == 20:
+            assert sink.reconfigure(changed) is True  # a new sink on this folder could not take its lock
+        if frame.index in (30, 40):
+            kind = "track_started" if frame.index == 30 else "track_ended"
+            sink.write_events([Event(kind, "cam", pts_s=frame.pts_s, track_id=frame.index)])
+    assert sink.reconfigure(changed.model_copy(update={"dir": "elsewhere"})) is False
+    sink.close()
+    (row,) = read_index(tmp_path / "clips")
+    assert row["track_ids"] == [40] and 2.0 <= row["start_pts_s"] <= 3.0 and 5.0 <= row["end_pts_s"] < 5.15

@@ -94,6 +94,11 @@ class SourceRecorder:
         self.last_image: np.ndarray | None = None
         self.last_pts_s: float | None = None
 
+    def reconfigure(self, config: ClipsSinkConfig) -> None:
+        """New timings and triggers from now on (an open clip keeps its end; the encoder is not touched)."""
+        self.config = config
+        self.ring.horizon_s = config.pre_s + config.keyframe_s + EVENT_LAG_S
+
     def frame(self, image: np.ndarray, pts_s: float) -> list[Change]:
         if self.encoder is None:
             c = self.config

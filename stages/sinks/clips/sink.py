@@ -66,6 +66,21 @@ class ClipsSink(SinkBase):
                         len(self.index.recovered), ", ".join(self.index.recovered))
         self._retain()
 
+    def reconfigure(self, config: ClipsSinkConfig) -> bool:
+        """Take a changed config in place, index and pre-rolls kept (a second sink could not take the
+        folder's lock); new encoder settings close the open clips and restart the encoders. False (nothing
+        changed) when `dir` differs: a new sink opens the new folder."""
+        if config.dir != self.config.dir:
+            return False
+        encoding = ("crf", "preset", "keyframe_s")
+        restart = any(getattr(config, key) != getattr(self.config, key) for key in encoding)
+        self.config, self.annotators = config, build_annotators(config.annotate)
+        for recorder in self._recorders.values():
+            if restart:
+                self._apply(recorder.close())
+            recorder.reconfigure(config)
+        return True
+
     # ------------------------------------------------------------------ sink interface
     def start_source(self, start: StreamStart) -> None:
         self._fps[start.source_id] = start.fps
