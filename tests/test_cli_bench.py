@@ -39,7 +39,7 @@ def _readme_bench_lines() -> list[str]:
 
 def test_every_benchmark_is_a_bench_verb() -> None:
     assert set(VERBS) == {"pipeline", "streams", "engines", "reid", "tracker", "soak", "faces", "actions", "ray",
-                          "detection", "serve", "zones", "motion"}
+                          "detection", "serve", "zones", "motion", "clips"}
     for name in VERBS:
         args = _parse(f"bench {name} --json")
         assert args.bench_verb == name and args.json is True and callable(args.func)

@@ -35,6 +35,10 @@ def _dispatch(spec: dict[str, Any]) -> dict[str, Any]:
         from argus.benchmarks.streams import ultralytics_streams
 
         return ultralytics_streams(**spec)
+    if side == "argus-clips":
+        from argus.benchmarks.clips import argus_clips
+
+        return argus_clips(**spec)
     raise ArgusError(f"bench: unknown side {side!r}")
 
 

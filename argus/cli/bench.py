@@ -288,6 +288,28 @@ def _serve(args: argparse.Namespace) -> dict[str, Any]:
                        clients=tuple(int(c) for c in args.clients.split(",")), preview_fps=args.preview_fps)
 
 
+def _clips_args(p: argparse.ArgumentParser) -> None:
+    _source_arg(p)
+    p.add_argument("--cameras", type=int, default=4, help="RTSP servers, each serving a looped copy of the video "
+                   "(default 4)")
+    p.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run (default 30)")
+    p.add_argument("--warmup", type=float, default=10.0, help="seconds after every camera's first frame before "
+                   "measuring (default 10)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds, each side in its own process, alternating "
+                   "(medians; default 3)")
+    p.add_argument("--sides", default="off,ring", help="off (no clips sink), ring (a clips sink whose trigger "
+                   "never fires: the pre-roll encoding alone), clips (clips on track_started); default off,ring")
+    _config_args(p)
+
+
+def _clips(args: argparse.Namespace) -> dict[str, Any]:
+    from argus.benchmarks.clips import bench_clips, parse_sides
+
+    return bench_clips(_source(args), cameras=args.cameras, seconds=args.seconds, warmup_s=args.warmup,
+                       rounds=args.rounds, sides=parse_sides(args.sides), config_path=args.config,
+                       overrides=args.set or [])
+
+
 VERBS: dict[str, Verb] = {
     "pipeline": Verb("an Argus config vs `yolo track` on a video",
                      "An Argus config (default: detect + track + pose) against `yolo track` with the config's "
@@ -334,6 +356,11 @@ VERBS: dict[str, Verb] = {
     "serve": Verb("pipeline FPS with 0, 1 and 4 web preview clients (needs the web extra)",
                   "The `run.py serve` app over real HTTP on a looping, unpaced video; phases alternate the "
                   "number of MJPEG preview clients on the same warm pipeline.", _serve_args, _serve),
+    "clips": Verb("CPU per frame of the clips sink's pre-roll ring on K RTSP cameras, against no clips sink",
+                  "K GStreamer RTSP servers serving the looped video; the default pipeline and sinks on the K "
+                  "cameras without a clips sink and with one whose trigger never fires (optionally one that "
+                  "records clips on track_started); each side in a process of its own, alternated, medians of "
+                  "CPU seconds per frame, FPS and drops per camera.", _clips_args, _clips),
 }
 
 
