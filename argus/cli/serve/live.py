@@ -25,7 +25,7 @@ from stages.annotate import build_annotators
 if TYPE_CHECKING:
     from pipeline.types import Packet
 
-RESTART_AFTER_S = 2.0  # a source unwatched (or stalled) this long starts a fresh stream
+RESTART_AFTER_S = 10.0  # a source with no frame this long (a camera reconnecting) starts a fresh stream
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class LiveStream:
         self.last_wall = time.time()
         self._recent: deque[tuple[int, Chunk]] = deque()
         self._gop: list[Chunk] = []
-        self.segments: deque[Segment] = deque(maxlen=window)
+        self.window = window  # segments listed; as many more stay fetchable after they leave the list
+        self.segments: deque[Segment] = deque(maxlen=2 * window)
         self._seq = 0
         self._segment_seq = 0
         self._lock = threading.Lock()
@@ -90,10 +91,10 @@ class LiveStream:
     def playlist(self) -> str | None:
         """The HLS media playlist of the segments in the window (None before the first one)."""
         with self._lock:
-            segments = list(self.segments)
+            segments = list(self.segments)[-self.window:]
         if not segments:
             return None
-        target = max(1, math.ceil(max(s.duration_s for s in segments)))
+        target = math.ceil(max(s.duration_s for s in segments))  # Chromium refuses an EXTINF above it
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.epoch + segments[0].pts_s))
         millis = f"{(self.epoch + segments[0].pts_s) % 1:.3f}"[1:]
         lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}",
@@ -109,7 +110,7 @@ class LiveHub(WatchedFeed):
 
     thread_name = "argus-live"
 
-    def __init__(self, max_fps: float = 10.0, max_width: int = 640, gop_s: float = 1.0, window: int = 6,
+    def __init__(self, max_fps: float = 10.0, max_width: int = 640, gop_s: float = 1.0, window: int = 4,
                  crf: int = 28) -> None:
         super().__init__(max_fps)
         self.max_width, self.gop_s, self.window, self.crf = max_width, gop_s, window, crf
@@ -117,6 +118,7 @@ class LiveHub(WatchedFeed):
         self.encoded = 0
         self.encode_s = 0.0  # time spent drawing, scaling and encoding
         self._generation = 0
+        self._paused: set[str] = set()  # sources whose frames went unwatched: their next stream starts fresh
         self._local = threading.local()  # this thread's encoders: source id -> (encoder, its stream or None)
         self._annotators = build_annotators(True)
 
@@ -124,6 +126,10 @@ class LiveHub(WatchedFeed):
         if not hasattr(self._local, "encoders"):
             self._local.encoders = {}
         return self._local.encoders
+
+    def _seen(self, source_id: str, packet: Packet) -> None:
+        if not self.watched(source_id):
+            self._paused.add(source_id)
 
     def _frame(self, source_id: str, packet: Packet) -> None:
         started = time.perf_counter()
@@ -133,8 +139,8 @@ class LiveHub(WatchedFeed):
         entry = encoders.get(source_id)
         if entry is not None:
             encoder, stream, _ = entry
-            too_old = stream is not None and now - stream.last_wall > RESTART_AFTER_S
-            if too_old or image.shape[1] - image.shape[1] % 2 != encoder.width \
+            stale = source_id in self._paused or (stream is not None and now - stream.last_wall > RESTART_AFTER_S)
+            if stale or image.shape[1] - image.shape[1] % 2 != encoder.width \
                     or image.shape[0] - image.shape[0] % 2 != encoder.height:
                 self._finish(source_id, entry)
                 entry = None
@@ -151,6 +157,7 @@ class LiveHub(WatchedFeed):
             if stream is not None:
                 stream.add(chunk)
         encoders[source_id] = (encoder, stream, epoch)
+        self._paused.discard(source_id)
         self.encoded += 1
         self.encode_s += time.perf_counter() - started
 

@@ -3,9 +3,9 @@
 - `GET /live/{source}/stream.mp4`: the init segment, then each frame's fragment as it is encoded (from
   the latest keyframe on), while the connection stays open. Headers: `X-Argus-Codec` (for
   `MediaSource.addSourceBuffer`) and `X-Argus-Epoch` (wall time of presentation time 0).
-- `GET /live/{source}/index.m3u8`: an HLS media playlist (fMP4 segments of one GOP each, a sliding
-  window); `init{G}.mp4` and `{G}-{N}.m4s` are its files. Each request keeps the encoder running
-  for `LEASE_S` more seconds.
+- `GET /live/{source}/index.m3u8`: HLS (a multivariant playlist naming `media.m3u8`: fMP4 segments of
+  one GOP each, a sliding window; `init{G}.mp4` and `{G}-{N}.m4s` are its files). Each request keeps
+  the encoder running for `LEASE_S` more seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from argus.cli.serve.safety import InputError
 LEASE_S = 10.0
 FIRST_WAIT_S = 10.0  # how long a request waits for a stream (or its first segment) to exist
 HLS_TYPE = "application/vnd.apple.mpegurl"
+MULTIVARIANT = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nmedia.m3u8\n"
 
 
 def add_live_routes(app: FastAPI, controller: Controller, live: LiveHub, hold: Callable[[Any], Any],
@@ -36,8 +37,8 @@ def add_live_routes(app: FastAPI, controller: Controller, live: LiveHub, hold: C
             raise InputError(404, f"no source with id '{source_id}'")
 
     async def wait_for(source_id: str, ready: Callable[[LiveStream], bool]) -> LiveStream:
-        live.touch(source_id, LEASE_S)
         for _ in range(int(FIRST_WAIT_S / 0.05)):
+            live.touch(source_id, 1.0)  # encoding while this request waits
             stream = live.current(source_id)
             if stream is not None and ready(stream):
                 return stream
@@ -55,9 +56,18 @@ def add_live_routes(app: FastAPI, controller: Controller, live: LiveHub, hold: C
             "Cache-Control": "no-store", "X-Argus-Codec": stream.codec, "X-Argus-Epoch": f"{stream.epoch:.3f}"})
 
     @app.get("/live/{source_id}/index.m3u8")
+    async def live_index(source_id: str) -> Response:
+        """The multivariant playlist, answered at once (Chromium's native HLS fails when the first
+        playlist takes seconds); it starts the encoder, which media.m3u8 then waits for."""
+        known(source_id)
+        live.touch(source_id, LEASE_S)
+        return Response(MULTIVARIANT, media_type=HLS_TYPE, headers={"Cache-Control": "no-store"})
+
+    @app.get("/live/{source_id}/media.m3u8")
     async def live_playlist(source_id: str) -> Response:
         known(source_id)
-        stream = await wait_for(source_id, lambda s: bool(s.segments))
+        stream = await wait_for(source_id, lambda s: len(s.segments) >= min(3, live.window))  # 3 s from a start
+        live.touch(source_id, LEASE_S)
         return Response(stream.playlist(), media_type=HLS_TYPE, headers={"Cache-Control": "no-store"})
 
     @app.get("/live/{source_id}/init{generation}.mp4")

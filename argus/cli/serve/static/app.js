@@ -182,6 +182,8 @@ async function refreshStats() {
   state.className = "pill " + data.state;
   text(state, data.state);
   ArgusZones.update(data);
+  ArgusLive.update(data);
+  ArgusClips.update(data);
   if (shownVersion !== null && data.version !== shownVersion && !busy) {
     // changed by another client or a script: follow it unless the editor holds unapplied edits
     const clean = ArgusEditor.getText(view) === appliedYaml;
@@ -268,7 +270,10 @@ async function main() {
       message(false, `add refused (${status}): ` + (data.detail || (data.errors || []).map((x) => x.message).join("; ")));
     }
   });
-  listenEvents(Object.keys(schema.data["x-argus-event-types"] || {}));
+  const eventTypes = Object.keys(schema.data["x-argus-event-types"] || {});
+  ArgusLive.init();
+  ArgusClips.init({ api, message, eventTypes });
+  listenEvents(eventTypes);
   await refreshStats();
   setInterval(refreshStats, 1000);
 }
