@@ -112,7 +112,7 @@ class WatchedFeed:
                                 self._stop()
                     continue
                 now = time.monotonic()
-                if now - self._last.get(source_id, 0.0) < 1.0 / self.max_fps:
+                if now - self._last.get(source_id, 0.0) < 0.9 / self.max_fps:  # 10 % slack for jitter
                     continue
                 self._last[source_id] = now
                 self._frame(source_id, packet)

@@ -41,9 +41,9 @@ class Segment:
 class LiveStream:
     """One encoder run's output for one source (see module docstring); thread-safe reads."""
 
-    def __init__(self, generation: int, epoch: float, init: bytes, codec: str, keep_s: float, window: int) -> None:
+    def __init__(self, generation: int, epoch: float, init: bytes, codec: str, gop_s: float, window: int) -> None:
         self.generation, self.epoch, self.init, self.codec = generation, epoch, init, codec
-        self.keep_s, self.ended = keep_s, False
+        self.gop_s, self.keep_s, self.ended = gop_s, 3 * gop_s, False
         self.last_wall = time.time()
         self._recent: deque[tuple[int, Chunk]] = deque()
         self._gop: list[Chunk] = []
@@ -94,7 +94,8 @@ class LiveStream:
             segments = list(self.segments)[-self.window:]
         if not segments:
             return None
-        target = math.ceil(max(s.duration_s for s in segments))  # Chromium refuses an EXTINF above it
+        # fixed (RFC 8216: it must not change, and Chromium fails when it does): a GOP plus a frame's slack
+        target = max(math.ceil(self.gop_s) + 1, math.ceil(round(max(s.duration_s for s in segments), 3)))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.epoch + segments[0].pts_s))
         millis = f"{(self.epoch + segments[0].pts_s) % 1:.3f}"[1:]
         lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}",
@@ -151,8 +152,7 @@ class LiveHub(WatchedFeed):
         for chunk in encoder.encode(image, now - epoch):
             if stream is None and encoder.init is not None:
                 self._generation += 1
-                stream = LiveStream(self._generation, epoch, encoder.init, encoder.codec,
-                                    keep_s=3 * self.gop_s, window=self.window)
+                stream = LiveStream(self._generation, epoch, encoder.init, encoder.codec, self.gop_s, self.window)
                 self.streams[source_id] = stream
             if stream is not None:
                 stream.add(chunk)

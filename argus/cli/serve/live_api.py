@@ -57,8 +57,8 @@ def add_live_routes(app: FastAPI, controller: Controller, live: LiveHub, hold: C
 
     @app.get("/live/{source_id}/index.m3u8")
     async def live_index(source_id: str) -> Response:
-        """The multivariant playlist, answered at once (Chromium's native HLS fails when the first
-        playlist takes seconds); it starts the encoder, which media.m3u8 then waits for."""
+        """The multivariant playlist, answered at once: it starts the encoder, which media.m3u8 then
+        waits for (Chromium's native HLS failed in some cold starts when its first playlist took seconds)."""
         known(source_id)
         live.touch(source_id, LEASE_S)
         return Response(MULTIVARIANT, media_type=HLS_TYPE, headers={"Cache-Control": "no-store"})
