@@ -143,3 +143,16 @@ def test_check_warns_about_a_where_key_the_event_never_carries(caplog: pytest.Lo
 def test_bad_clips_configs_are_one_line_errors(sink: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         load_config(text=f"sinks: [{sink}]")
+
+
+def test_delete_clip_never_deletes_outside_the_folder(tmp_path: Path) -> None:
+    """An index edited by hand to name `../victim.txt` loses its row but the file outside stays."""
+    clips, victim = tmp_path / "clips", tmp_path / "victim.txt"
+    clips.mkdir()
+    victim.write_text("keep me")
+    (clips / "a.jpg").write_bytes(b"x")
+    (clips / INDEX_NAME).write_text(json.dumps({**row("a", 1, 1), "path": "../victim.txt"}) + "\n")
+    assert delete_clip(clips, "a") is True
+    assert victim.read_text() == "keep me"
+    assert not (clips / "a.jpg").exists()
+    assert read_index(clips) == []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from typing import Any
 import av
 
 from pipeline.atomic_file import write_text_atomic
+
+log = logging.getLogger(__name__)
 
 INDEX_NAME = "clips.jsonl"
 LOCK_NAME = ".clips.lock"
@@ -87,9 +90,18 @@ def delete_clip(directory: str | Path, clip_id: str) -> bool:
 
 
 def remove_files(directory: Path, row: Row) -> None:
+    """Delete a clip's MP4 and thumbnail; a row naming a file outside `directory` (an index edited by
+    hand or tampered with) deletes nothing there and is logged."""
+    root = directory.resolve()
     for key in ("path", "thumbnail"):
-        if row.get(key):
-            (directory / row[key]).unlink(missing_ok=True)
+        if not row.get(key):
+            continue
+        target = (directory / row[key]).resolve()
+        if not target.is_relative_to(root):
+            log.warning("clips index %s: clip %r names %s outside the folder; not deleted", directory,
+                        row.get("id"), row[key])
+            continue
+        target.unlink(missing_ok=True)
 
 
 def append_row(path: Path, row: Row) -> None:
