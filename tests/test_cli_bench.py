@@ -24,9 +24,9 @@ def _parse(line: str) -> argparse.Namespace:
 
 
 def _readme_bench_lines() -> list[str]:
-    """Every `bench ...` (or `faces bench` / `actions bench`) command in the README's code spans and
+    """Every `bench ...` (or `faces bench` / `actions bench`) command in the README's and the docs' code spans and
     blocks, whitespace joined, optional `[...]` parts kept, placeholders filled in."""
-    text = (ROOT / "README.md").read_text()
+    text = "\n".join(page.read_text() for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))])
     found = re.findall(r"`(?:python run\.py\s+)?((?:bench|faces\s+bench|actions\s+bench)\s[^`]*)`", text)
     found += re.findall(r"^python run\.py ((?:bench|faces bench|actions bench) .*)$", text, re.M)
     lines = []

@@ -3,7 +3,9 @@ README is a config that `check` accepts, and every Python snippet runs on the de
 
 A snippet that is not meant to be checked says so on the line before its fence:
 `<!-- snippet: not a config -->` (YAML that is a fragment or another file's format) or
-`<!-- snippet: not runnable -->` (Python that needs something the demo lacks, with the reason after it).
+`<!-- snippet: not runnable -->` (Python that needs something the demo lacks, with the reason after it),
+`<!-- snippet: checked by tests/... -->` (run by a test that also checks what it prints),
+`<!-- snippet: needs ... -->` (a config that needs a file the reader makes first, e.g. a face gallery).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 from tests.conftest import ROOT
 
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[a-z]+)\s*$")
-SKIP = re.compile(r"<!-- snippet: (not a config|not runnable)\b")
+SKIP = re.compile(r"<!-- snippet: (not a config|not runnable|checked by|needs)\b")
 
 
 @dataclass(frozen=True)
