@@ -1,7 +1,7 @@
 """The config reference in Markdown, generated from the pydantic models (`run.py schema --markdown`),
 with every registered event type; and the JSON Schema that `run.py schema` prints.
 
-The README embeds the Markdown between markers; a test keeps the two the same.
+The docs site's configuration page gets the Markdown at build time (argus/tools/docs_hooks.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from pipeline.config import RunnerConfig, SourceConfig, config_model
 from pipeline.event_types import EventTypeSpec
 from pipeline.ray.settings import RaySettings
 from pipeline.registry import Registry, default_registry
-
-BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 
 
 def _table(title: str, model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:

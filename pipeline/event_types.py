@@ -2,7 +2,8 @@
 
 The core defines only lifecycle events (`CORE_EVENT_TYPES`, the members of `EventType`); plugins
 register the rest with `Registry.add_event_type` (faces' `face_recognized`, actions'
-`action_started`, a third party's `zone_entered`). `run.py schema` and the README list them all.
+`action_started`, a third party's `zone_entered`). `run.py schema` and the configuration reference
+(docs/reference/config.md) list them all.
 """
 
 from __future__ import annotations

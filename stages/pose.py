@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from stages.detect import YoloConfig, YoloStage
 
-DEFAULT_POSE_REFRESH = 3  # the default config's refresh_frames (measured in the README, "Pose refresh")
+DEFAULT_POSE_REFRESH = 3  # the default config's refresh_frames (measured in docs/guides/detection.md, "Pose refresh")
 
 
 class PoseConfig(YoloConfig):

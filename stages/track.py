@@ -172,7 +172,7 @@ def per_model_score_bands(detector: ModelFacts | None) -> int:
     at 160-200): with 2 bands its 0.5-0.7 detections at imgsz 960 got an id 79.5 % of the time against
     67.5 % (fewer tracks, 26 against 29), and on the simulated pose-like detector over the MOT15
     sequences HOTA / IDF1 rose from 46.38 / 63.17 to 47.52 / 65.39; on the MOT15 public detections
-    bands lost (46.97 -> 45.44), so detectors keep 1 (README, Tracking)."""
+    bands lost (46.97 -> 45.44), so detectors keep 1 (docs/guides/tracking.md)."""
     return detector.score_bands if detector is not None else 1
 
 

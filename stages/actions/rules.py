@@ -46,7 +46,7 @@ CLASSES = ("standing", "walking", "running", "sitting", "lying", "falling", "han
 # argus/tools/actions/tune.py, eye labels) on the extended fall set of issue 28 (8 people: the shared
 # clips plus argus/tools/actions/sources.py), the same values most leave-one-person-out folds chose.
 # What to expect on new people is the leave-one-person-out figure of that same search
-# (`actions eval --model tune-rules`), in the README.
+# (`actions eval --model tune-rules`), in docs/guides/actions.md.
 RULES = {
     "fall_drop": 0.4,        # S: hip centre moves down at least this much ...
     "fall_speed": 0.6,       # S/s: ... at a peak downward speed of at least this ...

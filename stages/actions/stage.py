@@ -61,7 +61,7 @@ class ActionConfig(ModelRuntime):
     threads: int = Field(1, ge=0, description="CPU threads for the model runtime (0 = all).")
     thresholds: dict[str, float] = Field(default_factory=dict, description="`rules` only: thresholds that "
                                          "replace the defaults by name (the snippet `run.py actions tune` "
-                                         "writes; the names and defaults are in the README).")
+                                         "writes; the names and defaults are in docs/guides/actions.md).")
 
     @model_validator(mode="after")
     def _model_matches(self) -> ActionConfig:

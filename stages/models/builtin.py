@@ -24,7 +24,7 @@ COCO_NAMES: tuple[str, ...] = (
     "scissors", "teddy bear", "hair drier", "toothbrush",
 )
 # The projection head trained on yolo11n-pose's pooled stride-8 features with `run.py track train-embedding`
-# (README, Tracking: 400 frames of vtest.mp4 at 960, 13 tracklets, 563 samples). YOLOv8n has none: a head
+# (docs/guides/tracking.md: 400 frames of vtest.mp4 at 960, 13 tracklets, 563 samples). YOLOv8n has none: a head
 # trained the same way on its features (`--model yolov8n`, 17 tracklets, 2270 samples) lost 2.5 HOTA on
 # TUD-Campus against its raw pooled features (50.24 against 52.72, `bench detection`), so it was not kept.
 POSE_HEAD = Path(__file__).resolve().parents[1] / "tracking" / "heads" / "yolo11n-pose-s4.onnx"

@@ -27,7 +27,7 @@ class DetectionsSinkConfig(StageConfig):
 
 class EventsSinkConfig(StageConfig):
     """Events (stream opened/ended/error, track started/ended, ...) as JSON Lines, or into a SQLite
-    database when `path` ends in .db, .sqlite or .sqlite3 (schema in the README's "Event sinks")."""
+    database when `path` ends in .db, .sqlite or .sqlite3 (schema in docs/guides/sinks.md)."""
 
     type: Literal["events"] = "events"
     path: str = Field("events.jsonl", description="File under output_dir: .jsonl (JSON Lines, rewritten each run) "

@@ -21,7 +21,7 @@ first match. The threshold values are those `run.py track tune ../shared/data/mo
 --folds 2 --seed 0` chose by cross-validation over the MOT15 train sequences (TUD 25 fps, KITTI
 10 fps) x the public and four simulated detectors (`simulate.py`), rounded to two decimals.
 The frame-rate exponents (before: 0.5 and none) were set after measuring the 10 fps sequences (see
-`tune.PREVIOUS_DEFAULTS` and the README's cross-validated table). No ground truth is used at run time.
+`tune.PREVIOUS_DEFAULTS` and the cross-validated table in docs/guides/tracking.md). No ground truth is used at run time.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ starting from the official GMDCSA24 ranges (whose `Falling` range runs to the en
 non-fall clip whose postures were not labelled frame by frame carries one `adl` row: scored for
 false fall alarms, never for per-frame posture (`labels.UNSCORED`).
 
-Looked at and not used (see the README's "Actions" section): UP-Fall skeletons
+Looked at and not used (see docs/guides/actions.md): UP-Fall skeletons
 (Tresor-Koffi/3D_skeletons-UP-Fall-Dataset: falls only, MediaPipe keypoints whose frames alternate
 with a fixed placeholder skeleton, no licence file), an UR Fall clip (jiminh03/individual_research:
 a re-encoding with detector boxes drawn on it).

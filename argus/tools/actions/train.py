@@ -1,6 +1,6 @@
 """Train the temporal action network on windows and export it as ONNX (dynamic batch).
 
-Two architectures, compared by leave-one-person-out on the shared clips (README, "Actions"):
+Two architectures, compared by leave-one-person-out on the shared clips (docs/guides/actions.md):
   - `cnn`: a 1-D temporal CNN over the per-sample features (three 3-tap convolutions with
     dilations 1, 2, 4, then the mean over time and the last sample, a linear layer), ~38 k weights (150 kB as ONNX);
   - `gru`: a one-layer GRU over the samples, its last state into a linear layer, ~25 k weights.

@@ -68,7 +68,7 @@ class DetectorSpec:
     imgsz: int = 0
 
 
-# The detectors `track tune` uses besides the real public detections (the settings the README lists).
+# The detectors `track tune` uses besides the real public detections (the settings docs/guides/tracking.md lists).
 DEFAULT_DETECTORS: tuple[DetectorSpec, ...] = (
     DetectorSpec("sim-calibrated", "calibrated", recall=0.9, half_height=35, jitter=0.05, fp_per_frame=1.0),
     DetectorSpec("sim-shifted", "shifted", recall=0.85, half_height=50, jitter=0.07, fp_per_frame=0.5),
