@@ -6,9 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import resource
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ from pipeline.types import Event, Frame, Packet
 from stages.sinks.clips import read_index
 from stages.sinks.clips.config import ClipsSinkConfig
 from stages.sinks.clips.sink import ClipsSink
-from tests.conftest import run_cli
+from tests.conftest import file_size_limit, run_cli
 
 FFPROBE = shutil.which("ffprobe")
 needs_ffprobe = pytest.mark.skipif(FFPROBE is None, reason="ffprobe not installed (Debian's ffmpeg package)")
@@ -184,16 +182,9 @@ def test_clip_saved_reaches_the_other_sinks_and_the_event_subscribers(tmp_path: 
 
 @pytest.fixture
 def small_disk() -> Iterator[int]:
-    """Files this process writes may not grow past the limit (EFBIG, like a full disk)."""
-    limit = 150_000
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
+    """Files this process writes may not grow past 150_000 bytes (EFBIG, like a full disk)."""
+    with file_size_limit(150_000) as limit:
         yield limit
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
 
 
 def test_a_full_disk_is_reported_by_the_clips_sink_and_the_other_sinks_go_on(

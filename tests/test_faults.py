@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import resource
-import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 from pipeline import EXIT_FAILED, EXIT_OK, Pipeline
 from pipeline.config import load_config
 from pipeline.types import Detections, Event, Packet
-from tests.conftest import write_video
+from tests.conftest import file_size_limit, write_video
 from tests.live_servers import free_port
 
 
@@ -57,16 +55,9 @@ def _config(tmp_path: Path, sources: list[dict], sinks: list[dict], **runner: ob
 
 @pytest.fixture
 def small_disk() -> Iterator[int]:
-    """Files this process writes may not grow past the limit (EFBIG, like a full disk)."""
-    limit = 60_000
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
+    """Files this process writes may not grow past 60_000 bytes (EFBIG, like a full disk)."""
+    with file_size_limit(60_000) as limit:
         yield limit
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
 
 
 def test_stage_failing_one_batch_in_ten_and_a_full_disk_sink(tmp_path: Path, small_disk: int) -> None:
