@@ -108,6 +108,19 @@ def test_overlapping_triggers_merge_and_a_later_one_starts_a_new_clip(tmp_path: 
     assert [e.payload["clip"] for e in made] == [first["id"], second["id"]]
 
 
+def test_a_trigger_whose_pre_roll_reaches_a_just_closed_window_extends_that_clip(tmp_path: Path, vtest: Path) -> None:
+    """Trigger at 3.0 s (window to 4.0 s), then at 4.8 s, after that end but with pre-roll back to 3.8 s: one clip,
+    every frame once (two clips would share 3.0-4.0 s), the held frames 4.0-4.8 s included."""
+    _, made = record(tmp_path, vtest, at=[30, 48], pre_s=1, post_s=1)
+    (clip,) = read_index(tmp_path / "clips")
+    assert clip["track_ids"] == [30, 48] and len(made) == 1
+    assert clip["start_pts_s"] <= 2.0 and clip["end_pts_s"] == pytest.approx(5.8, abs=0.06)
+    times = [frame.pts_s for frame in decode(tmp_path / "clips" / clip["path"], 1000)]
+    steps = {round(b - a, 3) for a, b in itertools.pairwise(times)}
+    assert steps == {round(1 / FPS, 3)}
+    assert times[-1] - times[0] == pytest.approx(clip["end_pts_s"] - clip["start_pts_s"], abs=1e-3)
+
+
 @needs_ffprobe
 def test_a_long_clip_is_split_into_parts_of_at_most_max_s(tmp_path: Path, vtest: Path) -> None:
     record(tmp_path, vtest, at=list(range(20, 101, 10)), pre_s=1, post_s=1, max_s=4)

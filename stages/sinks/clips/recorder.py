@@ -2,9 +2,12 @@
 
 `frame()` encodes every frame into the pre-roll (and the open clip); `trigger()` opens a clip from
 the pre-roll or, when one is open, extends its end to the trigger + post_s. A clip's last frame is the
-first at or past its end (it closes when the next frame comes, or the stream ends); at a keyframe
-that would take it past `max_s` it closes and a new part goes on from that keyframe. Each call
-returns what happened, as `Change`s, for the sink to index.
+first at or past its end. It is then *held* for `pre_s` more seconds (those frames stay in the
+pre-roll only): a trigger in that time, whose pre-roll reaches back into the clip, extends it and the
+held frames are written, so triggers whose windows overlap make one clip, never two clips sharing
+frames. With no such trigger it closes at its end (when a frame past the hold comes, or the stream
+ends). At a keyframe that would take a clip past `max_s` it closes and a new part goes on from that
+keyframe. Each call returns what happened, as `Change`s, for the sink to index.
 """
 
 from __future__ import annotations
@@ -119,9 +122,17 @@ class SourceRecorder:
             return []  # no frame yet: nothing to record
         at = pts_s if pts_s is not None else self.last_pts_s
         if self.clip is not None:
-            self.clip.end_due_s = max(self.clip.end_due_s, at + self.config.post_s)
-            self.clip.add(event_id, track_id)
-            return []
+            clip, last = self.clip, self.clip.file.last
+            held = last is not None and last.pts_s >= clip.end_due_s - 1e-6
+            clip.end_due_s = max(clip.end_due_s, at + self.config.post_s)
+            clip.add(event_id, track_id)
+            if not held or last is None:
+                return []
+            changes: list[Change] = []  # the held frames since its last one join the clip
+            for encoded in self.ring.since(last.pts_s):
+                if encoded.pts_s > last.pts_s + 1e-6 and self.clip is clip:
+                    changes += self._feed(encoded)
+            return changes
         frames = self.ring.since(min(at, start_pts_s if start_pts_s is not None else at) - self.config.pre_s)
         if not frames:
             return []
@@ -179,8 +190,8 @@ class SourceRecorder:
         clip = self.clip
         assert clip is not None
         last = clip.file.last
-        if last is not None and last.pts_s >= clip.end_due_s - 1e-6:
-            return self.finish()  # complete; it closes only now, so a trigger on its last frame still extends it
+        if last is not None and last.pts_s >= clip.end_due_s - 1e-6:  # complete: held (module doc), then closed
+            return self.finish() if encoded.pts_s > clip.end_due_s + self.config.pre_s + 1e-6 else []
         changes: list[Change] = []
         first = clip.file.first
         if encoded.key and first is not None and encoded.pts_s - first.pts_s + self.config.keyframe_s > \
