@@ -1,9 +1,12 @@
 """Real clips for the web app's tests, in the clips sink's index format: fragmented H.264 MP4s
-(PyAV), JPEG thumbnails and `clips.jsonl` rows (the last row of an id wins)."""
+(PyAV), JPEG thumbnails and `clips.jsonl` rows (the last row of an id wins); and how the clips tests
+measure a clip's duration (ffprobe)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
@@ -12,8 +15,18 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+import pytest
 
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+FFPROBE = shutil.which("ffprobe")
+needs_ffprobe = pytest.mark.skipif(FFPROBE is None, reason="ffprobe not installed (Debian's ffmpeg package)")
+
+
+def probe_duration(path: Path) -> float:
+    """The file's duration as ffprobe reports it (what a player shows)."""
+    result = subprocess.run([str(FFPROBE), "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                             str(path)], capture_output=True, text=True, check=True)
+    return float(result.stdout)
 
 
 def write_fragmented(path: Path, frames: int, fps: int = 25, size: tuple[int, int] = (320, 240),

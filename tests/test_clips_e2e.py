@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,19 +17,12 @@ import pytest
 from stages.sinks.clips import read_index
 from stages.sinks.clips.config import ClipsSinkConfig
 from stages.sinks.clips.sink import ClipsSink
+from tests.clip_files import needs_ffprobe, probe_duration
 from tests.conftest import ROOT, SHARED_DATA, run_cli
 
 pytest.importorskip("ultralytics", reason="the models need the export extra")
-FFPROBE = shutil.which("ffprobe")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(FFPROBE is None, reason="ffprobe not installed (Debian's ffmpeg package)")]
+pytestmark = [pytest.mark.slow, needs_ffprobe]
 FALL = SHARED_DATA / "actions" / "gmdcsa24" / "S2_Fall_13.mp4"
-
-
-def probe_duration(path: Path) -> float:
-    result = subprocess.run([FFPROBE, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-                            capture_output=True, text=True, check=True)
-    return float(result.stdout)
 
 
 def playable_frames(path: Path) -> int:

@@ -7,7 +7,6 @@ import itertools
 import json
 import logging
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +22,9 @@ from pipeline.types import Event, Frame, Packet
 from stages.sinks.clips import read_index
 from stages.sinks.clips.config import ClipsSinkConfig
 from stages.sinks.clips.sink import ClipsSink
+from tests.clip_files import needs_ffprobe, probe_duration
 from tests.conftest import file_size_limit, run_cli
 
-FFPROBE = shutil.which("ffprobe")
-needs_ffprobe = pytest.mark.skipif(FFPROBE is None, reason="ffprobe not installed (Debian's ffmpeg package)")
 FPS = 10.0  # vtest.mp4
 
 
@@ -54,12 +52,6 @@ def record(out: Path, video: Path, at: list[int], frames: int = 120, **settings:
     made += sink.take_events()
     sink.close()
     return sink, made
-
-
-def probe_duration(path: Path) -> float:
-    result = subprocess.run([FFPROBE, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-                            capture_output=True, text=True, check=True)
-    return float(result.stdout)
 
 
 def decoded(path: Path) -> list[np.ndarray]:
