@@ -218,7 +218,8 @@ class Pipeline:
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        failed = self.run_stats.failed_sources or self.run_stats.failed_sinks or self.worker.fatal
+        stats = self.run_stats
+        failed = stats.failed_sources or stats.failed_sinks or stats.sink_errors or self.worker.fatal
         return EXIT_FAILED if failed else EXIT_OK
 
     def run(self) -> int:

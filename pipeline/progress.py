@@ -54,4 +54,6 @@ def print_summary(stats: RunStats, output_dir: str) -> None:
                       "runner.shutdown_timeout_s")
     for sink_id, error in stats.failed_sinks.items():
         console.print(f"  [red]sink {sink_id}: closed after an error: {error}[/red]")
+    for sink_id, error in stats.sink_errors.items():
+        console.print(f"  [red]sink {sink_id}: went on after {error}[/red]")
     console.print(f"outputs in {output_dir}/")

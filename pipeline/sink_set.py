@@ -101,12 +101,30 @@ class SinkSet:
         self.events([Event(EventType.SINK_ERROR, "*", payload={"sink": slot.id, "error": error})])
 
     def close_all(self) -> None:
+        """Close every sink; record outboxes left and the failures a sink contained itself (its `stats()`
+        counts `errors`: the clips sink on a full disk), which make the run's exit code 1."""
         for slot in list(self.slots):
             close_sink(slot)
             waiting = getattr(slot.sink, "outbox_size", None)
             if waiting is not None:
                 self.stats.outbox[slot.id] = int(waiting)
+            contained = _contained_errors(slot.sink)
+            if contained:
+                self.stats.sink_errors[slot.id] = contained
         self.slots = []
+
+
+def _contained_errors(sink: Sink) -> str | None:
+    """'N failure(s), the last: ...' for a sink whose `stats()` counts errors it went on after, else None."""
+    hook = getattr(sink, "stats", None)
+    if not callable(hook):
+        return None
+    try:
+        counts = hook()
+    except Exception:  # a broken stats hook must not break closing
+        return None
+    errors = int(counts.get("errors") or 0) if isinstance(counts, dict) else 0
+    return f"{errors} failure(s), the last: {counts.get('last_error')}" if errors else None
 
 
 def _made_events(sink: Sink) -> list[Event]:

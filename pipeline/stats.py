@@ -46,6 +46,8 @@ class RunStats:
     outbox: dict[str, int] = field(default_factory=dict)  # sink id -> events left undelivered
     stage_errors: dict[str, int] = field(default_factory=dict)  # stage id -> batches it failed on
     failed_sinks: dict[str, str] = field(default_factory=dict)  # sink id -> why it was closed
+    # sink id -> its failures, for a sink that contains its own (e.g. clips on a full disk) and goes on
+    sink_errors: dict[str, str] = field(default_factory=dict)
     dropped_on_stop: int = 0  # queued frames left unprocessed when a stop outlasted shutdown_timeout_s
     stream_state: dict[str, str] = field(default_factory=dict)  # stream id -> starting/running/reconnecting/...
     recent: dict[str, deque[float]] = field(default_factory=dict)  # stream id -> last frames' times
@@ -81,5 +83,6 @@ class RunStats:
             "outbox": self.outbox,
             "stage_errors": self.stage_errors,
             "failed_sinks": self.failed_sinks,
+            "sink_errors": self.sink_errors,
             "dropped_on_stop": self.dropped_on_stop,
         }

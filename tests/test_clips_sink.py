@@ -197,10 +197,13 @@ def test_a_full_disk_is_reported_by_the_clips_sink_and_the_other_sinks_go_on(
     pipeline = Pipeline(pipeline_config(tmp_path, vtest, 90, pre_s=1, post_s=3), stages=[Triggers({20, 60})])
     clips = next(slot.sink for slot in pipeline.worker.sinks.slots if slot.type == "clips")
     with caplog.at_level(logging.ERROR, logger="argus"):
-        assert pipeline.run() == 0
+        assert pipeline.run() == 1  # what was lost makes the exit code say so
     assert pipeline.run_stats.failed_sinks == {}  # contained: the clips sink went on recording
     stats = clips.stats()
     assert stats["errors"] == 2 and "File too large" in stats["last_error"] and stats["saved"] == 0
+    assert list(pipeline.run_stats.sink_errors) == ["clips"]
+    assert pipeline.run_stats.sink_errors["clips"].startswith("2 failure(s), the last: ")
+    assert "File too large" in pipeline.run_stats.to_json()["sink_errors"]["clips"]
     assert any("clips sink goes on" in r.getMessage() for r in caplog.records)
     rows = read_index(tmp_path / "out" / "clips")
     assert len(rows) == 2 and all(r["state"] == "closed" and "File too large" in r["error"] for r in rows)

@@ -215,7 +215,8 @@ class RayPipeline:
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if self.run_stats.failed_sources or self.run_stats.failed_sinks else EXIT_OK
+        stats = self.run_stats
+        return EXIT_FAILED if stats.failed_sources or stats.failed_sinks or stats.sink_errors else EXIT_OK
 
     def run(self) -> int:
         """Start, then wait for the end (Ctrl-C stops in order); the exit code."""
