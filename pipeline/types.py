@@ -438,6 +438,8 @@ class Packet:
             stages marked `motion_gated` skip it, and it keeps that frame's rows.
         overlays: drawing data stages publish for annotators, by stage id, JSON-ready (the zones stage's
             lines, zones and counts as of this frame).
+        drawn: the frame as drawn by outputs, by their drawing settings (read-only arrays): sinks and viewers
+            that draw the same settings share one drawing (`stages.annotate.annotate_packet`).
     """
 
     frame: Frame
@@ -448,3 +450,4 @@ class Packet:
     detector: ModelFacts | None = None
     still: bool = False
     overlays: dict[str, Any] = field(default_factory=dict)
+    drawn: dict[Any, Any] = field(default_factory=dict)

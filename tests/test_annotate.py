@@ -20,6 +20,8 @@ from stages.annotate import (
     LabelAnnotator,
     LabelConfig,
     annotate_frame,
+    annotate_key,
+    annotate_packet,
     build_annotators,
     track_color,
 )
@@ -284,3 +286,33 @@ def test_video_sink_takes_a_new_annotate_list_in_place(tmp_path: Path) -> None:
     assert not sink.reconfigure(VideoSinkConfig(path="other.mp4", annotate=False))
     assert [type(a) for a in sink.annotators] == [BlurAnnotator]
     sink.close()
+
+
+def test_outputs_with_the_same_annotate_value_draw_each_packet_once(tmp_path: Path) -> None:
+    """Two video sinks with the default look (and the live preview's look) share one drawing per packet;
+    another look draws its own; the shared drawing is read-only, so no output can spoil another's."""
+    from argus.cli.serve.preview import annotated
+
+    width, height = 320, 240
+    a, b = VideoSink(VideoSinkConfig(path="a.mp4"), tmp_path), VideoSink(VideoSinkConfig(path="b.mp4"), tmp_path)
+    blurred = VideoSink(VideoSinkConfig(path="c.mp4", annotate=[{"type": "blur"}]), tmp_path)
+    sinks = (a, b, blurred)
+    for sink in sinks:
+        sink.start_source(StreamStart("cam", "test", width, height, 25.0, 3))
+    image = scene(width, height)
+    packets = [Packet(frame=Frame("cam", i, i / 25, image), detections=people(width, height, [3, 7, -1])) for i in range(3)]
+    for packet in packets:
+        for sink in sinks:
+            sink.write(packet)
+        assert len(packet.drawn) == 2  # the default look once, the blur once
+        shared = packet.drawn[annotate_key(True)]
+        assert not shared.flags.writeable
+        assert (shared == annotate_frame(image, packet.detections, build_annotators(True))).all()
+        assert annotate_packet(packet, build_annotators(True), annotate_key(True)) is shared
+        assert annotated(packet, max_width=width, overlays=True) is shared  # the preview with overlays reuses it
+    for sink in sinks:
+        sink.close()
+    assert (image == scene(width, height)).all()
+    for name in ("a", "b"):
+        with av.open(str(tmp_path / f"{name}.mp4")) as container:
+            assert len(list(container.decode(video=0))) == 3

@@ -20,7 +20,7 @@ A live preview reuses the same objects through `annotate_frame`.
 from stages.annotate.base import Annotator, AnnotatorConfig
 from stages.annotate.blur import BlurAnnotator, BlurConfig
 from stages.annotate.boxes import BoxAnnotator, BoxesConfig
-from stages.annotate.compose import ANNOTATOR_CLASSES, annotate_frame, build_annotators
+from stages.annotate.compose import ANNOTATOR_CLASSES, annotate_frame, annotate_key, annotate_packet, build_annotators
 from stages.annotate.config import (
     ANNOTATOR_CONFIGS,
     AnnotateSpec,
@@ -37,5 +37,6 @@ __all__ = [
     "ANNOTATOR_CLASSES", "ANNOTATOR_CONFIGS", "UNTRACKED", "AnnotateSpec", "Annotator", "AnnotatorConfig",
     "AnnotatorConfigUnion", "BlurAnnotator", "BlurConfig", "BoxAnnotator", "BoxesConfig", "LabelAnnotator",
     "LabelConfig", "SkeletonAnnotator", "SkeletonConfig", "ZonesAnnotator", "ZonesAnnotatorConfig",
-    "annotate_frame", "build_annotators", "default_annotators", "parse_annotate", "track_color",
+    "annotate_frame", "annotate_key", "annotate_packet", "build_annotators", "default_annotators", "parse_annotate",
+    "track_color",
 ]

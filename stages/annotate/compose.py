@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.detection_sets import in_sets
-from pipeline.types import Detections
+from pipeline.types import Detections, Packet
 from stages.annotate.base import Annotator, AnnotatorConfig
 from stages.annotate.blur import BlurAnnotator, BlurConfig
 from stages.annotate.boxes import BoxAnnotator, BoxesConfig
@@ -55,3 +55,22 @@ def annotate_frame(image: np.ndarray, detections: Detections, annotators: Sequen
         if overlays and draw is not None:
             out = draw(out, overlays)
     return out
+
+
+def annotate_key(spec: bool | Sequence[AnnotatorConfig | dict[str, Any]], overlays: bool = True) -> tuple[Any, ...]:
+    """A hashable identity of an `annotate:` value: equal keys draw equal frames."""
+    return (tuple(config.model_dump_json() for config in parse_annotate(spec)), overlays)
+
+
+def annotate_packet(packet: Packet, annotators: Sequence[Annotator], key: tuple[Any, ...]) -> np.ndarray:
+    """The packet's frame drawn by `annotators` (built from the value `key` names, see `annotate_key`), drawn
+    once per packet: the video and clips sinks and the live preview share it when their settings agree
+    (annotators draw from the packet alone). The array is read-only; any thread may call this (two
+    drawing at once both draw, and one result is kept)."""
+    image = packet.drawn.get(key)
+    if image is None:
+        image = annotate_frame(packet.frame.image, packet.detections, annotators,
+                               packet.overlays if key[1] else None)
+        image.flags.writeable = False
+        packet.drawn[key] = image
+    return image

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 
 from pipeline.stage import StageConfig
 from pipeline.types import Packet
-from stages.annotate import AnnotateSpec, annotate_frame, build_annotators, parse_annotate
+from stages.annotate import AnnotateSpec, annotate_key, annotate_packet, build_annotators, parse_annotate
 from stages.sinks.base import SinkBase, output_path
 from stages.sources.base import StreamStart
 
@@ -109,7 +109,7 @@ class VideoSink(SinkBase):
     def __init__(self, config: VideoSinkConfig, output_dir: Path) -> None:
         self.config, self.output_dir = config, output_dir
         self.codec = pick_codec(config.codec)
-        self.annotators = build_annotators(config.annotate)
+        self.annotators, self._draw_key = build_annotators(config.annotate), annotate_key(config.annotate)
         self._writers: dict[str, _Writer] = {}
         self._fps: dict[str, float] = {}
 
@@ -118,7 +118,8 @@ class VideoSink(SinkBase):
         other setting differs (a new path, codec or quality needs new files)."""
         if config.model_dump(exclude={"annotate", "id"}) != self.config.model_dump(exclude={"annotate", "id"}):
             return False
-        self.annotators, self.config = build_annotators(config.annotate), config
+        self.annotators, self._draw_key = build_annotators(config.annotate), annotate_key(config.annotate)
+        self.config = config
         return True
 
     def start_source(self, start: StreamStart) -> None:
@@ -134,7 +135,7 @@ class VideoSink(SinkBase):
             self._writers[frame.source_id] = writer
         image = frame.image
         if self.annotators:
-            image = annotate_frame(image, packet.detections, self.annotators, packet.overlays)
+            image = annotate_packet(packet, self.annotators, self._draw_key)
         writer.write(image, frame.pts_s)
 
     def end_source(self, source_id: str) -> None:

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from argus.cli.serve.feed import WatchedFeed
 from argus.cli.serve.fmp4 import Chunk, FragmentEncoder
 from argus.cli.serve.preview import annotated
-from stages.annotate import build_annotators
 
 if TYPE_CHECKING:
     from pipeline.types import Packet
@@ -121,7 +120,6 @@ class LiveHub(WatchedFeed):
         self._generation = 0
         self._paused: set[str] = set()  # sources whose frames went unwatched: their next stream starts fresh
         self._local = threading.local()  # this thread's encoders: source id -> (encoder, its stream or None)
-        self._annotators = build_annotators(True)
 
     def _encoders(self) -> dict[str, tuple[FragmentEncoder, LiveStream | None, float]]:
         if not hasattr(self._local, "encoders"):
@@ -135,7 +133,7 @@ class LiveHub(WatchedFeed):
     def _frame(self, source_id: str, packet: Packet) -> None:
         started = time.perf_counter()
         now = time.time()
-        image = annotated(packet, self._annotators, self.max_width, overlays=True)
+        image = annotated(packet, self.max_width, overlays=True)
         encoders = self._encoders()
         entry = encoders.get(source_id)
         if entry is not None:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from argus.cli.serve.feed import WatchedFeed
-from stages.annotate import annotate_frame, build_annotators
+from stages.annotate import annotate_key, annotate_packet, build_annotators
 
 if TYPE_CHECKING:
     from pipeline.types import Packet
@@ -30,11 +30,14 @@ class PreviewFrame:
     detections: int
 
 
-def annotated(packet: Packet, annotators: list[Any], max_width: int, overlays: bool = False) -> np.ndarray:
-    """The packet's frame with its detections (and, with `overlays`, the stages' lines and zones) drawn,
-    scaled down to at most `max_width` pixels wide."""
-    image = annotate_frame(packet.frame.image, packet.detections, annotators,
-                           packet.overlays if overlays else None)
+_DEFAULT_DRAWING = build_annotators(True)  # the video sink's default look
+
+
+def annotated(packet: Packet, max_width: int, overlays: bool = False) -> np.ndarray:
+    """The packet's frame with its detections (and, with `overlays`, the stages' lines and zones) drawn in
+    the video sink's default look, scaled down to at most `max_width` pixels wide. A sink with the default
+    `annotate:` has usually drawn it already: that drawing is reused (`annotate_packet`)."""
+    image = annotate_packet(packet, _DEFAULT_DRAWING, annotate_key(True, overlays))
     height, width = image.shape[:2]
     if width > max_width:
         image = cv2.resize(image, (max_width, round(height * max_width / width)), interpolation=cv2.INTER_AREA)
@@ -53,7 +56,6 @@ class PreviewHub(WatchedFeed):
         self.detections: dict[str, int] = {}  # source id -> detections on its latest seen frame
         self.sizes: dict[str, list[int]] = {}  # source id -> [width, height] of its frames (before scaling)
         self.encoded = 0
-        self._annotators = build_annotators(True)
 
     def latest(self, source_id: str) -> PreviewFrame | None:
         return self.frames.get(source_id)
@@ -63,7 +65,7 @@ class PreviewHub(WatchedFeed):
         self.sizes[source_id] = [packet.frame.image.shape[1], packet.frame.image.shape[0]]
 
     def _frame(self, source_id: str, packet: Packet) -> None:
-        image = annotated(packet, self._annotators, self.max_width)
+        image = annotated(packet, self.max_width)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             return

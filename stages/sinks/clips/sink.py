@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline.errors import SinkOpenError
 from pipeline.types import Event, Packet
-from stages.annotate import annotate_frame, build_annotators
+from stages.annotate import annotate_key, annotate_packet, build_annotators
 from stages.sinks.base import SinkBase
 from stages.sinks.clips.config import ClipsSinkConfig
 from stages.sinks.clips.events import CLIP_SAVED
@@ -52,7 +52,7 @@ class ClipsSink(SinkBase):
             self.index = ClipIndex(self.directory)
         except ClipBusyError as exc:
             raise SinkOpenError(f"sink '{config.id or config.type}': {exc}") from None
-        self.annotators = build_annotators(config.annotate)
+        self.annotators, self._draw_key = build_annotators(config.annotate), annotate_key(config.annotate)
         self._recorders: dict[str, SourceRecorder] = {}
         self._fps: dict[str, float] = {}
         self._emitted: list[Event] = []
@@ -75,6 +75,7 @@ class ClipsSink(SinkBase):
         encoding = ("crf", "preset", "keyframe_s")
         restart = any(getattr(config, key) != getattr(self.config, key) for key in encoding)
         self.config, self.annotators = config, build_annotators(config.annotate)
+        self._draw_key = annotate_key(config.annotate)
         for recorder in self._recorders.values():
             if restart:
                 self._apply(recorder.close())
@@ -93,7 +94,7 @@ class ClipsSink(SinkBase):
                 frame.source_id, self._fps.get(frame.source_id, 25.0), self.config, self.directory, self._new_id)
         image = frame.image
         if self.annotators:
-            image = annotate_frame(image, packet.detections, self.annotators, packet.overlays)
+            image = annotate_packet(packet, self.annotators, self._draw_key)
         self._apply(recorder.frame(image, frame.pts_s))
         if time.monotonic() >= self._next_retention:
             self._retain()
