@@ -309,7 +309,8 @@ def test_outputs_with_the_same_annotate_value_draw_each_packet_once(tmp_path: Pa
         assert not shared.flags.writeable
         assert (shared == annotate_frame(image, packet.detections, build_annotators(True))).all()
         assert annotate_packet(packet, build_annotators(True), annotate_key(True)) is shared
-        assert annotated(packet, max_width=width, overlays=True) is shared  # the preview with overlays reuses it
+        assert annotated(packet, max_width=width, overlays=True) is shared  # the live view reuses it
+        assert annotated(packet, max_width=width) is shared  # and the preview (without overlays: none here)
     for sink in sinks:
         sink.close()
     assert (image == scene(width, height)).all()

@@ -67,6 +67,8 @@ def annotate_packet(packet: Packet, annotators: Sequence[Annotator], key: tuple[
     once per packet: the video and clips sinks and the live preview share it when their settings agree
     (annotators draw from the packet alone). The array is read-only; any thread may call this (two
     drawing at once both draw, and one result is kept)."""
+    if not packet.overlays:
+        key = (key[0], True)  # nothing to overlay: with and without overlays draw the same
     image = packet.drawn.get(key)
     if image is None:
         image = annotate_frame(packet.frame.image, packet.detections, annotators,
