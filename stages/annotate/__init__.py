@@ -13,8 +13,9 @@ Why annotators are a setting of the video sink and not a pipeline stage:
   - stages stay free of drawing, so no model, tracker or later stage ever sees drawn pixels
     (a blurred face would not be recognised, a drawn box would disturb the tracker's appearance
     features), and the detections/events outputs are the same whatever is drawn;
-  - only frames that are actually encoded pay for drawing, on a copy made by that sink.
-A live preview reuses the same objects through `annotate_frame`.
+  - only frames that are actually encoded pay for drawing, on a copy of the frame; outputs with the same
+    `annotate:` value (video and clips sinks, the live preview) share one drawing per packet
+    (`annotate_packet`).
 """
 
 from stages.annotate.base import Annotator, AnnotatorConfig
