@@ -14,7 +14,7 @@ from argus.tools.actions import sources
 from argus.tools.actions.dataset import ClipData
 from argus.tools.actions.evaluate import ClipResult, breakdown, fall_spans, score_results, source_of
 from argus.tools.actions.extract import Sequence
-from argus.tools.actions.labels import UNSCORED, Clip
+from argus.tools.actions.labels import UNSCORED, VIDEO_SUFFIXES, Clip
 from argus.tools.shared_data import shared_data
 from stages.actions import rules
 from stages.actions.features import window_features
@@ -116,13 +116,15 @@ def test_the_source_table_is_consistent() -> None:
     assert len(files) == len(set(files))
     assert sources.LICENCES.keys() >= {item.repo for item in sources.ITEMS}
     for item in sources.ITEMS:
-        assert len(item.repo[1]) == 40 and item.path.endswith(".mp4")
+        assert len(item.repo[1]) == 40 and item.path.endswith(VIDEO_SUFFIXES)
         spans = [(s, e) for s, e, _, _ in item.labels]
         assert spans[0][0] == 0.0 and all(e > s for s, e in spans)
         assert all(a[1] == pytest.approx(b[0]) for a, b in itertools.pairwise(spans)), item.file
-        assert item.person.startswith(("gmdcsa_S", "assist_"))
+        assert item.person.startswith(("gmdcsa_S", "assist_", "upfall_S", "thanh_", "eikesan_", "ku_"))
     new_falls = sum(1 for item in sources.ITEMS for lab in item.labels if lab[2] == "falling")
-    assert new_falls == 9
+    assert new_falls == 55
+    # a source without a licence file says so (a NOTICE instead of a LICENSE)
+    assert all(dest.endswith("NOTICE.txt") for dest, src, _ in sources.LICENCES.values() if src is None)
 
 
 @pytest.mark.skipif(not (shared_data("actions") / "labels.csv").is_file(), reason="shared actions data absent")
@@ -145,10 +147,13 @@ def _mirrors_present() -> bool:
 @pytest.mark.skipif(not _mirrors_present(), reason="no local mirrors of the source repositories (/work/.mirror)")
 def test_build_writes_labels_persons_and_licences(tmp_path) -> None:
     counts = sources.build(tmp_path, sources.Path("/work/.mirror"), None)
-    assert counts["new_falls"] == 9 and counts["clips"] == len(sources.ITEMS)
+    assert counts["new_falls"] == 55 and counts["clips"] == len(sources.ITEMS)
     with (tmp_path / "persons.csv").open() as handle:
         persons = {row["file"]: row["person"] for row in csv.DictReader(handle)}
     assert persons["gmdcsa24/S3_Fall_15.mp4"] == "gmdcsa_S3"
     assert (tmp_path / "gmdcsa24" / "LICENSE").read_text().startswith("MIT License")
     assert (tmp_path / "assist_fall" / "S3_Fall_15.mp4").exists() is False
     assert (tmp_path / "gmdcsa24" / "S3_Fall_15.mp4").stat().st_size == 3155467
+    assert "no licence file" in (tmp_path / "upfall" / "NOTICE.txt").read_text()
+    assert (tmp_path / "upfall" / "S1_A01_T1_C2.mp4").stat().st_size == 335095
+    assert persons["ku/cam4.avi"] == "ku_4"
