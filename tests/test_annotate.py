@@ -300,7 +300,8 @@ def test_outputs_with_the_same_annotate_value_draw_each_packet_once(tmp_path: Pa
     for sink in sinks:
         sink.start_source(StreamStart("cam", "test", width, height, 25.0, 3))
     image = scene(width, height)
-    packets = [Packet(frame=Frame("cam", i, i / 25, image), detections=people(width, height, [3, 7, -1])) for i in range(3)]
+    rows = people(width, height, [3, 7, -1])
+    packets = [Packet(frame=Frame("cam", i, i / 25, image), detections=rows) for i in range(3)]
     for packet in packets:
         for sink in sinks:
             sink.write(packet)
