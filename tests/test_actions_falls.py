@@ -13,8 +13,8 @@ import pytest
 from argus.tools.actions import sources
 from argus.tools.actions.dataset import ClipData
 from argus.tools.actions.evaluate import ClipResult, breakdown, fall_spans, score_results, source_of
-from argus.tools.actions.extract import Sequence
-from argus.tools.actions.labels import UNSCORED, VIDEO_SUFFIXES, Clip
+from argus.tools.actions.extract import Sequence, TrackedClip, main_person
+from argus.tools.actions.labels import UNSCORED, VIDEO_SUFFIXES, Clip, DataError, read_clips
 from argus.tools.shared_data import shared_data
 from stages.actions import rules
 from stages.actions.features import window_features
@@ -157,3 +157,41 @@ def test_build_writes_labels_persons_and_licences(tmp_path) -> None:
     assert "no licence file" in (tmp_path / "upfall" / "NOTICE.txt").read_text()
     assert (tmp_path / "upfall" / "S1_A01_T1_C2.mp4").stat().st_size == 335095
     assert persons["ku/cam4.avi"] == "ku_4"
+    with (tmp_path / "persons.csv").open() as handle:
+        subjects = {row["file"]: row["subject"] for row in csv.DictReader(handle) if row["subject"]}
+    assert subjects["upfall/S1_A01_T1_C2.mp4"] == "0.5 0.65" and "upfall/S1_A01_T1_C1.mp4" not in subjects
+    clips = {clip.name: clip for clip in read_clips(tmp_path)}
+    assert clips["upfall/S1_A01_T1_C2.mp4"].subject == (0.5, 0.65)
+    assert clips["upfall/S1_A01_T1_C1.mp4"].subject is None
+
+
+def _two_people() -> TrackedClip:
+    """20 frames of 100x100: a bystander (track 1, big, right edge, every frame) and the subject, whose track
+    breaks when they fall (track 2 standing in the middle for frames 0-9, track 3 lying lower for 10-19)."""
+    frames, ids, boxes = [], [], []
+    for f in range(20):
+        frames.append(f), ids.append(1), boxes.append([80, 20, 100, 80])
+        frames.append(f), ids.append(2 if f < 10 else 3)
+        boxes.append([40, 30, 55, 70] if f < 10 else [35, 70, 65, 85])
+    n = len(frames)
+    return TrackedClip(np.arange(20) / 10, np.arange(20), np.array(frames), np.array(ids),
+                       np.array(boxes, np.float32), np.ones((n, 17, 3), np.float32), (100, 100))
+
+
+def test_main_person_is_the_largest_unless_the_labels_say_where_the_subject_is() -> None:
+    clip = _two_people()
+    bystander = main_person(clip)
+    assert np.allclose(bystander.xyxy[:, 0], 80)  # tracked longest and largest: the bystander
+    subject = main_person(clip, subject=(0.5, 0.6))
+    assert subject.present.all()  # both pieces of the subject's track, not the bystander in between
+    assert np.allclose(subject.xyxy[:10, 0], 40) and np.allclose(subject.xyxy[10:, 0], 35)
+
+
+def test_a_bad_subject_in_persons_csv_is_one_line_naming_the_file_and_row(tmp_path) -> None:
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "labels.csv").write_text("file,start_s,end_s,label\na.mp4,0,1,standing\n")
+    (tmp_path / "persons.csv").write_text("file,person,subject\na.mp4,p1,0.5 1.7\n")
+    with pytest.raises(DataError, match=r"persons.csv:2: subject must be 'x y', fractions of the frame"):
+        read_clips(tmp_path)
+    (tmp_path / "persons.csv").write_text("file,person,subject\na.mp4,p1,0.25 0.75\n")
+    assert read_clips(tmp_path)[0].subject == (0.25, 0.75)

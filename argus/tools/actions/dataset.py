@@ -46,7 +46,7 @@ def load_clips(clips: list[Clip], progress: Callable[[str], None] | None = None)
         for clip in clips:
             if progress:
                 progress(clip.name)
-            seq = main_person(extract(clip.path, pose))
+            seq = main_person(extract(clip.path, pose), subject=clip.subject)
             if seq is None or seq.present.sum() < 2:
                 raise DataError(f"{clip.path}: no usable person (nobody tracked in the clip)")
             out.append(ClipData(clip, seq))

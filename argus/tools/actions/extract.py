@@ -24,6 +24,7 @@ from pipeline.types import Frame, Packet
 from stages.pose import PoseConfig, PoseStage
 from stages.track import TrackConfig, TrackStage
 
+SUBJECT_RADIUS = 0.35  # frame fractions: how far a track's mean centre may lie from a clip's `subject`
 SETTINGS = {"version": 1, "model": "yolo11n-pose", "imgsz": 640, "score_min": 0.25, "tracker": "argus"}
 
 
@@ -125,8 +126,12 @@ def default_pose() -> PoseStage:
                                 score_min=SETTINGS["score_min"], embeddings=True))
 
 
-def main_person(clip: TrackedClip, min_area_ratio: float = 0.4) -> Sequence | None:
-    """The clip's main person (see the module doc), or None when nobody was tracked."""
+def main_person(clip: TrackedClip, min_area_ratio: float = 0.4,
+                subject: tuple[float, float] | None = None) -> Sequence | None:
+    """The clip's main person (see the module doc), or None when nobody was tracked. `subject` (x, y as
+    fractions of the frame: where the labelled person is on average) picks that person when others are in
+    view too (a bystander, a picture-in-picture view of the same scene): only tracks whose mean centre lies
+    within SUBJECT_RADIUS of it, or the one nearest it, are theirs."""
     n = len(clip.pts)
     if len(clip.track_id) == 0:
         return None
@@ -135,6 +140,13 @@ def main_person(clip: TrackedClip, min_area_ratio: float = 0.4) -> Sequence | No
     total = {int(t): float(area[clip.track_id == t].sum()) for t in ids}
     mean = {int(t): float(area[clip.track_id == t].mean()) for t in ids}
     order = sorted(total, key=total.get, reverse=True)  # type: ignore[arg-type]
+    if subject is not None:
+        height, width = clip.size
+        centre = (clip.xyxy[:, :2] + clip.xyxy[:, 2:]) / 2 / np.array([width, height])
+        away = {int(t): float(np.linalg.norm(centre[clip.track_id == t].mean(0) - subject)) for t in ids}
+        nearest = min(away, key=away.get)  # type: ignore[arg-type]
+        order = [t for t in order if t == nearest or away[t] <= SUBJECT_RADIUS]
+        order.sort(key=lambda t: t != nearest)  # the nearest first, then by total area
     best = mean[order[0]]
     owner = np.full(n, -1, np.int64)
     for t in order:

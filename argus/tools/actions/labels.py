@@ -6,7 +6,10 @@ Two layouts:
   - one folder per class holding clips: the whole clip has that label.
 
 Persons (for leave-one-person-out): a `persons.csv` (`file,person`) when present, else the
-built-in table of the shared data's clips, else the clip name's prefix before the first `_`.
+built-in table of the shared data's clips, else the clip name's prefix before the first `_`. An optional
+third column, `subject` ("x y": fractions of the frame), says where the labelled person is on average
+when someone else is in view too (a bystander, a picture-in-picture view): the tools then score that
+person, not the one tracked longest (`extract.main_person`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Clip:
     name: str  # path relative to the data folder
     person: str
     segments: list[tuple[float, float, str]] = field(default_factory=list)
+    subject: tuple[float, float] | None = None  # where the labelled person is (frame fractions), see above
 
     def label_at(self, t: float) -> str | None:
         """The raw label at time t (the last segment covering t), or None."""
@@ -82,15 +86,33 @@ def _person(name: str, persons: dict[str, str]) -> str:
 
 
 def _read_persons(root: Path) -> dict[str, str]:
+    return {name: person for name, (person, _) in _read_persons_csv(root).items()}
+
+
+def _read_subjects(root: Path) -> dict[str, tuple[float, float]]:
+    return {name: subject for name, (_, subject) in _read_persons_csv(root).items() if subject is not None}
+
+
+def _read_persons_csv(root: Path) -> dict[str, tuple[str, tuple[float, float] | None]]:
     path = root / "persons.csv"
     if not path.is_file():
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, tuple[float, float] | None]] = {}
     with path.open(newline="") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
             if not row.get("file") or not row.get("person"):
                 raise DataError(f"{path}:{line}: expected columns file,person")
-            out[row["file"]] = row["person"]
+            subject = None
+            if (row.get("subject") or "").strip():
+                try:
+                    x, y = (float(v) for v in row["subject"].split())
+                except ValueError:
+                    x = y = -1.0
+                if not (0 <= x <= 1 and 0 <= y <= 1):
+                    raise DataError(f"{path}:{line}: subject must be 'x y', fractions of the frame, "
+                                    f"got {row['subject']!r}")
+                subject = (x, y)
+            out[row["file"]] = (row["person"], subject)
     return out
 
 
@@ -100,9 +122,13 @@ def read_clips(root: Path, source: str = "eye") -> list[Clip]:
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
     persons = _read_persons(root)
+    subjects = _read_subjects(root)
     labels = root / "labels.csv"
     if labels.is_file():
-        return _from_csv(root, labels, source, persons)
+        clips = _from_csv(root, labels, source, persons)
+        for clip in clips:
+            clip.subject = subjects.get(clip.name)
+        return clips
     clips = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)

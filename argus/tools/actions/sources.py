@@ -95,6 +95,19 @@ class Item:
     file: str
     person: str
     labels: tuple[tuple[float, float, str, str], ...]  # (start_s, end_s, label, note)
+    subject: tuple[float, float] | None = None  # where the labelled person is: persons.csv's `subject`
+
+
+# Where the labelled person is (frame fractions) in clips that show someone else too, so the tools score
+# the right person (`extract.main_person`); found by listing the clips with two people tracked at once and
+# looking at them. UP-Fall's front camera sees a second man sitting at a desk on the right edge (x 0.9) for
+# the whole clip; the subject stands near the middle and lies on the mattress below it. ASSIST's videos
+# carry a picture-in-picture view of the same scene in a top corner, which was scored instead of the main
+# view in three clips. Without these the main person was the bystander in 13 UP-Fall clips (10 falls).
+UPFALL_FRONT = (0.5, 0.65)
+ASSIST_SUBJECTS = {"assist_fall/adl_10_collapsing_onto_chair.mp4": (0.23, 0.39),
+                   "assist_fall/adl_12_sitting_laying_down_quickly.mp4": (0.51, 0.39),
+                   "assist_fall/adl_11_sitting_laying_down_slowly.mp4": (0.51, 0.39)}
 
 
 def _g(subject: int, kind: str, n: str, person: str, *labels) -> Item:
@@ -103,12 +116,14 @@ def _g(subject: int, kind: str, n: str, person: str, *labels) -> Item:
 
 def _a(path: str, person: str, *labels) -> Item:
     kind, name = path.split("/")
-    return Item(ASSIST, f"videos/{path}.mp4", f"assist_fall/{kind}_{name}.mp4", person, labels)
+    file = f"assist_fall/{kind}_{name}.mp4"
+    return Item(ASSIST, f"videos/{path}.mp4", file, person, labels, ASSIST_SUBJECTS.get(file))
 
 
 def _up(activity: int, trial: int, cam: int, *labels) -> Item:
     return Item(UPFALL, f"dataset/Activity{activity}/Subject1/Trial{trial}Cam{cam}.mp4",
-                f"upfall/S1_A{activity:02d}_T{trial}_C{cam}.mp4", "upfall_S1", labels)
+                f"upfall/S1_A{activity:02d}_T{trial}_C{cam}.mp4", "upfall_S1", labels,
+                UPFALL_FRONT if cam == 2 else None)
 
 
 def _th(n: int, person: str, *labels) -> Item:
@@ -277,17 +292,25 @@ def shared_rows(shared: Path) -> tuple[list[list[str]], dict[str, str]]:
     return rows, persons
 
 
+def shared_subjects(persons: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """Subjects of the shared clips that need one (see ASSIST_SUBJECTS)."""
+    return {name: ASSIST_SUBJECTS[name.removeprefix("shared/")] for name in persons
+            if name.removeprefix("shared/") in ASSIST_SUBJECTS}
+
+
 def build(out: Path, mirrors: Path, shared: Path | None) -> dict:
     """Write the set under `out`; returns counts per source."""
     out.mkdir(parents=True, exist_ok=True)
     rows: list[list[str]] = []
     persons: dict[str, str] = {}
+    subjects: dict[str, tuple[float, float]] = {}
     notices: dict[str, list[str]] = {}
     if shared is not None:
         link = out / "shared"
         if not link.exists():
             os.symlink(shared.resolve(), link)
         rows, persons = shared_rows(shared)
+        subjects = shared_subjects(persons)
     for item in ITEMS:
         target = out / item.file
         if not target.is_file():
@@ -296,6 +319,8 @@ def build(out: Path, mirrors: Path, shared: Path | None) -> dict:
             tmp.write_bytes(_show(mirror_of(mirrors, item.repo[0]), item.repo[1], item.path))
             tmp.replace(target)
         persons[item.file] = item.person
+        if item.subject is not None:
+            subjects[item.file] = item.subject
         rows += [[item.file, f"{s:.2f}", f"{e:.2f}", label, "eye", note] for s, e, label, note in item.labels]
     for repo, (dest, src, _) in LICENCES.items():
         if src is None:
@@ -310,8 +335,9 @@ def build(out: Path, mirrors: Path, shared: Path | None) -> dict:
         writer.writerows(rows)
     with (out / "persons.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "person"])
-        writer.writerows(sorted(persons.items()))
+        writer.writerow(["file", "person", "subject"])
+        writer.writerows([name, person, " ".join(f"{v:g}" for v in subjects[name]) if name in subjects else ""]
+                         for name, person in sorted(persons.items()))
     files = {r[0] for r in rows}
     falls = sum(1 for r in rows if r[3] == "falling")
     return {"clips": len(files), "falls": falls, "people": len(set(persons.values())),
