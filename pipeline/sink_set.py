@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.sink import Sink
 from pipeline.source import StreamStart
@@ -114,16 +115,19 @@ class SinkSet:
         self.slots = []
 
 
+def sink_stats(sink: Sink) -> dict[str, Any]:
+    """The counts a sink keeps itself (its optional `stats()` hook, e.g. the clips sink's), else {}."""
+    hook = getattr(sink, "stats", None)
+    return dict(hook()) if callable(hook) else {}
+
+
 def _contained_errors(sink: Sink) -> str | None:
     """'N failure(s), the last: ...' for a sink whose `stats()` counts errors it went on after, else None."""
-    hook = getattr(sink, "stats", None)
-    if not callable(hook):
-        return None
     try:
-        counts = hook()
+        counts = sink_stats(sink)
     except Exception:  # a broken stats hook must not break closing
         return None
-    errors = int(counts.get("errors") or 0) if isinstance(counts, dict) else 0
+    errors = int(counts.get("errors") or 0)
     return f"{errors} failure(s), the last: {counts.get('last_error')}" if errors else None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pipeline.sink_set import sink_stats
 from pipeline.stage import stage_hook
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def run_state(started: bool, finished: bool, stopping: bool) -> str:
 def sinks_state(slots: Any, stats: Any) -> dict[str, dict[str, Any]]:
     """Each live sink "ok" (with the events waiting in its outbox, for sinks that have one, and the
     counts of sinks with a `stats()` hook, e.g. clips), each failed one with its error."""
-    sinks = {slot.id: {"type": slot.type, "state": "ok", **_outbox(slot.sink), **_sink_stats(slot.sink)}
+    sinks = {slot.id: {"type": slot.type, "state": "ok", **_outbox(slot.sink), **sink_stats(slot.sink)}
              for slot in slots}
     for sink_id, error in stats.failed_sinks.items():
         sinks[sink_id] = {"state": "failed", "error": error}
@@ -33,11 +34,6 @@ def sinks_state(slots: Any, stats: Any) -> dict[str, dict[str, Any]]:
 def _outbox(sink: Any) -> dict[str, int]:
     size = getattr(sink, "outbox_size", None)
     return {"outbox": int(size)} if size is not None else {}
-
-
-def _sink_stats(sink: Any) -> dict[str, Any]:
-    hook = getattr(sink, "stats", None)
-    return dict(hook()) if callable(hook) else {}
 
 
 def snapshot(pipeline: Pipeline) -> dict[str, Any]:

@@ -32,9 +32,8 @@ from stages.pose import PoseConfig, PoseStage
 from stages.track import TrackConfig, TrackStage
 
 SUBJECT_RADIUS = 0.35  # frame fractions: how far a track's mean centre may lie from a clip's `subject`
-# the tracker settings are in the cache key's "tracker" entry: change both together
-TRACK = {"score_mode": "absolute", "high_score": 0.5, "low_score": 0.1, "new_track_score": 0.3}
-SETTINGS = {"version": 1, "model": "yolo11n-pose", "imgsz": 640, "score_min": 0.1, "tracker": "argus-abs-0.5-0.1-0.3"}
+TRACK = {"score_mode": "absolute", "high_score": 0.5, "low_score": 0.1, "new_track_score": 0.3}  # track stage
+SETTINGS = {"version": 1, "model": "yolo11n-pose", "imgsz": 640, "score_min": 0.1, "tracker": {"argus": TRACK}}
 
 
 @dataclass

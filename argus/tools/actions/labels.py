@@ -85,15 +85,8 @@ def _person(name: str, persons: dict[str, str]) -> str:
     return stem.split("_")[0] if "_" in stem else Path(name).parent.name or stem
 
 
-def _read_persons(root: Path) -> dict[str, str]:
-    return {name: person for name, (person, _) in _read_persons_csv(root).items()}
-
-
-def _read_subjects(root: Path) -> dict[str, tuple[float, float]]:
-    return {name: subject for name, (_, subject) in _read_persons_csv(root).items() if subject is not None}
-
-
 def _read_persons_csv(root: Path) -> dict[str, tuple[str, tuple[float, float] | None]]:
+    """persons.csv: file -> (person, subject or None); empty when there is no such file."""
     path = root / "persons.csv"
     if not path.is_file():
         return {}
@@ -121,14 +114,16 @@ def read_clips(root: Path, source: str = "eye") -> list[Clip]:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    persons = _read_persons(root)
-    subjects = _read_subjects(root)
+    table = _read_persons_csv(root)
+    persons = {name: person for name, (person, _) in table.items()}
     labels = root / "labels.csv"
-    if labels.is_file():
-        clips = _from_csv(root, labels, source, persons)
-        for clip in clips:
-            clip.subject = subjects.get(clip.name)
-        return clips
+    clips = _from_csv(root, labels, source, persons) if labels.is_file() else _from_folders(root, persons)
+    for clip in clips:
+        clip.subject = table[clip.name][1] if clip.name in table else None
+    return clips
+
+
+def _from_folders(root: Path, persons: dict[str, str]) -> list[Clip]:
     clips = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
