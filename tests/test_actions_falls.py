@@ -61,6 +61,17 @@ def test_a_fall_that_clears_both_thresholds_scores_steadily_above_enter() -> Non
     assert label == "falling" and conf >= 0.7
 
 
+def test_a_falls_onset_is_when_the_hips_began_to_drop() -> None:
+    # 10 fps: standing to 0.4 s, the drop from 0.4 s to 0.8 s, lying still to 1.2 s (the window's end)
+    fall = [_STAND] * 5 + [_STAND + _DOWN * k for k in range(1, 4)] + [_lying(_STAND) + _DOWN * 3.7] * 5
+    w = _window(fall)
+    scores, onsets = rules.classify_with_onsets(w[None], 1.2)
+    assert rules.CLASSES[int(np.argmax(scores[0]))] == "falling"
+    assert onsets[0] == pytest.approx(0.8, abs=0.11)  # 1.2 s - 0.4 s, within one sample
+    standing = _window([_STAND] * 13)
+    assert rules.classify_with_onsets(standing[None], 1.2)[1][0] == 0.0  # only falls are back-dated
+
+
 def test_settle_tells_a_fall_that_ends_still_from_a_drop_that_keeps_moving() -> None:
     still = [_STAND] * 5 + [_STAND + _DOWN * k for k in range(1, 4)] + [_lying(_STAND) + _DOWN * 3.7] * 5
     moving = [_STAND] * 5 + [_STAND + _DOWN * k for k in range(1, 4)] + [_lying(_STAND) + _DOWN * 3.7] * 5
@@ -195,3 +206,30 @@ def test_a_bad_subject_in_persons_csv_is_one_line_naming_the_file_and_row(tmp_pa
         read_clips(tmp_path)
     (tmp_path / "persons.csv").write_text("file,person,subject\na.mp4,p1,0.25 0.75\n")
     assert read_clips(tmp_path)[0].subject == (0.25, 0.75)
+
+
+def test_every_track_goes_through_the_stage_and_any_tracks_fall_counts() -> None:
+    from argus.tools.actions.live import clip_fall_starts
+    from stages.actions.stage import ActionConfig, ActionStage
+
+    # 10 fps, 4 s: track 1 stands still; track 2 stands, drops 140 px in 0.4 s from 2.0 s and lies still
+    frames, ids, boxes, kps = [], [], [], []
+    for i in range(40):
+        lying = i >= 24
+        drop = 140.0 if lying else 35.0 * max(0, i - 20)
+        for tid, pose, at in ((1, _STAND, (100.0, 300.0)),
+                              (2, _lying(_STAND) if lying else _STAND, (400.0, 300.0 + drop))):
+            kp = np.zeros((17, 3), np.float32)
+            kp[:, :2] = pose + np.asarray(at)
+            kp[:, 2] = 0.9
+            frames.append(i)
+            ids.append(tid)
+            kps.append(kp)
+            boxes.append(np.concatenate([kp[:, :2].min(0) - 5, kp[:, :2].max(0) + 5]))
+    tracked = TrackedClip(np.arange(40) / 10.0, np.arange(40), np.asarray(frames), np.asarray(ids),
+                          np.stack(boxes), np.stack(kps), (720, 1280))
+    starts = clip_fall_starts(tracked, ActionStage(ActionConfig()), "clip")
+    assert len(starts) == 1
+    emitted, tr = starts[0]
+    assert tr.label == "falling" and tr.start_pts_s == pytest.approx(2.0, abs=0.15) and emitted > tr.start_pts_s
+

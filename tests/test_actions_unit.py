@@ -116,6 +116,25 @@ def test_hysteresis_min_duration_enter_leave_and_fall_until_up() -> None:
     assert out[1][1].payload()["duration_s"] == pytest.approx(2.7)
 
 
+def test_a_candidate_starts_at_its_onset_but_still_waits_min_duration() -> None:
+    classes = ("standing", "falling")
+    st = ActionState(enter=0.6, leave=0.4, min_duration_s=0.3)
+    out = []
+    for i in range(10):
+        out += st.update(classes, np.asarray([0.9, 0.1]), i * 0.1, i)
+    # falling is top from 1.0 s on, with an onset 0.6 s back (the drop began at 0.4 s)
+    started = []
+    for i in range(10, 14):
+        started += [tr for tr in st.update(classes, np.asarray([0.1, 0.9]), i * 0.1, i, onset_s=0.6)
+                    if tr.kind == "started"]
+        if i < 13:
+            assert not started  # min_duration_s counts from when it became the candidate (1.0 s)
+    assert [tr.label for tr in started] == ["falling"]
+    assert started[0].start_pts_s == pytest.approx(0.4)
+    ended = [tr for tr in out + st.close(1.4) if tr.kind == "ended"]
+    assert ended[-1].label == "falling" and ended[-1].start_pts_s == pytest.approx(0.4)
+
+
 def _packet(i: int, fps: float, poses, carried=None, source="cam") -> Packet:
     n = len(poses)
     if n == 0:
@@ -157,6 +176,62 @@ def test_carried_rows_never_fill_a_window() -> None:
         out = stage.process([_packet(i, 10.0, [_STAND, _STAND], carried=[False, True])])
     assert out[0].detections.column("action").tolist() == ["standing", None]
     assert not [e for e in out[0].events if e.track_id == 2]
+
+
+def _person_packet(i: int, fps: float, people: list[tuple[int, np.ndarray, tuple[float, float]]]) -> Packet:
+    """A frame whose rows are (track id, pose, hip position) of each person."""
+    if not people:
+        return Packet(Frame("cam", i, i / fps, _IMAGE), Detections.empty(17, with_track_id=True))
+    kps, boxes = zip(*[_obs(pose, at) for _, pose, at in people], strict=True)
+    det = Detections(xyxy=np.stack(boxes), score=np.full(len(people), 0.9), class_id=np.zeros(len(people), np.int32),
+                     track_id=np.array([tid for tid, _, _ in people]), keypoints=np.stack(kps))
+    return Packet(Frame("cam", i, i / fps, _IMAGE), det)
+
+
+def _fall_poses() -> list[tuple[np.ndarray, tuple[float, float]]]:
+    """10 fps: standing 2 s, a 0.4 s drop of 140 px, then lying still (pose, hip position)."""
+    out = [(_STAND, (300.0, 300.0))] * 20
+    out += [(_STAND, (300.0, 300.0 + 35.0 * k)) for k in range(1, 5)]
+    return out + [(_lying(_STAND), (300.0, 440.0))] * 20
+
+
+def _fall_starts(frames: list[list[tuple[int, np.ndarray, tuple[float, float]]]]) -> list:
+    stage = ActionStage(ActionConfig())
+    events = [e for i, people in enumerate(frames) for e in stage.process([_person_packet(i, 10.0, people)])[0].events]
+    return [e for e in events if e.type == ACTION_STARTED and e.payload["label"] == "falling"]
+
+
+def test_a_fall_is_confirmed_while_the_track_goes_unseen_on_the_floor() -> None:
+    fall = _fall_poses()
+    seen = [[(1, pose, at)] for pose, at in fall]
+    starts = _fall_starts(seen)
+    assert len(starts) == 1 and starts[0].payload["start_pts_s"] == pytest.approx(2.0, abs=0.15)
+    # the detector loses them as they land: no row from the frame after the drop on
+    lost = [[(1, pose, at)] if i <= 24 else [] for i, (pose, at) in enumerate(fall)]
+    starts = _fall_starts(lost)
+    assert len(starts) == 1 and starts[0].track_id == 1
+    assert starts[0].payload["start_pts_s"] == pytest.approx(2.0, abs=0.15)
+
+
+def test_a_new_track_where_one_vanished_continues_its_window() -> None:
+    fall = _fall_poses()
+    # the tracker loses id 1 as the drop begins and starts id 7 on the floor 0.7 s later
+    split = [[(1, pose, at)] if i <= 21 else [] if i < 28 else [(7, pose, at)] for i, (pose, at) in enumerate(fall)]
+    assert _fall_starts([people for people in split if not people or people[0][0] == 1]) == []  # id 1 alone
+    starts = _fall_starts(split)
+    assert [e.track_id for e in starts] == [7]
+    assert starts[0].payload["start_pts_s"] == pytest.approx(2.0, abs=0.15)
+    # a person standing far away who appears then is somebody else: no window carried over, no fall
+    elsewhere = [[(1, pose, at)] if i <= 21 else [] if i < 28 else [(7, _STAND, (900.0, 300.0))]
+                 for i, (pose, at) in enumerate(fall)]
+    assert _fall_starts(elsewhere) == []
+
+
+def test_an_id_that_jumps_to_someone_else_starts_a_new_window() -> None:
+    # id 1 stands at the top of the frame, then the tracker gives it to a person standing 400 px lower:
+    # read as one window, that is a 400 px drop in 0.1 s
+    frames = [[(1, _STAND, (300.0, 200.0))]] * 20 + [[(1, _STAND, (330.0, 600.0))]] * 20
+    assert _fall_starts(frames) == []
 
 
 def test_track_ended_event_closes_its_action() -> None:

@@ -5,8 +5,9 @@ Rules (per track, one update per classified window):
     action stays while the top class is `lying` or `falling`: the fall state is cleared only when
     the person gets up);
   - otherwise the top class becomes a candidate when its score is >= `enter`; a candidate that
-    stays the top class for `min_duration_s` seconds starts (its start is when it first became the
-    candidate) and ends the current action at that same time;
+    stays the top class for `min_duration_s` seconds starts and ends the current action at that same
+    time; its start is when it first became the candidate, less the `onset_s` the classifier gave
+    then (how long before that window's end its evidence began: a fall's drop, for the rules);
   - when no class reaches `enter` and the current score stays below `leave` for `min_duration_s`,
     the current action ends with no successor (unknown);
   - `close` ends the open action (the track ended, the source ended).
@@ -51,7 +52,8 @@ class ActionState:
     start_frame: int = 0
     scores: list[float] = field(default_factory=list)
     pending: str | None = None
-    pending_pts: float = 0.0
+    pending_pts: float = 0.0  # the candidate's start: when it became the candidate, less its onset
+    pending_since: float = 0.0  # when it became the candidate (min_duration_s counts from here)
     pending_frame: int = 0
     pending_scores: list[float] = field(default_factory=list)
 
@@ -65,8 +67,10 @@ class ActionState:
         return float(scores[classes.index(self.label)]) >= self.leave and (
             top == self.label or float(scores.max()) < self.enter)
 
-    def update(self, classes: tuple[str, ...], scores: np.ndarray, pts: float, frame: int) -> list[Transition]:
-        """Take one window's scores (aligned with `classes`) at time `pts`; the transitions it causes."""
+    def update(self, classes: tuple[str, ...], scores: np.ndarray, pts: float, frame: int,
+               onset_s: float = 0.0) -> list[Transition]:
+        """Take one window's scores (aligned with `classes`) at time `pts`, whose top class began
+        `onset_s` seconds before `pts`; the transitions it causes."""
         top_i = int(np.argmax(scores))
         top, top_p = classes[top_i], float(scores[top_i])
         self.display = self.label
@@ -78,9 +82,11 @@ class ActionState:
             return []
         candidate = top if top_p >= self.enter else None
         if candidate != self.pending or not self.pending_scores:
-            self.pending, self.pending_pts, self.pending_frame, self.pending_scores = candidate, pts, frame, []
+            start = pts - max(0.0, onset_s) if candidate is not None else pts
+            self.pending, self.pending_pts, self.pending_since = candidate, start, pts
+            self.pending_frame, self.pending_scores = frame, []
         self.pending_scores.append(top_p)
-        if pts - self.pending_pts + 1e-9 < self.min_duration_s or candidate == self.label:
+        if pts - self.pending_since + 1e-9 < self.min_duration_s or candidate == self.label:
             return []
         out = self._end(self.pending_pts)
         if candidate is not None:

@@ -11,7 +11,9 @@ Cues (S = the window's scale, sqrt of the box area, about 1.9 torso lengths for 
   - settle: the hip centre's median speed (S per second) from the end of that drop to now, infinite
     while the drop is still under way (its lowest point is the last sample): a fall ends low and
     still, someone walking down stairs or dropping into a squat keeps moving or comes back up;
-  - wrist height: of each seen wrist above the shoulder centre, torso lengths (median of "now").
+  - wrist height: of each seen wrist above the shoulder centre, torso lengths (median of "now");
+  - onset: how long before "now" that drop began, seconds: a fall's `start_pts_s` (the rules decide
+    once the body is down, near the end of the drop; the fall began when the hips started to drop).
 
 Classes and their rules, first match wins (`RULES` holds every threshold):
   1. falling: drop >= fall_drop and drop speed >= fall_speed and settle <= fall_still_speed and, now,
@@ -111,8 +113,12 @@ def cues(window: np.ndarray, window_s: float, r: dict[str, float] | None = None)
         drop_speed = float(np.max(d[j:k, 1])) if k > j else 0.0
         after = np.linalg.norm(d[k:], axis=1)
         settle = float(np.median(after)) if len(after) and drop > 0 else float("inf")
+        # the descent began at the last sample from j to k still within a tenth of the drop of y[j]
+        # (argmax takes the first of equal moves: a person who stood still before falling gives j = 0)
+        began = j + int(np.flatnonzero(y[j:k + 1] <= y[j] + 0.1 * drop)[-1]) if drop > 0 else j
+        onset = float((steps - 1 - idx[began]) * dt) if drop > 0 else 0.0
     else:
-        speed = drop = drop_speed = 0.0
+        speed = drop = drop_speed = onset = 0.0
         settle = float("inf")
     heights = []  # per wrist: median height above the shoulder centre over the last samples, torso lengths
     for w in (f.L_WRIST, f.R_WRIST):
@@ -120,7 +126,8 @@ def cues(window: np.ndarray, window_s: float, r: dict[str, float] | None = None)
         heights.append(float(np.median(shoulders[lw, 1] - xy[lw, w, 1])) / tl if lw else float("nan"))
     seen_h = [h for h in heights if np.isfinite(h)]
     return {"angle": angle, "knee_drop": knee_drop, "aspect": aspect, "speed": speed, "drop": drop,
-            "drop_speed": drop_speed, "settle": settle, "wrist_high": max(seen_h) if seen_h else float("nan")}
+            "drop_speed": drop_speed, "settle": settle, "onset": onset,
+            "wrist_high": max(seen_h) if seen_h else float("nan")}
 
 
 def _conf(margin: float) -> float:
@@ -169,9 +176,24 @@ def scores_of(decisions: list[tuple[str, float]]) -> np.ndarray:
     return out
 
 
+def onsets_of(all_cues: list[dict[str, float]], decisions: list[tuple[str, float]]) -> np.ndarray:
+    """(N,) seconds before each window's end that its decided action began: the drop's start for
+    `falling`, 0 (the window's own time) for every other class."""
+    return np.array([c.get("onset", 0.0) if label == "falling" else 0.0
+                     for c, (label, _) in zip(all_cues, decisions, strict=True)], np.float64)
+
+
 def classify_batch(windows: np.ndarray, window_s: float, r: dict[str, float] | None = None) -> np.ndarray:
     """(N, len(CLASSES)) scores of N windows (see `scores_of`)."""
-    return scores_of([classify(w, window_s, r) for w in windows])
+    return classify_with_onsets(windows, window_s, r)[0]
+
+
+def classify_with_onsets(windows: np.ndarray, window_s: float,
+                         r: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scores (N, len(CLASSES)), onsets (N,) seconds) of N windows (see `scores_of`, `onsets_of`)."""
+    all_cues = [cues(w, window_s, r) for w in windows]
+    decisions = [decide(c, r) for c in all_cues]
+    return scores_of(decisions), onsets_of(all_cues, decisions)
 
 
 def thresholds(overrides: dict[str, float] | None) -> dict[str, float]:

@@ -2,7 +2,11 @@
 
 Per source, per track: a buffer of the track's recent observations (pts, keypoints, box; rows
 carried by the single-object tracker are skipped), trimmed to the window. Every `stride`-th frame
-of a track whose buffer covers the window, its window is sampled (features.py); the features of all
+of a track whose buffer covers the window, its window is sampled (features.py); a track with no
+row on a frame (missed by the detector, or carried) is still classified there while its recent
+observations cover the window (a person who falls often goes unseen for a few frames on the floor, and
+the window that confirms the fall comes after the drop); a track whose box jumps farther and faster
+than a person moves (the tracker gave its id to someone else) starts a new window; the features of all
 windows of all tracks of all sources in a batch are computed together and go through the
 classifier in one call, then each
 track's hysteresis (hysteresis.py) turns the scores into its current action and events. Rows get
@@ -86,13 +90,27 @@ class ActionConfig(ModelRuntime):
         return frozenset({"keypoints", "track_ids"})
 
 
+JUMP_S = 1.0  # box sizes: a step at least this long, and ...
+JUMP_SPEED = 3.0  # ... faster than this many box sizes a second, is an identity switch, not a motion
+
+
+def _jumped(before: np.ndarray, after: np.ndarray, gap_s: float) -> bool:
+    """Whether a track's box moved from `before` to `after` in `gap_s` seconds faster than a person
+    does (a fall moves the hips about one box size in half a second): the tracker gave the id to
+    someone else, and a window across that step would read the jump as a drop."""
+    size = float(np.sqrt(max((before[2] - before[0]) * (before[3] - before[1]), 1.0)))
+    step = float(np.hypot((after[0] + after[2] - before[0] - before[2]) / 2,
+                          (after[1] + after[3] - before[1] - before[3]) / 2)) / size
+    return step >= JUMP_S and step >= JUMP_SPEED * max(gap_s, 0.0)
+
+
 @dataclass
 class _Track:
     state: ActionState
     pts: list[float] = field(default_factory=list)
     keypoints: list[np.ndarray] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
-    seen: int = 0
+    ticks: int = 0  # frames the track was considered on (with a row, or missing while its window holds)
     last_pts: float = 0.0
     score: float = float("nan")
 
@@ -122,11 +140,12 @@ class ActionStage:
         return ActionState(enter=c.enter, leave=c.leave, min_duration_s=c.min_duration_s,
                            fall_until_up=c.fall_until_up)
 
-    def classify(self, windows: np.ndarray) -> np.ndarray:
-        """(N, steps, F) windows -> (N, classes) scores in one call."""
+    def classify(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, steps, F) windows -> (N, classes) scores and (N,) onsets (seconds before each window's
+        end that its top class began; the rules' falls only, 0 otherwise) in one call."""
         if self.model is None:
-            return rules.classify_batch(windows, self.window_s, self.thresholds)
-        return self.model(windows)
+            return rules.classify_with_onsets(windows, self.window_s, self.thresholds)
+        return self.model(windows), np.zeros(len(windows))
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
         keep_s = self.window_s + 2 * self.window_s / max(self.steps - 1, 1)
@@ -135,16 +154,19 @@ class ActionStage:
         for p_i, packet in enumerate(batch):
             det, frame = packet.detections, packet.frame
             tracks = self._sources.setdefault(frame.source_id, {})
-            if det.track_id is None or det.keypoints is None or len(det) == 0:
+            if det.track_id is None or det.keypoints is None:
                 continue
             carried = det.column("carried")
-            for row in range(len(det)):
+            observed = det.track_id >= 0 if carried is None else (det.track_id >= 0) & ~carried.astype(bool)
+            updated = {int(t) for t in det.track_id[observed]}  # tracks with an observation on this frame
+            for row in np.flatnonzero(observed):
                 tid = int(det.track_id[row])
-                if tid < 0 or (carried is not None and bool(carried[row])):
-                    continue
                 track = tracks.get(tid)
                 if track is None:
-                    track = tracks[tid] = _Track(self._new_state())
+                    track = tracks[tid] = (self._continued(tracks, updated, det.xyxy[row], frame.pts_s)
+                                           or _Track(self._new_state()))
+                elif track.pts and _jumped(track.boxes[-1], det.xyxy[row], frame.pts_s - track.pts[-1]):
+                    del track.pts[:], track.keypoints[:], track.boxes[:]  # another person now: a new window
                 track.pts.append(frame.pts_s)
                 track.keypoints.append(det.keypoints[row])
                 track.boxes.append(det.xyxy[row])
@@ -154,29 +176,25 @@ class ActionStage:
                     cut += 1
                 if cut:
                     del track.pts[:cut], track.keypoints[:cut], track.boxes[:cut]
-                track.seen += 1
-                if (track.seen - 1) % self.config.stride:
-                    continue
-                sample = sample_window(np.asarray(track.pts), np.stack(track.keypoints), np.stack(track.boxes),
-                                       frame.pts_s, self.window_s, self.steps)
-                if sample is not None:
-                    jobs.append((p_i, tid, track))
-                    samples.append(sample)
+                self._window_job(p_i, tid, track, frame.pts_s, jobs, samples)
+            for tid, track in tracks.items():  # tracks without an observation on this frame
+                if tid not in updated and frame.pts_s - track.last_pts < self.window_s:
+                    self._window_job(p_i, tid, track, frame.pts_s, jobs, samples)
         step_s = self.window_s / max(self.steps - 1, 1)
         if samples and self.batched:
-            scores = self.classify(batch_features(samples, step_s, self.config.min_keypoint_conf))
+            scores, onsets = self.classify(batch_features(samples, step_s, self.config.min_keypoint_conf))
         elif samples:  # one window at a time (benchmarks only)
-            scores = np.concatenate([self.classify(batch_features([one], step_s, self.config.min_keypoint_conf))
-                                     for one in samples])
+            each = [self.classify(batch_features([one], step_s, self.config.min_keypoint_conf)) for one in samples]
+            scores, onsets = np.concatenate([e[0] for e in each]), np.concatenate([e[1] for e in each])
         else:
-            scores = np.zeros((0, len(self.classes)), np.float32)
+            scores, onsets = np.zeros((0, len(self.classes)), np.float32), np.zeros(0)
         # per packet: track id -> (label, score) right after that frame's update (a batch may hold
         # several frames of one source: each row shows its own frame's state, not the batch's last)
         shown: list[dict[int, tuple[str | None, float]]] = [{} for _ in batch]
-        for (p_i, tid, track), s in zip(jobs, scores, strict=True):
+        for (p_i, tid, track), s, onset in zip(jobs, scores, onsets, strict=True):
             packet = batch[p_i]
             frame = packet.frame
-            for tr in track.state.update(self.classes, s, frame.pts_s, frame.index):
+            for tr in track.state.update(self.classes, s, frame.pts_s, frame.index, float(onset)):
                 packet.events.append(self._event(tr, frame.source_id, frame.pts_s, frame.index, tid))
             label = track.state.display
             track.score = float(s[self.classes.index(label)]) if label in self.classes else float("nan")
@@ -185,6 +203,36 @@ class ActionStage:
             self._label_rows(packet, snapshot)
             self._close_ended(packet)
         return list(batch)
+
+    def _continued(self, tracks: dict[int, _Track], observed: set[int], box: np.ndarray,
+                   pts: float) -> _Track | None:
+        """The track a new track continues, taken out of `tracks`: one not `observed` on this frame, last
+        seen less than half a window before `pts`, whose last box overlaps `box` without a jump (the
+        tracker often loses a person as they fall and starts a new id on the floor); the nearest of
+        those, or None."""
+        best, best_d = None, float("inf")
+        for tid, track in tracks.items():
+            if tid in observed or not track.pts or pts - track.last_pts > self.window_s:
+                continue
+            last = track.boxes[-1]
+            overlap = min(last[2], box[2]) > max(last[0], box[0]) and min(last[3], box[3]) > max(last[1], box[1])
+            if not overlap or _jumped(last, box, pts - track.last_pts):
+                continue
+            d = float(np.hypot(*((last[:2] + last[2:]) / 2 - (box[:2] + box[2:]) / 2)))
+            if d < best_d:
+                best, best_d = tid, d
+        return tracks.pop(best) if best is not None else None
+
+    def _window_job(self, p_i: int, tid: int, track: _Track, pts: float, jobs: list, samples: list) -> None:
+        """Queue the track's window ending at `pts` when it is a `stride`-th tick and the window holds."""
+        track.ticks += 1
+        if (track.ticks - 1) % self.config.stride:
+            return
+        sample = sample_window(np.asarray(track.pts), np.stack(track.keypoints), np.stack(track.boxes),
+                               pts, self.window_s, self.steps)
+        if sample is not None:
+            jobs.append((p_i, tid, track))
+            samples.append(sample)
 
     def _label_rows(self, packet: Packet, snapshot: dict[int, tuple[str | None, float]]) -> None:
         det = packet.detections

@@ -57,26 +57,34 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, mid - half), min(1.0, mid + half)
 
 
-def simulate(item: ClipData, score: Callable[[np.ndarray], np.ndarray], classes: tuple[str, ...],
+Scores = np.ndarray | tuple[np.ndarray, np.ndarray]  # (N, classes), or with (N,) onsets (the rules')
+
+
+def simulate(item: ClipData, score: Callable[[np.ndarray], Scores], classes: tuple[str, ...],
              window_s: float, steps: int, state: Callable[[], ActionState]) -> ClipResult:
-    """Run one clip's main person through windows, `score` (N windows -> N x classes) and hysteresis."""
+    """Run one clip's main person through windows, `score` (N windows -> N x classes, or that and the
+    N onsets of `rules.classify_with_onsets`) and hysteresis."""
     pts, wins = sequence_windows(item.sequence, window_s, steps)
     ready = [i for i, w in enumerate(wins) if w is not None]
-    scores = score(np.stack([wins[i] for i in ready])) if ready else np.zeros((0, len(classes)))
-    return replay(item, pts, ready, scores, classes, state)
+    out = score(np.stack([wins[i] for i in ready])) if ready else np.zeros((0, len(classes)))
+    scores, onsets = out if isinstance(out, tuple) else (out, None)
+    return replay(item, pts, ready, scores, classes, state, onsets)
 
 
 def replay(item: ClipData, pts: np.ndarray, ready: list[int], scores: np.ndarray, classes: tuple[str, ...],
-           state: Callable[[], ActionState]) -> ClipResult:
-    """Hysteresis over one clip's frames given the scores of its `ready` frames (those with a window)."""
+           state: Callable[[], ActionState], onsets: np.ndarray | None = None) -> ClipResult:
+    """Hysteresis over one clip's frames given the scores (and onsets, seconds; default 0) of its
+    `ready` frames (those with a window)."""
     by_frame = dict(zip(ready, scores, strict=True))
+    onset_of = dict(zip(ready, onsets, strict=True)) if onsets is not None else {}
     st = state()
     labels: list[str | None] = []
     events: list[tuple[float, Transition]] = []
     last_seen = None
     for i, t in enumerate(pts):
         if i in by_frame:
-            events += [(float(t), tr) for tr in st.update(classes, by_frame[i], float(t), i)]
+            events += [(float(t), tr) for tr in st.update(classes, by_frame[i], float(t), i,
+                                                          float(onset_of.get(i, 0.0)))]
             last_seen = float(t)
         labels.append(st.display if i in by_frame else None)
     events += [(float(pts[-1]), tr) for tr in st.close(last_seen if last_seen is not None else float(pts[-1]))]
@@ -137,6 +145,7 @@ def fall_events(results: list[ClipResult]) -> dict:
     falls = matched = caught = 0
     delays: list[float] = []
     alert_delays: list[float] = []
+    start_errors: list[float] = []  # |start_pts_s - labelled start| of the matched falls
     hard_negatives = extra = 0
     non_fall_s = 0.0
     per_clip = {}
@@ -156,6 +165,7 @@ def fall_events(results: list[ClipResult]) -> dict:
                     used.add(j)
                     matched += 1
                     delays.append(emit - start)
+                    start_errors.append(abs(tr.start_pts_s - start))
                     alert_delays.append(emit - end)
                     if emit <= end + FALL_ALERT_S:
                         caught += 1
@@ -183,6 +193,8 @@ def fall_events(results: list[ClipResult]) -> dict:
             "false_alarms_per_hour": round(false_alarms / (non_fall_s / 3600), 1) if non_fall_s else None,
             "delay_s": {"median": round(float(np.median(delays)), 2) if delays else None,
                         "max": round(float(np.max(delays)), 2) if delays else None},
+            "start_error_s": {"median": round(float(np.median(start_errors)), 2) if start_errors else None,
+                              "max": round(float(np.max(start_errors)), 2) if start_errors else None},
             "alert_after_end_s": {"median": round(float(np.median(alert_delays)), 2) if alert_delays else None,
                                   "max": round(float(np.max(alert_delays)), 2) if alert_delays else None},
             "per_clip": per_clip}
@@ -220,7 +232,7 @@ def evaluate(data: list[ClipData], model: str, *, state: Callable[[], ActionStat
     results: list[ClipResult] = []
     if model == "rules":
         classes = rules.CLASSES
-        results = [simulate(d, lambda x: rules.classify_batch(x, window_s), classes, window_s, steps, state)
+        results = [simulate(d, lambda x: rules.classify_with_onsets(x, window_s), classes, window_s, steps, state)
                    for d in data]
     elif model == "train":
         from argus.tools.actions.dataset import training_windows

@@ -70,8 +70,12 @@ def prepare(data: list[ClipData], window_s: float, steps: int) -> list[Prepared]
 
 def run(prepared: list[Prepared], thresholds: dict[str, float], state: Callable[[], ActionState]) -> list[ClipResult]:
     """Every prepared clip through the rules with `thresholds` and the hysteresis."""
-    return [replay(p.data, p.pts, p.ready, rules.scores_of([rules.decide(c, thresholds) for c in p.cues]),
-                   rules.CLASSES, state) for p in prepared]
+    out = []
+    for p in prepared:
+        decisions = [rules.decide(c, thresholds) for c in p.cues]
+        out.append(replay(p.data, p.pts, p.ready, rules.scores_of(decisions), rules.CLASSES, state,
+                          rules.onsets_of(p.cues, decisions)))
+    return out
 
 
 def objective(result: dict) -> float:
