@@ -77,6 +77,34 @@ def test_pipeline_labels_a_real_fall_with_events(tmp_path) -> None:
     assert {e["track_id"] for e in events if e["type"] == "action_started"} <= ended  # all closed at the end
 
 
+@needs_data
+def test_every_track_replay_and_a_whole_pipeline_agree_on_a_real_fall(tmp_path, capsys) -> None:
+    # one shared fall clip (S1_Fall_13, 128 frames): the cached rows through the action stage
+    # (--all-tracks) and the documented action config run as a pipeline (--pipeline) raise the same fall
+    data = tmp_path / "data"
+    (data / "gmdcsa24").mkdir(parents=True)
+    (data / "gmdcsa24" / "S1_Fall_13.mp4").symlink_to(ACTIONS / "gmdcsa24" / "S1_Fall_13.mp4")
+    rows = [r for r in (ACTIONS / "labels.csv").read_text().splitlines()
+            if r.startswith("file,") or (r.startswith("gmdcsa24/S1_Fall_13.mp4") and ",eye," in r)]
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    config = tmp_path / "falls.yaml"
+    config.write_text("stages:\n  - {type: pose, score_min: 0.1}\n"
+                      "  - {type: track, score_mode: absolute, high_score: 0.5, low_score: 0.1, new_track_score: 0.3}\n"
+                      "  - {type: action, model: rules}\n")
+    found = {}
+    for how in (["--all-tracks"], ["--pipeline", str(config)]):
+        assert main(["actions", "eval", str(data), *how, "--json"]) == 0
+        falls = json.loads(capsys.readouterr().out)["falls"]
+        assert falls["labelled"] == 1 and falls["caught"] == 1 and falls["false_alarms"] == 0
+        found[how[0]] = falls["per_clip"]["gmdcsa24/S1_Fall_13.mp4"]
+    assert found["--all-tracks"] == found["--pipeline"]
+    start = found["--pipeline"]["starts"][0]
+    assert abs(start - 0.4) <= 0.5  # labelled fall start 0.4 s: the onset, not the decision
+    (data / "bad.yaml").write_text("stages: [{type: pose}, {type: track}]\n")
+    assert main(["actions", "eval", str(data), "--pipeline", str(data / "bad.yaml")]) == 2
+    assert "no `action` stage" in capsys.readouterr().err
+
+
 def test_train_refuses_bad_folders_and_writes_nothing(tmp_path, capsys) -> None:
     data = tmp_path / "data"
     (data / "waving").mkdir(parents=True)

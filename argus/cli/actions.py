@@ -95,17 +95,34 @@ def _eval_all_tracks(args: argparse.Namespace) -> int:
     from argus.tools.actions.live import evaluate_all_tracks
     from stages.actions.stage import ActionConfig
 
-    if args.model in ("train", "tune-rules"):
-        raise ArgusError(f"--all-tracks scores a model as shipped: rules, builtin or a file, not {args.model}")
-    config = ActionConfig(model=args.model, enter=args.enter, leave=args.leave, min_duration_s=args.min_duration)
     clips = read_clips(args.data_dir, source=args.labels)
-    result = evaluate_all_tracks(clips, config, progress=None if args.json else (
-        lambda name: print(f"clip: {name}", file=sys.stderr)))
+    progress = None if args.json else (lambda name: print(f"clip: {name}", file=sys.stderr))
+    if args.pipeline is not None:
+        import yaml
+
+        from argus.tools.actions.live import evaluate_pipeline
+        from pipeline.errors import ConfigError
+
+        try:
+            config = yaml.safe_load(args.pipeline.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError([f"--pipeline {args.pipeline}: {str(exc).splitlines()[0]}"]) from None
+        if not isinstance(config, dict):
+            raise ConfigError([f"--pipeline {args.pipeline}: not a pipeline config (a YAML mapping)"])
+        if not any(isinstance(st, dict) and st.get("type") == "action" for st in config.get("stages") or []):
+            raise ConfigError([f"--pipeline {args.pipeline}: no `action` stage to score"])
+        result = evaluate_pipeline(clips, config, progress)
+    else:
+        if args.model in ("train", "tune-rules"):
+            raise ArgusError(f"--all-tracks scores a model as shipped: rules, builtin or a file, not {args.model}")
+        action = ActionConfig(model=args.model, enter=args.enter, leave=args.leave, min_duration_s=args.min_duration)
+        result = evaluate_all_tracks(clips, action, progress)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     f = result["falls"]
-    print(f"model {result['model']}, every track ({result['tracks']} tracks in {result['clips']} clips)")
+    tracks = f"{result['tracks']} tracks in " if result["tracks"] is not None else ""
+    print(f"model {result['model']}, every track ({tracks}{result['clips']} clips)")
     print(f"caught (some track's fall starts within 1 s, alert within 1.5 s of the fall's end): {f['caught']}/"
           f"{f['labelled']} (Wilson 95% {f['caught_wilson95']}); false alarms {f['false_alarms']} "
           f"({f['false_alarms_non_fall_clips']} on non-fall clips, {f['extra_events_on_fall_clips']} extra on fall "
@@ -124,7 +141,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from stages.actions.hysteresis import ActionState
     from stages.actions.stage import RULES_STEPS, RULES_WINDOW_S
 
-    if args.all_tracks:
+    if args.all_tracks or args.pipeline is not None:
         return _eval_all_tracks(args)
     data = _data(args)
     state = functools.partial(ActionState, enter=args.enter, leave=args.leave, min_duration_s=args.min_duration)
@@ -260,6 +277,9 @@ def add_actions_parser(verbs) -> None:
                     "thresholds tuned per held-out person on the others)")
     ev.add_argument("--all-tracks", action="store_true", help="every track through the action stage, as a live "
                     "pipeline runs it (any track's fall start counts), instead of each clip's main person")
+    ev.add_argument("--pipeline", type=Path, metavar="CONFIG", help="every track, from a whole pipeline config "
+                    "(with an `action` stage) run on each clip: its finder instead of the tools' (implies "
+                    "--all-tracks; --model and the hysteresis options are the config's)")
     hysteresis_args(ev)
     ev.set_defaults(func=cmd_eval)
 
