@@ -105,6 +105,20 @@ def test_every_track_replay_and_a_whole_pipeline_agree_on_a_real_fall(tmp_path, 
     assert "no `action` stage" in capsys.readouterr().err
 
 
+def test_the_falls_config_uses_the_finder_the_action_tools_measure() -> None:
+    from pathlib import Path
+
+    from argus.tools.actions.extract import SETTINGS, TRACK
+    from pipeline.config import load_config
+
+    config = load_config(Path(__file__).parent.parent / "configs" / "falls.yaml")
+    pose, track, action = config.stages
+    assert (pose.type, pose.input, pose.model, pose.imgsz, pose.score_min) == (
+        "pose", None, SETTINGS["model"], SETTINGS["imgsz"], SETTINGS["score_min"])
+    assert {k: getattr(track, k) for k in TRACK} == TRACK
+    assert (action.type, action.model) == ("action", "rules")
+
+
 def test_train_refuses_bad_folders_and_writes_nothing(tmp_path, capsys) -> None:
     data = tmp_path / "data"
     (data / "waving").mkdir(parents=True)
