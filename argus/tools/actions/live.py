@@ -65,7 +65,7 @@ def evaluate_pipeline(clips: list[Clip], config: dict, progress: Callable[[str],
     import tempfile
 
     from pipeline import Pipeline
-    from pipeline.errors import ConfigError
+    from pipeline.errors import ArgusError, ConfigError
 
     if not any(isinstance(st, dict) and st.get("type") == "action" for st in config.get("stages") or []):
         raise ConfigError(["the pipeline config has no `action` stage to score"])
@@ -82,6 +82,8 @@ def evaluate_pipeline(clips: list[Clip], config: dict, progress: Callable[[str],
             for packet in pipe.packets():
                 pts.append(packet.frame.pts_s)
                 starts += _fall_starts_of([packet])
+            if pipe.exit_code() or not pts:
+                raise ArgusError(f"{clip.path}: the pipeline read no frames or failed (exit code {pipe.exit_code()})")
             results.append(ClipResult(ClipData(clip, _frames_only(np.asarray(pts))), [], starts))
     return _summary(results, f"pipeline ({', '.join(st.get('type', '?') for st in config['stages'])})", None)
 
