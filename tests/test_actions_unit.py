@@ -133,6 +133,13 @@ def test_a_candidate_starts_at_its_onset_but_still_waits_min_duration() -> None:
     assert started[0].start_pts_s == pytest.approx(0.4)
     ended = [tr for tr in out + st.close(1.4) if tr.kind == "ended"]
     assert ended[-1].label == "falling" and ended[-1].start_pts_s == pytest.approx(0.4)
+    # an onset reaching back before the current action began is cut there: events stay in order
+    st = ActionState(enter=0.6, leave=0.4, min_duration_s=0.3)
+    trs = [tr for i in range(5) for tr in st.update(classes, np.asarray([0.9, 0.1]), i * 0.1, i)]
+    trs += [tr for i in range(5, 9) for tr in st.update(classes, np.asarray([0.1, 0.9]), i * 0.1, i, onset_s=2.0)]
+    assert [(tr.kind, tr.label) for tr in trs] == [("started", "standing"), ("ended", "standing"),
+                                                    ("started", "falling")]
+    assert trs[2].start_pts_s == pytest.approx(trs[0].start_pts_s) and trs[1].end_pts_s >= trs[1].start_pts_s
 
 
 def _packet(i: int, fps: float, poses, carried=None, source="cam") -> Packet:

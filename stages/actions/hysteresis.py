@@ -83,6 +83,8 @@ class ActionState:
         candidate = top if top_p >= self.enter else None
         if candidate != self.pending or not self.pending_scores:
             start = pts - max(0.0, onset_s) if candidate is not None else pts
+            if self.label is not None:  # never before the current action began: events stay in order
+                start = max(start, self.start_pts)
             self.pending, self.pending_pts, self.pending_since = candidate, start, pts
             self.pending_frame, self.pending_scores = frame, []
         self.pending_scores.append(top_p)
