@@ -218,6 +218,13 @@ def test_a_fall_is_confirmed_while_the_track_goes_unseen_on_the_floor() -> None:
     starts = _fall_starts(lost)
     assert len(starts) == 1 and starts[0].track_id == 1
     assert starts[0].payload["start_pts_s"] == pytest.approx(2.0, abs=0.15)
+    # the same when the empty frames' detections carry no keypoints array at all (a detector's empty set)
+    stage = ActionStage(ActionConfig())
+    bare = [_person_packet(i, 10.0, people) if people else
+            Packet(Frame("cam", i, i / 10.0, _IMAGE), Detections.empty(None, with_track_id=True))
+            for i, people in enumerate(lost)]
+    events = [e for p in bare for e in stage.process([p])[0].events]
+    assert [e.track_id for e in events if e.type == ACTION_STARTED and e.payload["label"] == "falling"] == [1]
 
 
 def test_a_new_track_where_one_vanished_continues_its_window() -> None:

@@ -156,8 +156,8 @@ class ActionStage:
         for p_i, packet in enumerate(batch):
             det, frame = packet.detections, packet.frame
             tracks = self._sources.setdefault(frame.source_id, {})
-            if det.track_id is None or det.keypoints is None:
-                continue
+            if det.track_id is None or (det.keypoints is None and len(det)):
+                continue  # no tracker, or rows without keypoints (an empty frame still ticks the lost tracks)
             carried = det.column("carried")
             observed = det.track_id >= 0 if carried is None else (det.track_id >= 0) & ~carried.astype(bool)
             updated = {int(t) for t in det.track_id[observed]}  # tracks with an observation on this frame
