@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from argus.tools.actions.extract import Sequence, default_pose, extract, main_person
+from argus.tools.actions.extract import Sequence, extract, lazy_pose, main_person
 from argus.tools.actions.labels import CLASS_OF, NO_PERSON, UNSCORED, Clip, DataError
 from stages.actions.features import FEATURES, window_features
 
@@ -33,16 +33,8 @@ class Windows:
 
 def load_clips(clips: list[Clip], progress: Callable[[str], None] | None = None) -> list[ClipData]:
     """Extract (or read from the cache) every clip's main person; a clip with nobody is an error."""
-    pose_stage = None
-
-    def pose():
-        nonlocal pose_stage
-        if pose_stage is None:
-            pose_stage = default_pose()
-        return pose_stage
-
     out = []
-    try:
+    with lazy_pose() as pose:
         for clip in clips:
             if progress:
                 progress(clip.name)
@@ -50,9 +42,6 @@ def load_clips(clips: list[Clip], progress: Callable[[str], None] | None = None)
             if seq is None or seq.present.sum() < 2:
                 raise DataError(f"{clip.path}: no usable person (nobody tracked in the clip)")
             out.append(ClipData(clip, seq))
-    finally:
-        if pose_stage is not None:
-            pose_stage.close()
     return out
 
 

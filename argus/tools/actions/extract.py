@@ -18,7 +18,8 @@ alarms each (docs/guides/actions.md).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +133,25 @@ def extract(path: Path, pose: Callable[[], PoseStage]) -> TrackedClip:
 def default_pose() -> PoseStage:
     return PoseStage(PoseConfig(model=SETTINGS["model"], imgsz=SETTINGS["imgsz"],  # type: ignore[arg-type]
                                 score_min=SETTINGS["score_min"], embeddings=True))
+
+
+@contextmanager
+def lazy_pose() -> Iterator[Callable[[], PoseStage]]:
+    """A `pose` for `extract` over many clips: the default pose stage, built on the first cache miss
+    only and closed on exit."""
+    stage: PoseStage | None = None
+
+    def pose() -> PoseStage:
+        nonlocal stage
+        if stage is None:
+            stage = default_pose()
+        return stage
+
+    try:
+        yield pose
+    finally:
+        if stage is not None:
+            stage.close()
 
 
 def main_person(clip: TrackedClip, min_area_ratio: float = 0.4,

@@ -21,7 +21,7 @@ import numpy as np
 
 from argus.tools.actions.dataset import ClipData
 from argus.tools.actions.evaluate import ClipResult, fall_events, source_of
-from argus.tools.actions.extract import Sequence, TrackedClip, default_pose, extract
+from argus.tools.actions.extract import Sequence, TrackedClip, extract, lazy_pose
 from argus.tools.actions.labels import Clip
 from pipeline.types import Detections, Frame, Packet
 from stages.actions.hysteresis import Transition
@@ -104,27 +104,18 @@ def evaluate_all_tracks(clips: list[Clip], config: ActionConfig,
                         progress: Callable[[str], None] | None = None) -> dict:
     """Fall figures of `config`'s action stage over every track of every clip (see the module doc),
     with the same figures per source."""
-    pose_stage = None
-
-    def pose():
-        nonlocal pose_stage
-        if pose_stage is None:
-            pose_stage = default_pose()
-        return pose_stage
-
     stage = ActionStage(config)
     results: list[ClipResult] = []
     tracks = 0
     try:
-        for clip in clips:
-            if progress:
-                progress(clip.name)
-            tracked = extract(clip.path, pose)
-            tracks += len(np.unique(tracked.track_id))
-            results.append(ClipResult(ClipData(clip, _frames_only(tracked.pts)), [],
-                                      clip_fall_starts(tracked, stage, clip.name)))
+        with lazy_pose() as pose:
+            for clip in clips:
+                if progress:
+                    progress(clip.name)
+                tracked = extract(clip.path, pose)
+                tracks += len(np.unique(tracked.track_id))
+                results.append(ClipResult(ClipData(clip, _frames_only(tracked.pts)), [],
+                                          clip_fall_starts(tracked, stage, clip.name)))
     finally:
         stage.close()
-        if pose_stage is not None:
-            pose_stage.close()
     return _summary(results, config.model, tracks)
