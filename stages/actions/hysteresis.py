@@ -28,7 +28,7 @@ class Transition:
     label: str
     confidence: float
     start_pts_s: float
-    start_frame: int
+    start_frame: int  # the frame its candidate first came on top (start_pts_s may be earlier: an onset)
     end_pts_s: float | None = None
 
     def payload(self) -> dict:
