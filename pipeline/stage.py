@@ -59,6 +59,10 @@ class Stage(Protocol):
       - `counts() -> dict`: JSON-ready counts (e.g. line crossings), shown by `stats()` under
         `counts.<stage id>`; may be called from any thread, so return a snapshot.
       - `metric_samples() -> list[MetricSample]`: the same for Prometheus (any thread).
+      - `stream(packets) -> Iterator[Packet]`: `process` over packets that arrive one at a time as
+        the stage before hands them on, yielding each as soon as it is done with it (in order within
+        a source), so later stages start on it while this one works on the rest of the batch
+        (`pipeline/stage_chain.py`). The detector, the tracker and top-down pose stream.
     Optional attribute: `motion_gated = True` (model stages, the tracker): the stage skips the still
     frames of motion-gated sources, which keep its rows from the last frame it ran on; its optional
     `on_still(packet)` hook is called for each such frame instead (the tracker counts no time passing).

@@ -7,16 +7,25 @@ left on the last packet of its stream it did run on (`pipeline/motion.py`).
 A stage that raises on a batch is logged once per distinct error (repeats are counted, not
 repeated), a `stage_error` event goes to every source in the batch, and the packets go on with
 what earlier stages found. Only `max_stage_errors` consecutive failures of one stage end the run.
+
+Streaming: a stage with the optional `stream(packets) -> Iterator[Packet]` hook takes the packets as
+the stage before it hands them on and yields each one as soon as it is done with it; a stage without
+it takes the whole batch (`process`). So while the detector's requests for the rest of a batch run on
+the inference threads, the tracker already follows the first frames and the top-down pose model starts
+on their people: Python work and inference overlap on the same worker thread. On vtest.mp4 with the
+default config (2-core AMX Xeon, 600 frames, 2 rounds alternated) that ran 88.5-89.9 against 83.0-85.4
+FPS without sinks and 78.5-79.8 against 75.2-76.1 with them. Batches with still (motion-gated) frames
+take the stages one whole batch at a time, as the gating needs.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from pipeline.stage import Stage
+from pipeline.stage import Stage, stage_hook
 from pipeline.stats import RunStats
 from pipeline.types import Detections, Event, EventType, ModelFacts, Packet
 
@@ -61,6 +70,8 @@ class StageChain:
 
     def process(self, packets: list[Packet]) -> list[Packet]:
         """Every stage over the batch; a failing stage leaves the packets as they were."""
+        if not any(p.still for p in packets) and any(stage_hook(s.stage, "stream") for s in self.slots):
+            return self._streamed(packets)
         for slot in self.slots:
             gated = getattr(slot.stage, "motion_gated", False) and any(p.still for p in packets)
             run = [p for p in packets if not p.still] if gated else packets
@@ -87,6 +98,71 @@ class StageChain:
                 packet.timings[slot.id] = share
         self.max_consecutive = max((s.consecutive for s in self.slots), default=0)
         return packets
+
+    def _streamed(self, packets: list[Packet]) -> list[Packet]:
+        """Every stage over the batch, each packet handed on as soon as a stage yields it (module
+        docstring); the packets come back in the batch's order."""
+        flow: Iterator[Packet] = iter(packets)
+        for slot in self.slots:
+            flow = self._guarded(slot, flow)
+        done = list(flow)
+        order = {id(p): i for i, p in enumerate(packets)}
+        done.sort(key=lambda p: order.get(id(p), len(order)))
+        self.max_consecutive = max((s.consecutive for s in self.slots), default=0)
+        return done
+
+    def _guarded(self, slot: StageSlot, upstream: Iterator[Packet]) -> Iterator[Packet]:
+        """`slot`'s stage over the packets `upstream` yields, timed (its own time, not upstream's) and
+        contained: after an error, the packets it took and the rest go on without it."""
+        taken: list[Packet] = []
+        upstream_s = 0.0
+
+        def feed() -> Iterator[Packet]:
+            nonlocal upstream_s
+            while True:
+                start = time.perf_counter()
+                packet = next(upstream, None)
+                upstream_s += time.perf_counter() - start
+                if packet is None:
+                    return
+                taken.append(packet)
+                yield packet
+
+        stream = stage_hook(slot.stage, "stream")
+        work = stream(feed()) if stream is not None else iter(_whole_batch(slot.stage, feed()))
+        gated = getattr(slot.stage, "motion_gated", False)
+        given: set[int] = set()
+        elapsed = 0.0
+        while True:
+            start, before = time.perf_counter(), upstream_s
+            try:
+                packet = next(work, None)
+            except Exception as exc:  # contained: the rest of the batch goes on without this stage
+                elapsed += time.perf_counter() - start - (upstream_s - before)
+                self._failed(slot, exc, taken)
+                rest = [p for p in taken if id(p) not in given]
+                self._timed(slot, elapsed, taken)
+                yield from rest
+                yield from upstream
+                return
+            elapsed += time.perf_counter() - start - (upstream_s - before)
+            if packet is None:
+                break
+            given.add(id(packet))
+            if gated:  # what a later still frame of this stream takes
+                self._carried[(slot.id, packet.frame.source_id)] = (packet.detections, packet.detector)
+            yield packet
+        slot.consecutive = 0
+        self._timed(slot, elapsed, taken)
+
+    def _timed(self, slot: StageSlot, elapsed: float, packets: list[Packet]) -> None:
+        """Record `slot`'s time over `packets` (run stats, the metrics hook, each packet's share)."""
+        self.stats.timing(slot.id).add(elapsed, len(packets))
+        if self.observe is not None:
+            self.observe(slot.id, elapsed)
+        share = 1000.0 * elapsed / max(1, len(packets))
+        for packet in packets:
+            packet.timings[slot.id] = share
 
     @staticmethod
     def _merge(packets: list[Packet], done: list[Packet]) -> list[Packet]:
@@ -149,6 +225,11 @@ class StageChain:
     def summary(self) -> dict[str, int]:
         """Stage id -> batches it failed on."""
         return {s.id: s.errors for s in self.slots if s.errors}
+
+
+def _whole_batch(stage: Stage, packets: Iterator[Packet]) -> list[Packet]:
+    """A stage without `stream`: it takes the whole batch once every packet has reached it."""
+    return stage.process(list(packets))
 
 
 def close_stage(slot_id: str, stage: Stage) -> None:

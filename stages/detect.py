@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -200,24 +200,33 @@ class YoloStage:
         return IN_PLACE
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
+        for _ in self.stream(batch):
+            pass
+        return list(batch)
+
+    def stream(self, packets: Iterable[Packet]) -> Iterator[Packet]:
+        """`process`, yielding each packet as soon as its rows are decoded, so the pipeline hands it to
+        the next stages while the model still runs on the rest of the batch (`pipeline/stage_chain.py`).
+        Packets of one frame size come out in their order; sizes one after the other."""
         groups: dict[tuple[int, int], list[Packet]] = defaultdict(list)
-        for packet in batch:
+        for packet in packets:
             frame = packet.frame
             groups[self.adapter.input_shape(frame.height, frame.width)].append(packet)
         submit = getattr(self.adapter.engine, "submit", None)
-        for hw, packets in groups.items():
-            if submit is not None and len(packets) > 1:  # one frame: the all-cores LATENCY call is faster
-                self._run_streamed(submit, packets, hw)
+        for hw, group in groups.items():
+            if submit is not None and len(group) > 1:  # one frame: the all-cores LATENCY call is faster
+                yield from self._run_streamed(submit, group, hw)
                 continue
-            images = [p.frame.image for p in packets]
+            images = [p.frame.image for p in group]
             tensor, boxes = self.adapter.preprocess(images, hw)
             outputs = self.adapter.engine({self._input_name: tensor})
-            self._finish(packets, outputs, boxes)
-        return list(batch)
+            self._finish(group, outputs, boxes)
+            yield from group
 
     def _run_streamed(self, submit: Callable[[dict[str, np.ndarray]], Any], packets: list[Packet],
-                      hw: tuple[int, int]) -> None:
-        """One request per frame: submit each as soon as it is letterboxed, decode each as it finishes."""
+                      hw: tuple[int, int]) -> Iterator[Packet]:
+        """One request per frame: submit each as soon as it is letterboxed, decode each as it finishes
+        and yield it."""
         pending = []
         inputs = self._input_buffers(hw, len(packets))
         for i, packet in enumerate(packets):
@@ -229,6 +238,7 @@ class YoloStage:
             for packet, (handle, boxes) in zip(packets, results, strict=True):
                 # views of the request's outputs: decoded (and copied where kept) before any next submit
                 self._finish([packet], self.adapter.engine.result(handle, copy=False), boxes)
+                yield packet
         finally:
             for handle, _ in results:  # after an error: wait for the rest, so their requests go back idle
                 with contextlib.suppress(Exception):  # the first error is the one raised

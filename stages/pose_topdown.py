@@ -16,8 +16,9 @@ input size is dynamic, and INT8 ranges do not depend on the input's size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from stages.pose import PoseConfig
 
 MAX_CROPS_PER_CALL = 32  # bounds the input buffer; more people are run in several calls
+_Job = tuple[int, int, np.ndarray]  # (packet index in the batch, row, box): a person the model runs on
 
 
 def person_rows(detections: Detections, rows: np.ndarray) -> np.ndarray:
@@ -95,33 +97,63 @@ class TopDownPoseStage(YoloStage):
         return None  # the detector gives the rows their embeddings
 
     def process(self, batch: Sequence[Packet]) -> list[Packet]:
-        config: PoseConfig = self.config  # type: ignore[assignment]
-        jobs: list[tuple[int, int, np.ndarray]] = []  # (packet, row, box) the pose model runs on
+        return list(self.stream(batch))
+
+    def stream(self, packets: Iterable[Packet]) -> Iterator[Packet]:
+        """`process` as earlier stages hand packets on (`pipeline/stage_chain.py`): on an engine with
+        `submit` (OpenVINO) each packet's crops start running as soon as it arrives, while earlier stages
+        still work on the rest of the batch; the packets come out together once every crop is done."""
+        batch: list[Packet] = []
         plans: list[list[tuple[int, tuple[str, int] | None, bool]]] = []  # per packet: (row, memory key, fresh)
         scheduled: dict[tuple[str, int], Seen] = {}  # runs planned on earlier frames of this batch
-        for p, packet in enumerate(batch):
-            dets, source, frame = packet.detections, packet.frame.source_id, packet.frame.index
-            self._memory.sweep(source, frame)
-            plan = []
-            for row in person_rows(dets, rows_in(dets, config.input)).tolist():
-                track = -1 if dets.track_id is None else int(dets.track_id[row])
-                key = (source, track) if track >= 0 else None
-                box = dets.xyxy[row]
-                fresh = key is None or PoseMemory.due(scheduled.get(key) or self._memory.last(key), frame, box,
-                                                      config.refresh_frames, config.refresh_change)
-                if fresh:
-                    jobs.append((p, row, box))
-                    if key is not None:
-                        scheduled[key] = Seen(frame, box, pending=True)
-                plan.append((row, key, fresh))
-            plans.append(plan)
+        waiting: list[tuple[list[_Job], list[Letterbox], Any]] = []  # submitted: jobs, crops' boxes, handle
+        later: list[_Job] = []  # jobs for an engine without `submit`, run together at the end
+        submit = getattr(self.adapter.engine, "submit", None)
         found: dict[tuple[int, int], np.ndarray] = {}
-        for start in range(0, len(jobs), MAX_CROPS_PER_CALL):
-            found.update(self._run(batch, jobs[start:start + MAX_CROPS_PER_CALL]))
+        try:
+            for packet in packets:
+                batch.append(packet)
+                plan, jobs = self._plan(packet, len(batch) - 1, scheduled)
+                plans.append(plan)
+                if jobs and submit is not None:
+                    tensor, boxes = self._crops(batch, jobs, np.empty((len(jobs), *self.crop_hw, 3), np.uint8))
+                    waiting.append((jobs, boxes, submit({self._input_name: tensor}, split=True)))
+                else:
+                    later.extend(jobs)
+            for start in range(0, len(later), MAX_CROPS_PER_CALL):
+                found.update(self._run(batch, later[start:start + MAX_CROPS_PER_CALL]))
+            while waiting:
+                jobs, boxes, handle = waiting.pop(0)
+                found.update(self._match(batch, jobs, boxes, self.adapter.engine.result(handle)[self._output_name]))
+        finally:
+            for _, _, handle in waiting:  # after an error: wait for the rest, so their requests go back idle
+                with contextlib.suppress(Exception):  # the first error is the one raised
+                    self.adapter.engine.result(handle)
         for p, plan in enumerate(plans):
             if plan:
                 batch[p].detections = self._fill(batch[p], plan, found, p)
-        return list(batch)
+        yield from batch
+
+    def _plan(self, packet: Packet, p: int, scheduled: dict[tuple[str, int], Seen]
+              ) -> tuple[list[tuple[int, tuple[str, int] | None, bool]], list[_Job]]:
+        """Which people of `packet` (the p-th of the batch) the model sees now: (row, memory key, fresh)
+        for each person, and the jobs (p, row, box) of the fresh ones."""
+        config: PoseConfig = self.config  # type: ignore[assignment]
+        dets, source, frame = packet.detections, packet.frame.source_id, packet.frame.index
+        self._memory.sweep(source, frame)
+        plan, jobs = [], []
+        for row in person_rows(dets, rows_in(dets, config.input)).tolist():
+            track = -1 if dets.track_id is None else int(dets.track_id[row])
+            key = (source, track) if track >= 0 else None
+            box = dets.xyxy[row]
+            fresh = key is None or PoseMemory.due(scheduled.get(key) or self._memory.last(key), frame, box,
+                                                  config.refresh_frames, config.refresh_change)
+            if fresh:
+                jobs.append((p, row, box))
+                if key is not None:
+                    scheduled[key] = Seen(frame, box, pending=True)
+            plan.append((row, key, fresh))
+        return plan, jobs
 
     def _fill(self, packet: Packet, plan: list[tuple[int, tuple[str, int] | None, bool]],
               found: dict[tuple[int, int], np.ndarray], p: int) -> Detections:
@@ -146,14 +178,19 @@ class TopDownPoseStage(YoloStage):
         self._memory.forget(source_id)
         return super().end_source(source_id)
 
-    def _run(self, batch: Sequence[Packet],
-             jobs: list[tuple[int, int, np.ndarray]]) -> dict[tuple[int, int], np.ndarray]:
+    def _run(self, batch: Sequence[Packet], jobs: list[_Job]) -> dict[tuple[int, int], np.ndarray]:
         """Keypoints (K, 3) in frame pixels per (packet, row) of `jobs` whose crop held a matching pose."""
         if not jobs:
             return {}
+        tensor, boxes = self._crops(batch, jobs, self._buffer[:len(jobs)])
+        return self._match(batch, jobs, boxes, self.adapter.engine({self._input_name: tensor})[self._output_name])
+
+    def _crops(self, batch: Sequence[Packet], jobs: list[_Job],
+               crops: np.ndarray) -> tuple[np.ndarray, list[Letterbox]]:
+        """The engine's input for `jobs` (each person's crop, written into `crops`) and each crop's place
+        in its frame."""
         config: PoseConfig = self.config  # type: ignore[assignment]
         h, w = self.crop_hw
-        crops = self._buffer[:len(jobs)]
         boxes: list[Letterbox] = []
         for i, (p, _, box) in enumerate(jobs):
             x0, y0, cw, _ = crop_window(box, config.crop_margin, w / h)
@@ -164,7 +201,13 @@ class TopDownPoseStage(YoloStage):
             boxes.append(Letterbox(scale, -x0 * scale, -y0 * scale))
         tensor = crops if self.adapter.pixel_input else np.ascontiguousarray(
             crops[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
-        output = self.adapter.engine({self._input_name: tensor})[self._output_name]
+        return tensor, boxes
+
+    def _match(self, batch: Sequence[Packet], jobs: list[_Job], boxes: list[Letterbox],
+               output: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+        """From the model's output for `jobs`' crops: the keypoints of the pose that best overlaps each
+        person's box (IoU >= match_iou), by (packet, row)."""
+        config: PoseConfig = self.config  # type: ignore[assignment]
         sizes = [(batch[p].frame.height, batch[p].frame.width) for p, _, _ in jobs]
         out: dict[tuple[int, int], np.ndarray] = {}
         for (p, row, box), poses in zip(jobs, self.adapter.postprocess(output, boxes, sizes), strict=True):
@@ -175,4 +218,3 @@ class TopDownPoseStage(YoloStage):
             if iou[best] >= config.match_iou:
                 out[(p, row)] = poses.keypoints[best]
         return out
-

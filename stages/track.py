@@ -11,7 +11,7 @@ stage rebuilt by hot reload, see `take_over`) continues from there; ids never re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -237,6 +237,12 @@ class TrackStage:
             for ended in state.tracker.pop_ended():
                 packet.events.append(self._ended(frame.source_id, state, ended))
         return list(batch)
+
+    def stream(self, packets: Iterable[Packet]) -> Iterator[Packet]:
+        """`process`, one packet at a time as earlier stages hand them on (`pipeline/stage_chain.py`)."""
+        for packet in packets:
+            self.process((packet,))
+            yield packet
 
     def on_still(self, packet: Packet) -> None:
         """A still frame (motion gating) the tracker skips: nothing moved, so no time passes for the
