@@ -12,10 +12,11 @@ Streaming: a stage with the optional `stream(packets) -> Iterator[Packet]` hook 
 the stage before it hands them on and yields each one as soon as it is done with it; a stage without
 it takes the whole batch (`process`). So while the detector's requests for the rest of a batch run on
 the inference threads, the tracker already follows the first frames and the top-down pose model starts
-on their people: Python work and inference overlap on the same worker thread. On vtest.mp4 with the
-default config (2-core AMX Xeon, 600 frames, 2 rounds alternated) that ran 88.5-89.9 against 83.0-85.4
-FPS without sinks and 78.5-79.8 against 75.2-76.1 with them. Batches with still (motion-gated) frames
-take the stages one whole batch at a time, as the gating needs.
+on their people: Python work and inference overlap on the same worker thread. With the default config
+on vtest.mp4 (2-core AMX Xeon) a whole `run.py run` took 0.971 of the time of a whole batch per stage
+without sinks and 0.989 with them (5 pairs alternated, medians, model loading included): the process
+is CPU-bound, so overlap buys little there. Batches with still (motion-gated) frames take the stages
+one whole batch at a time, as the gating needs.
 """
 
 from __future__ import annotations
