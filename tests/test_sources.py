@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -132,3 +133,15 @@ def test_demo_clip_is_ten_seconds_of_moving_photos() -> None:
     assert len(frames) == 250 and frames[-1].pts_s == pytest.approx(9.96)
     assert frames[0].image.shape == (720, 960, 3)
     assert not np.array_equal(frames[0].image, frames[60].image)  # it moves
+
+
+def test_bgr_frames_give_pyav_own_pixels_through_one_reused_context() -> None:
+    from stages.sources.video import BgrFrames
+
+    rng = np.random.default_rng(3)
+    bgr = BgrFrames()
+    for width, height in ((64, 48), (32, 24), (64, 48)):  # a size change (an RTSP reconnect) mid-stream
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+        out = bgr(frame)
+        assert out.shape == (height, width, 3) and np.array_equal(out, frame.to_ndarray(format="bgr24"))

@@ -21,7 +21,7 @@ from pipeline.errors import SourceOpenError
 from pipeline.source_config import SourceConfig
 from pipeline.types import Frame
 from stages.sources.base import SourceItem, StreamEnd, StreamLost, StreamRecovered
-from stages.sources.video import DECODE_ERRORS, open_container, reason, stream_start
+from stages.sources.video import DECODE_ERRORS, BgrFrames, open_container, reason, stream_start
 
 FIRST_RETRY_S = 0.5
 
@@ -112,10 +112,11 @@ class RtspSource:
         assert self.container is not None
         yield stream_start(self.id, self.uri, self.container, None)
         start, index = time.monotonic(), 0
+        bgr = BgrFrames()  # a reconnect may bring another frame size: the reused context follows it
         while not stop.is_set():
             try:
                 for decoded in self.container.decode(self.container.streams.video[0]):
-                    yield Frame(self.id, index, time.monotonic() - start, decoded.to_ndarray(format="bgr24"))
+                    yield Frame(self.id, index, time.monotonic() - start, bgr(decoded))
                     index += 1
                     if stop.is_set():
                         break
