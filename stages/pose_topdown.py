@@ -74,15 +74,20 @@ class TopDownPoseStage(YoloStage):
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """Run one crop and two crops through the engine now: OpenVINO compiles a model per call shape
-        (one crop, several crops) on first use, 0.9 s on a 2-core CPU, which would otherwise stall the
-        stream when the first people appear."""
+        """Run crops through the engine now, as `stream` will: OpenVINO compiles a model per call shape on
+        first use, 0.9 s on a 2-core CPU, which would otherwise stall the stream when the first people
+        appear. With `submit`, every crop is a one-crop request on one model; other engines get one crop
+        and two crops in a call."""
         h, w = self.crop_hw
-        for size in (1, 2):
+        submit = getattr(self.adapter.engine, "submit", None)
+        for size in (1,) if submit is not None else (1, 2):
             blank = np.full((size, h, w, 3), PAD_VALUE, np.uint8)
             tensor = blank if self.adapter.pixel_input else np.ascontiguousarray(
                 blank.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
-            self.adapter.engine({self._input_name: tensor})
+            if submit is not None:
+                self.adapter.engine.result(submit({self._input_name: tensor}, split=True))
+            else:
+                self.adapter.engine({self._input_name: tensor})
 
     def _score_min(self, config: PoseConfig) -> float:  # type: ignore[override]
         return config.crop_score_min
