@@ -85,18 +85,11 @@ class StageChain:
                     self._failed(slot, exc, run)
                     done = run
                 packets = self._merge(packets, done) if gated else done
-            elapsed = time.perf_counter() - start
-            timing = self.stats.timing(slot.id)
-            timing.add(elapsed, len(run))
+            self._timed(slot, time.perf_counter() - start, run)
             if gated:
-                timing.skipped += len(packets) - len(run)
+                self.stats.timing(slot.id).skipped += len(packets) - len(run)
             if getattr(slot.stage, "motion_gated", False):
                 self._carry(slot.id, slot.stage, packets)
-            if self.observe is not None:
-                self.observe(slot.id, elapsed)
-            share = 1000.0 * elapsed / max(1, len(run))
-            for packet in run:
-                packet.timings[slot.id] = share
         self.max_consecutive = max((s.consecutive for s in self.slots), default=0)
         return packets
 
@@ -151,7 +144,7 @@ class StageChain:
                 break
             given.add(id(packet))
             if gated:  # what a later still frame of this stream takes
-                self._carried[(slot.id, packet.frame.source_id)] = (packet.detections, packet.detector)
+                self._carry(slot.id, slot.stage, [packet])
             yield packet
         slot.consecutive = 0
         self._timed(slot, elapsed, taken)
