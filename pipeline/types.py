@@ -443,6 +443,9 @@ class Packet:
             stages pick per-model defaults from its recipe; None when no model stage ran.
         still: nothing moved since the last frame of its stream the models ran on (motion gating): the
             stages marked `motion_gated` skip it, and it keeps that frame's rows.
+        skipped: the detection sets whose model skipped this frame (a model stage's `every_frames`): their
+            rows are those of the last frame of the stream the model ran on, marked `carried`, and a track
+            stage reading such a set moves its tracks' boxes instead of updating them.
         overlays: drawing data stages publish for annotators, by stage id, JSON-ready (the zones stage's
             lines, zones and counts as of this frame).
         drawn: the frame as drawn by outputs, by their drawing settings (read-only arrays): sinks and viewers
@@ -456,5 +459,6 @@ class Packet:
     timings: dict[str, float] = field(default_factory=dict)
     detector: ModelFacts | None = None
     still: bool = False
+    skipped: set[str] = field(default_factory=set)
     overlays: dict[str, Any] = field(default_factory=dict)
     drawn: dict[Any, Any] = field(default_factory=dict)

@@ -28,7 +28,7 @@ from stages.models.yolo_recipe import model_facts, yolo_recipe
 
 log = logging.getLogger(__name__)
 # Settings a running stage takes in place (`reconfigure`); any other change needs a new model or engine.
-IN_PLACE = frozenset({"score_min", "iou_max", "max_det", "classes", "embeddings", "feature_maps"})
+IN_PLACE = frozenset({"score_min", "iou_max", "max_det", "classes", "embeddings", "feature_maps", "every_frames"})
 
 
 class YoloConfig(RuntimeSettings):
@@ -56,6 +56,11 @@ class YoloConfig(RuntimeSettings):
                              "people apart and re-identify them); about 0.1 ms per person.")
     feature_maps: bool = Field(False, description="Attach each frame's feature map to the packet for "
                                "later stages (the track stage's single_object tracker needs it).")
+    every_frames: int = Field(1, ge=1, le=100, description="Run the model on every N-th frame of each stream "
+                              "(1: every frame). On the frames between, the set keeps the rows of the last "
+                              "frame it ran on, marked `carried`, and a track stage reading the set moves "
+                              "them with their tracks' motion: about 1/N of the model's cost, for boxes that "
+                              "lag new people and sudden turns by up to N-1 frames.")
 
     @field_validator("imgsz", mode="before")
     @classmethod
@@ -157,6 +162,8 @@ class YoloStage:
         self._output_name = self.adapter.output.name
         self._feature_name = self._features_used(config)
         self._buffers: dict[tuple[int, int], np.ndarray] = {}
+        self._last: dict[str, Detections] = {}  # stream -> the set's rows on the last frame the model ran on
+        self._waited: dict[str, int] = {}  # stream -> frames the model skipped since it last ran on it
 
     def _score_min(self, config: YoloConfig) -> float:
         """The score below which decoded boxes are dropped."""
@@ -209,10 +216,12 @@ class YoloStage:
         out, so the pipeline hands it to the next stages while the model still runs on the rest of the
         batch (`pipeline/stage_chain.py`); packets come out in the order they came in."""
         batch = list(packets)
+        skip = self._skipped(batch)
         groups: dict[tuple[int, int], list[Packet]] = defaultdict(list)
         for packet in batch:
             frame = packet.frame
-            groups[self.adapter.input_shape(frame.height, frame.width)].append(packet)
+            if id(packet) not in skip:
+                groups[self.adapter.input_shape(frame.height, frame.width)].append(packet)
         submit = getattr(self.adapter.engine, "submit", None)
         done: set[int] = set()
         out = 0  # packets of `batch` yielded so far
@@ -225,9 +234,40 @@ class YoloStage:
                 finished = group
             for packet in finished:
                 done.add(id(packet))
-                while out < len(batch) and id(batch[out]) in done:  # frame sizes may alternate within a batch
+                while out < len(batch) and (id(batch[out]) in done or id(batch[out]) in skip):
+                    # frame sizes may alternate within a batch; a skipped frame follows the frames before it
+                    if id(batch[out]) in skip:
+                        self._carry(batch[out])
                     yield batch[out]
                     out += 1
+        for packet in batch[out:]:  # skipped frames after the last frame the model ran on
+            self._carry(packet)
+            yield packet
+
+    def _skipped(self, batch: list[Packet]) -> set[int]:
+        """The packets of `batch` the model skips (`every_frames`): it runs on each stream's first frame,
+        then on every N-th."""
+        every = self.config.every_frames
+        skip: set[int] = set()
+        for packet in batch:
+            source = packet.frame.source_id
+            waited = self._waited.get(source)
+            if waited is None or waited + 1 >= every:
+                self._waited[source] = 0
+            else:
+                self._waited[source] = waited + 1
+                skip.add(id(packet))
+        return skip
+
+    def _carry(self, packet: Packet) -> None:
+        """A skipped frame takes the rows of the last frame of its stream the model ran on, marked carried."""
+        rows = self._last.get(packet.frame.source_id)
+        if rows is None:  # the model failed on that frame: nothing to carry
+            rows = Detections.empty()
+        packet.detections = replace_set(packet.detections, self.config.output,
+                                        rows.with_columns(carried=np.ones(len(rows), bool)))
+        packet.detector = self.facts
+        packet.skipped.add(self.config.output)
 
     def _run_streamed(self, submit: Callable[[dict[str, np.ndarray]], Any], packets: list[Packet],
                       hw: tuple[int, int]) -> Iterator[Packet]:
@@ -269,6 +309,9 @@ class YoloStage:
                 found = self._attach_features(packet, found, self._feature_name, outputs[self._feature_name][i],
                                               boxes[i])
             found = found.with_columns(class_name=self._names[found.class_id])
+            if self.config.every_frames > 1:
+                found = found.with_columns(carried=np.zeros(len(found), bool))
+                self._last[packet.frame.source_id] = found
             packet.detections = replace_set(packet.detections, self.config.output, found)
             packet.detector = self.facts
 
@@ -282,6 +325,8 @@ class YoloStage:
         return found
 
     def end_source(self, source_id: str) -> list[Event]:
+        self._last.pop(source_id, None)
+        self._waited.pop(source_id, None)
         return []
 
     def close(self) -> None:

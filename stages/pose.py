@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from stages.detect import YoloConfig, YoloStage
 
@@ -62,6 +62,13 @@ class PoseConfig(YoloConfig):
         if any(side < 32 or side > 1024 or side % 32 for side in size):
             raise ValueError(f"crop_size must be (height, width), each a multiple of 32 from 32 to 1024, got {size}")
         return size
+
+    @model_validator(mode="after")
+    def _whole_frame_only(self) -> PoseConfig:
+        if self.input is not None and self.every_frames > 1:
+            raise ValueError("every_frames is for whole-frame models; top-down pose (input: set) follows the "
+                             "rows of its set: use refresh_frames to pose each tracked person less often")
+        return self
 
     def needs(self) -> frozenset[str]:
         return frozenset({"boxes"}) if self.input is not None else frozenset()

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from pipeline.types import Detections, FeatureMap
-from stages.tracking.kalman import BoxKalman, xyxy_to_cxcywh
+from stages.tracking.kalman import BoxKalman, cxcywh_to_xyxy, xyxy_to_cxcywh
 from stages.tracking.scores import ScoreScale
 from stages.tracking.table import EndedTrack, TrackTable
 
@@ -24,7 +24,10 @@ _EMPTY = np.zeros(0, np.int64)
 
 @runtime_checkable
 class Tracker(Protocol):
-    """A multi-object tracker for one stream."""
+    """A multi-object tracker for one stream.
+
+    Optional: `predicted_boxes(track_ids, dt) -> (N, 4) xyxy` (NaN rows for unknown ids) moves the boxes
+    of frames a detector skipped (`every_frames`) with the tracks' motion; without it they stay put."""
 
     def update(self, detections: Detections, frame_index: int, dt: float | None = None,
                image: np.ndarray | None = None, feature_map: FeatureMap | None = None) -> Detections:
@@ -191,6 +194,27 @@ class MotionTracker:
     def next_id(self) -> int:
         """The id the next confirmed track will get (every id below it has been issued or skipped)."""
         return self._ids.next
+
+    def predicted_boxes(self, track_ids: np.ndarray, dt: float) -> np.ndarray:
+        """(N, 4) float64 xyxy boxes of the tracks `track_ids` moved `dt` frames on by their Kalman velocity,
+        without changing any state (frames a detector skipped); NaN rows for ids this tracker has no
+        track of (-1 included)."""
+        out = np.full((len(track_ids), 4), np.nan)
+        t = self.tracks
+        if not len(t) or not len(track_ids):
+            return out
+        known = t.id >= 0
+        rows = np.flatnonzero(known)
+        order = np.argsort(t.id[rows])
+        ids = t.id[rows][order]
+        at = np.minimum(np.searchsorted(ids, track_ids), len(ids) - 1)
+        found = (ids[at] == track_ids) if len(ids) else np.zeros(len(track_ids), bool)
+        if found.any():
+            state = t.mean[rows[order[at[found]]]]  # (M, 8) cx, cy, w, h and their velocities
+            moved = state[:, :4] + dt * state[:, 4:]
+            np.maximum(moved[:, 2:], 1.0, out=moved[:, 2:])
+            out[found] = cxcywh_to_xyxy(moved)
+        return out
 
     def share_ids(self, other: MotionTracker) -> None:
         """Issue ids from `other`'s counter from now on (trackers of one stream's classes: ids stay unique)."""

@@ -55,6 +55,15 @@ class PerClassTracker:
         tracked = detections.with_columns(track_id=track_id)
         return Detections.concat([tracked, *added]) if added else tracked
 
+    def predicted_boxes(self, track_ids: np.ndarray, dt: float) -> np.ndarray:
+        """`MotionTracker.predicted_boxes` over every class's tracker (ids are unique across them)."""
+        out = np.full((len(track_ids), 4), np.nan)
+        for tracker in self._trackers.values():
+            moved = tracker.predicted_boxes(track_ids, dt)
+            found = ~np.isnan(moved[:, 0])
+            out[found] = moved[found]
+        return out
+
     def __getattr__(self, name: str) -> object:
         """Settings read through the wrapper (`min_hits`, `score_mode`...) are those of its trackers,
         which all share them: the first one's."""
