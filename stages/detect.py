@@ -249,6 +249,9 @@ class YoloStage:
         then on every N-th."""
         every = self.config.every_frames
         skip: set[int] = set()
+        if every == 1:
+            self._waited.clear()
+            return skip
         for packet in batch:
             source = packet.frame.source_id
             waited = self._waited.get(source)

@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 from pipeline.detection_sets import merge_rows, rows_in, set_names
 from pipeline.stage import StageConfig
 from pipeline.types import Detections, Event, EventType, ModelFacts, Packet
+from stages.pose_memory import moved as moved_keypoints
 from stages.tracking import make_tracker
 from stages.tracking.appearance import EmbeddingHead
 from stages.tracking.base import EndedTrack, MotionTracker
@@ -183,7 +184,7 @@ class _SourceState:
     last_index: int | None = None
     first_index: int = 0
     first_frame_pts: float = 0.0
-    last_rows: Detections | None = None  # the tracked rows of the input set on the last frame it updated
+    last_tracked: Detections | None = None  # the packet's detections on the last frame the tracker updated
     first_pts: dict[int, float] = field(default_factory=dict)  # track id -> pts of its first frame
     last_pts: dict[int, float] = field(default_factory=dict)  # track id -> pts of its last frame
 
@@ -224,13 +225,13 @@ class TrackStage:
                     fps = (frame.index - state.first_index) / gap
                     state.tracker.set_frame_rate(min(max(fps, 1.0), 1000.0))
             dt = 1.0 if state.last_index is None else max(frame.index - state.last_index, 1)
-            if state.last_rows is not None and self._model_skipped(packet):
+            if state.last_tracked is not None and self._model_skipped(packet):
                 packet.detections = self._moved(state, packet, dt)
                 continue
             state.last_index = frame.index
             image = frame.image if self.config.camera_motion else None
             packet.detections, track_ids = self._update(state.tracker, packet, dt, image)
-            state.last_rows = self._rows(packet.detections)
+            state.last_tracked = packet.detections
             for track_id in track_ids.tolist():
                 if track_id < 0:
                     continue
@@ -266,22 +267,24 @@ class TrackStage:
         names = set_names(packet.detections)
         return bool(names) and packet.skipped.issuperset(names)
 
-    def _rows(self, detections: Detections) -> Detections:
-        """The rows of the input set (every row without one)."""
-        return detections if self.config.input is None else detections[rows_in(detections, self.config.input)]
-
     def _moved(self, state: _SourceState, packet: Packet, dt: float) -> Detections:
-        """A frame the model skipped: the rows of the last frame tracked, each tracked box moved `dt` frames
-        on by its track's velocity (rows without a track stay put), marked carried. The tracker is left as
-        it was: the next frame the model runs on is predicted over the whole gap."""
-        last = state.last_rows
-        assert last is not None
+        """A frame the model skipped: the input set's rows of the last frame tracked, each tracked box (and
+        its keypoints, if it has any) moved `dt` frames on by its track's velocity (rows without a track stay
+        put), marked carried. The tracker is left as it was: the next frame the model runs on is predicted
+        over the whole gap."""
+        assert state.last_tracked is not None
+        last = state.last_tracked
+        if self.config.input is not None:
+            last = last[rows_in(last, self.config.input)]
         predict = getattr(state.tracker, "predicted_boxes", None)
-        xyxy = last.xyxy
+        xyxy, keypoints = last.xyxy, last.keypoints
         if predict is not None and last.track_id is not None and len(last):
             moved = predict(last.track_id, dt)
             xyxy = np.where(np.isnan(moved), last.xyxy, moved).astype(np.float32)
-        rows = last.with_columns(xyxy=xyxy, carried=np.ones(len(last), bool))
+            if keypoints is not None:
+                keypoints = np.stack([moved_keypoints(k, old, new) for k, old, new in zip(
+                    keypoints, last.xyxy, xyxy, strict=True)])
+        rows = last.with_columns(xyxy=xyxy, keypoints=keypoints, carried=np.ones(len(last), bool))
         if self.config.input is None:
             return rows
         mine = np.zeros(len(packet.detections), bool)

@@ -52,6 +52,28 @@ def test_the_tracker_moves_the_boxes_of_skipped_frames_with_the_track_and_does_n
     assert state.last_index == 14  # skipped frames leave the tracker where it was
 
 
+def test_keypoints_found_before_the_tracker_move_with_their_box_on_skipped_frames() -> None:
+    """Whole-frame pose -> track: a skipped frame's keypoints keep their place in the moved box."""
+    stage = TrackStage(TrackConfig(input="people", appearance=False))
+    packets = []
+    for i in range(10):
+        packet = Packet(Frame("cam", i, i / 25, IMAGE))
+        if i % 2 == 0:
+            box = _box(i)
+            points = np.zeros((1, 17, 3), np.float32)
+            points[0, :, 0], points[0, :, 1], points[0, :, 2] = box.xyxy[0, 0] + 20, 150.0, 0.9
+            packet.detections = tag(box.with_columns(keypoints=points), "people")
+        else:
+            packet.detections = packets[-1].detections.with_columns(carried=np.ones(1, bool))
+            packet.skipped.add("people")
+        stage.process([packet])
+        packets.append(packet)
+    for packet in packets[5::2]:
+        dets = packet.detections
+        assert dets.keypoints[0, 0, 0] == pytest.approx(dets.xyxy[0, 0] + 20, abs=0.5)
+        assert dets.xyxy[0, 0] > packets[packet.frame.index - 1].detections.xyxy[0, 0] + SPEED / 2  # it moved
+
+
 def test_predicted_boxes_are_nan_for_ids_the_tracker_has_no_track_of() -> None:
     stage = TrackStage(TrackConfig(appearance=False))
     packet = Packet(Frame("cam", 0, 0.0, IMAGE), detections=_box(0))
