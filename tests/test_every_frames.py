@@ -74,6 +74,24 @@ def test_keypoints_found_before_the_tracker_move_with_their_box_on_skipped_frame
         assert dets.xyxy[0, 0] > packets[packet.frame.index - 1].detections.xyxy[0, 0] + SPEED / 2  # it moved
 
 
+def test_a_tracker_of_every_row_updates_as_usual_while_another_set_is_fresh() -> None:
+    """`input: null` tracks every row: it moves boxes only when every set on the frame was skipped, so a
+    second detector's fresh rows are never replaced by carried ones."""
+    stage = TrackStage(TrackConfig(appearance=False))
+    first = Packet(Frame("cam", 0, 0.0, IMAGE), detections=tag(_box(0), "people"))
+    stage.process([first])
+    fresh = Detections.concat([tag(_box(1), "people").with_columns(carried=np.ones(1, bool)),
+                               tag(_box(1).with_columns(class_id=np.array([2], np.int32)), "cars")])
+    second = Packet(Frame("cam", 1, 0.04, IMAGE), detections=fresh)
+    second.skipped.add("people")
+    stage.process([second])
+    assert len(second.detections) == 2 and stage._sources["cam"].last_index == 1  # updated: the cars were new
+    third = Packet(Frame("cam", 2, 0.08, IMAGE), detections=second.detections)
+    third.skipped.update({"people", "cars"})
+    stage.process([third])
+    assert stage._sources["cam"].last_index == 1 and bool(third.detections.extra["carried"].all())
+
+
 def test_predicted_boxes_are_nan_for_ids_the_tracker_has_no_track_of() -> None:
     stage = TrackStage(TrackConfig(appearance=False))
     packet = Packet(Frame("cam", 0, 0.0, IMAGE), detections=_box(0))
