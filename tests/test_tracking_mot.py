@@ -85,6 +85,23 @@ def test_tracking_mot_eval_scores_sequence_without_gt(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "argus" / "T.txt").read_text().count("\n") == 3
 
 
+def test_tracking_mot_eval_every_frames_tracks_through_the_frames_between(tmp_path: Path) -> None:
+    """--every-frames 2: frame 2's detections are never read (they are far off here), its row is frame 1's
+    track carried on, and a peer is refused."""
+    from argus.tools.tracking.evaluate import eval_mot
+
+    det = "1,-1,10,20,30,60,0.9,-1,-1,-1\n2,-1,70,20,30,60,0.9,-1,-1,-1\n3,-1,16,20,30,60,0.9,-1,-1,-1\n"
+    gt = "".join(f"{f},1,{10 + 3 * (f - 1)},20,30,60,1,-1,-1,-1\n" for f in (1, 2, 3))
+    _seq(tmp_path, det, gt)
+    report = eval_mot(tmp_path, "argus", out_dir=tmp_path / "out", progress=False, every_frames=2)
+    assert report["every_frames"] == 2 and report["argus"]["MOTA"] == pytest.approx(100.0)
+    rows = read_mot_rows(tmp_path / "out" / "argus" / "S.txt")
+    assert rows[:, 0].tolist() == [1, 2, 3] and len(set(rows[:, 1].tolist())) == 1
+    assert rows[1, 2] < 20  # frame 2 kept the track's box, not the detection at x=70
+    with pytest.raises(ValueError, match="Argus tracker"):
+        eval_mot(tmp_path, "argus", compare="bytetrack-rf", progress=False, every_frames=2)
+
+
 @needs_data
 def test_tracking_mot_eval_shared_data_beats_peer_in_sample() -> None:
     """IN-SAMPLE: these sequences and detections are among those the defaults were chosen on

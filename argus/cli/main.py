@@ -136,8 +136,13 @@ def cmd_eval_mot(args: argparse.Namespace) -> int:
     from argus.tools.tracking.evaluate import eval_mot
 
     compare = None if args.compare in (None, "none") else args.compare
+    if args.every_frames < 1 or (args.every_frames > 1 and compare):
+        error = ArgusError("eval-mot: --every-frames must be 1 or more, and above 1 it needs no --compare "
+                           "(a peer cannot move the boxes of the frames between)")
+        error.exit_code = 2
+        raise error
     result = eval_mot(mot_data_dir(args.data_dir), tracker=args.tracker, compare=compare, out_dir=args.out,
-                      progress=not args.json)
+                      progress=not args.json, every_frames=args.every_frames)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -265,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     mot.add_argument("data_dir", type=Path, help="folder of MOTChallenge sequences")
     mot.add_argument("--tracker", default="argus", help="sort | bytetrack | argus (default)")
     mot.add_argument("--compare", help="peer on the same detections: bytetrack-rf | sort-rf | ocsort-rf")
+    mot.add_argument("--every-frames", type=int, default=1, metavar="N",
+                     help="the tracker sees every N-th frame's detections only, as after a detect stage with "
+                     "every_frames: N (default 1: every frame)")
     mot.add_argument("--out", type=Path, help="folder for result files (default: a temporary folder)")
     mot.add_argument("--json", action="store_true", help="machine-readable output")
     mot.set_defaults(func=cmd_eval_mot)

@@ -18,11 +18,15 @@ import numpy as np
 
 from argus.tools.tracking.mot import MotSequence, list_sequences, load_sequence, read_mot_rows, write_results
 from argus.tools.tracking.peers import PEERS, PeerTracker
-from pipeline.types import Detections
+from pipeline.detection_sets import tag
+from pipeline.types import Detections, Frame, Packet
+from stages.track import TrackConfig, TrackStage
 from stages.tracking import make_tracker
 
 METRICS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
 LOST_SECONDS = 1.0  # how long a lost track is kept, converted to frames with each sequence's rate
+SET = "objects"  # the detection set the track stage reads with every_frames > 1
+_PIXEL = np.zeros((1, 1, 3), np.uint8)  # frames carry no pixels here
 
 
 def tracker_for(name: str, frame_rate: float) -> Any:
@@ -32,10 +36,32 @@ def tracker_for(name: str, frame_rate: float) -> Any:
     return make_tracker(name, lost_frames=max(1, round(LOST_SECONDS * frame_rate)), frame_rate=frame_rate)
 
 
-def run_sequence(seq: MotSequence, name: str) -> list[tuple[int, Detections]]:
-    """Track one sequence frame by frame; returns (1-based frame, tracked Detections) pairs."""
-    tracker = tracker_for(name, seq.frame_rate)
-    return [(f + 1, tracker.update(det, f, 1.0)) for f, det in enumerate(seq.detections)]
+def run_sequence(seq: MotSequence, name: str, every_frames: int = 1) -> list[tuple[int, Detections]]:
+    """Track one sequence frame by frame; returns (1-based frame, tracked Detections) pairs.
+
+    every_frames > 1: the track stage sees the detections of every N-th frame only, as after a detect stage
+    with `every_frames: N`; the frames between carry the last boxes, moved by their tracks (Argus trackers
+    only: a peer cannot move them)."""
+    if every_frames == 1:
+        tracker = tracker_for(name, seq.frame_rate)
+        return [(f + 1, tracker.update(det, f, 1.0)) for f, det in enumerate(seq.detections)]
+    if name in PEERS:
+        raise ValueError(f"every_frames needs an Argus tracker (sort, bytetrack, argus), not the peer {name}")
+    stage = TrackStage(TrackConfig(tracker=name, lost_frames=max(1, round(LOST_SECONDS * seq.frame_rate)),
+                                   frame_rate=seq.frame_rate, input=SET, appearance=False))
+    out: list[tuple[int, Detections]] = []
+    last = Detections.empty()
+    for f, det in enumerate(seq.detections):
+        packet = Packet(Frame(seq.name, f, f / seq.frame_rate, _PIXEL))
+        if f % every_frames == 0:
+            last = tag(det, SET).with_columns(carried=np.zeros(len(det), bool))
+            packet.detections = last
+        else:
+            packet.detections = last.with_columns(carried=np.ones(len(last), bool))
+            packet.skipped.add(SET)
+        stage.process([packet])
+        out.append((f + 1, packet.detections))
+    return out
 
 
 def _trackeval() -> Any:
@@ -96,8 +122,9 @@ def _flatten(r: dict) -> dict[str, float]:
 
 
 def eval_mot(data_dir: Path, tracker: str = "argus", compare: str | None = None,
-             out_dir: Path | None = None, progress: bool = True) -> dict:
-    """Track every sequence of `data_dir` with `tracker` (and `compare`, a peer), score with TrackEval.
+             out_dir: Path | None = None, progress: bool = True, every_frames: int = 1) -> dict:
+    """Track every sequence of `data_dir` with `tracker` (and `compare`, a peer), score with TrackEval
+    (`every_frames`: see `run_sequence`).
 
     Returns:
         {"argus": {metric: value}, "peer": {...} (with compare), "sequences": {SEQ: {"argus": {...},
@@ -117,7 +144,7 @@ def eval_mot(data_dir: Path, tracker: str = "argus", compare: str | None = None,
             all_seqs.append(seq.name)
             for role, name in names.items():
                 start = time.perf_counter()
-                write_results(results_root / role / f"{seq.name}.txt", run_sequence(seq, name))
+                write_results(results_root / role / f"{seq.name}.txt", run_sequence(seq, name, every_frames))
                 if progress:
                     print(f"{seq.name}: {name} {1000 * (time.perf_counter() - start) / seq.length:.2f} "
                           "ms/frame", file=sys.stderr)
@@ -132,7 +159,7 @@ def eval_mot(data_dir: Path, tracker: str = "argus", compare: str | None = None,
         scores = score(gt_root, results_root, list(names), lengths) if lengths else {}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    report: dict[str, Any] = {"tracker": tracker}
+    report: dict[str, Any] = {"tracker": tracker, **({"every_frames": every_frames} if every_frames > 1 else {})}
     if compare:
         report["compare"] = compare
     for role in names:
