@@ -42,6 +42,8 @@ def run_sequence(seq: MotSequence, name: str, every_frames: int = 1) -> list[tup
     every_frames > 1: the track stage sees the detections of every N-th frame only, as after a detect stage
     with `every_frames: N`; the frames between carry the last boxes, moved by their tracks (Argus trackers
     only: a peer cannot move them)."""
+    if every_frames < 1:
+        raise ValueError(f"every_frames must be 1 or more, got {every_frames}")
     if every_frames == 1:
         tracker = tracker_for(name, seq.frame_rate)
         return [(f + 1, tracker.update(det, f, 1.0)) for f, det in enumerate(seq.detections)]
