@@ -4,7 +4,8 @@ Clips: two real clips (fragmented H.264) in the clips sink's folder are listed w
 a click plays one (the `<video>` fetches it with a range request: 206), Delete removes the other.
 Live view: choosing a source plays its annotated output through Media Source Extensions; the frames
 advance, the measured latency (browser clock minus the frame's wall time) stays low, and once the
-view is switched off the server stops encoding. Chromium 156 also plays the HLS playlist natively.
+view is switched off the server stops encoding. Chromium 156 also plays the HLS playlist natively, and
+FFmpeg's HLS demuxer decodes it.
 A screenshot is saved under out/test-screenshots/ when a step fails.
 """
 
@@ -102,12 +103,17 @@ def test_live_view_plays_with_low_latency_and_stops_encoding(server: Served, pag
         expect(page.locator("#live-latency")).to_contain_text("latency")
 
         if page.evaluate("document.createElement('video').canPlayType('application/vnd.apple.mpegurl')"):
-            # The same stream as HLS, played natively. Chromium's native HLS did not start once in about four
-            # full-suite runs (a cold start under load; the MSE view above kept playing), and a reload played it:
-            # a user's reload is allowed once, and each failed start is printed with the player's state.
+            # The same stream as HLS, played natively. Under CPU load Chromium's native HLS sometimes fails a
+            # cold start with DEMUXER_ERROR_COULD_NOT_PARSE after fetching the playlist, the init segment and
+            # three segments that FFmpeg decodes (test below; the MSE view above kept playing); a reload plays
+            # it. Reproduced in 1 of 3 and 1 of 5 runs of this test beside two busy CPU loops, and once in a
+            # full-suite run where two starts in a row failed; so three starts, each failure printed with the
+            # player's state, its error message and what it fetched.
             played = []
-            for attempt in (1, 2):
+            for attempt in (1, 2, 3):
                 hls = page.context.new_page()
+                fetched: list[tuple[str, int]] = []
+                hls.on("response", lambda r, fetched=fetched: fetched.append((r.url.rsplit("/", 1)[-1], r.status)))
                 hls.goto(server.url + "/static/style.css")  # same origin
                 hls.set_content(f'<video id="h" muted autoplay src="{server.url}/live/cam1/index.m3u8"></video>')
                 try:
@@ -117,17 +123,33 @@ def test_live_view_plays_with_low_latency_and_stops_encoding(server: Served, pag
                     played.append(attempt)
                 except PlaywrightTimeoutError:
                     state = hls.evaluate("() => { const v = document.getElementById('h'); return [v.readyState, "
-                                         "v.networkState, v.currentTime, v.error && v.error.code]; }")
+                                         "v.networkState, v.currentTime, v.error && v.error.code, "
+                                         "v.error && v.error.message]; }")
                     print(f"native HLS start {attempt} did not play (readyState, networkState, currentTime, "
-                          f"error): {state}")
+                          f"error, message): {state}; fetched: {fetched}")
                 finally:
                     hls.close()
                 if played:
                     break
-            assert played, "Chromium's native HLS did not play the live playlist in two cold starts"
+            assert played, "Chromium's native HLS did not play the live playlist in three cold starts"
 
         page.select_option("#live-source", "")
     wait_until(lambda: not live.active, timeout=20, what="the live encoder to stop once nobody watches")
     encoded = live.encoded
     time.sleep(1.0)
     assert live.encoded <= encoded + 1
+
+
+def test_live_hls_playlist_decodes_with_ffmpeg(server: Served) -> None:
+    """The HLS output itself, read by FFmpeg's HLS demuxer (strict, and not subject to a browser's cold
+    starts): the multivariant playlist, the media playlist, the init segment and the segments decode into
+    frames of the live view's size."""
+    import av
+
+    with av.open(f"{server.url}/live/cam1/index.m3u8", options={"rw_timeout": "20000000"}) as container:
+        frames = []
+        for frame in container.decode(video=0):
+            frames.append((frame.width, frame.height))
+            if len(frames) >= 15:
+                break
+    assert len(frames) == 15 and set(frames) == {(640, 360)}
