@@ -109,6 +109,14 @@ class DetectConfig(YoloConfig):
     type: Literal["detect"] = "detect"
 
 
+def carry_set(packet: Packet, name: str, rows: Detections) -> None:
+    """A frame the model of set `name` skipped (`every_frames`): `rows`, from the last frame it ran on,
+    become the set, marked `carried`, and the packet lists the set in `skipped` (a track stage then moves
+    them with their tracks)."""
+    packet.detections = replace_set(packet.detections, name, rows.with_columns(carried=np.ones(len(rows), bool)))
+    packet.skipped.add(name)
+
+
 def class_ids(classes: Sequence[int | str], names: dict[int, str], what: str) -> list[int]:
     """Class ids for a `classes:` list of names or ids; ValueError naming the unknown one and listing
     the model's classes."""
@@ -263,14 +271,12 @@ class YoloStage:
         return skip
 
     def _carry(self, packet: Packet) -> None:
-        """A skipped frame takes the rows of the last frame of its stream the model ran on, marked carried."""
+        """A skipped frame takes the rows of the last frame of its stream the model ran on."""
         rows = self._last.get(packet.frame.source_id)
         if rows is None:  # the model failed on that frame: nothing to carry
             rows = Detections.empty()
-        packet.detections = replace_set(packet.detections, self.config.output,
-                                        rows.with_columns(carried=np.ones(len(rows), bool)))
+        carry_set(packet, self.config.output, rows)
         packet.detector = self.facts
-        packet.skipped.add(self.config.output)
 
     def _run_streamed(self, submit: Callable[[dict[str, np.ndarray]], Any], packets: list[Packet],
                       hw: tuple[int, int]) -> Iterator[Packet]:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from pipeline.detection_sets import tag
 from pipeline.types import Detections, EventType, Frame, Packet
+from stages.detect import carry_set
 from stages.track import TrackConfig, TrackStage
 
 IMAGE = np.zeros((480, 640, 3), np.uint8)
@@ -36,8 +37,7 @@ def test_the_tracker_moves_the_boxes_of_skipped_frames_with_the_track_and_does_n
             packet.detections = last
         else:  # what the detect stage leaves on a frame it skipped
             assert last is not None
-            packet.detections = last.with_columns(carried=np.ones(1, bool))
-            packet.skipped.add("objects")
+            carry_set(packet, "objects", last)
         stage.process([packet])
         packets.append(packet)
     ids = {int(p.detections.track_id[0]) for p in packets}

@@ -20,6 +20,7 @@ from argus.tools.tracking.mot import MotSequence, list_sequences, load_sequence,
 from argus.tools.tracking.peers import PEERS, PeerTracker
 from pipeline.detection_sets import tag
 from pipeline.types import Detections, Frame, Packet
+from stages.detect import carry_set
 from stages.track import TrackConfig, TrackStage
 from stages.tracking import make_tracker
 
@@ -56,11 +57,10 @@ def run_sequence(seq: MotSequence, name: str, every_frames: int = 1) -> list[tup
     for f, det in enumerate(seq.detections):
         packet = Packet(Frame(seq.name, f, f / seq.frame_rate, _PIXEL))
         if f % every_frames == 0:
-            last = tag(det, SET).with_columns(carried=np.zeros(len(det), bool))
-            packet.detections = last
+            last = det.with_columns(carried=np.zeros(len(det), bool))
+            packet.detections = tag(last, SET)
         else:
-            packet.detections = last.with_columns(carried=np.ones(len(last), bool))
-            packet.skipped.add(SET)
+            carry_set(packet, SET, last)
         stage.process([packet])
         out.append((f + 1, packet.detections))
     return out
